@@ -1,0 +1,1 @@
+//! witness-trap: an off-host failover watchdog for Hive and Steem witnesses.
