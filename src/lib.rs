@@ -1,1 +1,3 @@
 //! witness-trap: an off-host failover watchdog for Hive and Steem witnesses.
+
+pub mod clock;
