@@ -1,0 +1,45 @@
+//! Exit statuses: one table, here and in the README ("Exit statuses").
+
+use std::process::ExitCode;
+
+/// Every way the program ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Done: the swap is confirmed and the SMS sent; a check passed; stopped by a signal while armed.
+    Ok,
+    /// An unexpected failure (the state file cannot be written, …); the message says what.
+    Failure,
+    /// The command line is wrong (clap's own status).
+    Usage,
+    /// The swap is confirmed on chain but the SMS could not be delivered.
+    AlertFailed,
+    /// The trap fired but the swap was not confirmed within `FIRE_TIMEOUT_SECS`.
+    SwapFailed,
+    /// No RPC endpoint gave a fresh reading, so nothing could be checked or armed.
+    ChainUnavailable,
+    /// `health`: the trap is not armed and polling well.
+    Unhealthy,
+    /// The configuration is invalid; nothing was armed and nothing broadcast.
+    Config,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Ok => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::AlertFailed => 3,
+            ExitStatus::SwapFailed => 4,
+            ExitStatus::ChainUnavailable => 5,
+            ExitStatus::Unhealthy => 6,
+            ExitStatus::Config => 78,
+        }
+    }
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(s: ExitStatus) -> Self {
+        ExitCode::from(s.code())
+    }
+}

@@ -1,0 +1,81 @@
+//! The command line: one subcommand per operator task.
+//!
+//! `main.rs` parses and calls [`run`]; this module dispatches, and every command returns an
+//! [`ExitStatus`]. Trap commands live in [`trap`], offline key and transaction tools in [`offline`].
+
+pub mod exit;
+pub mod offline;
+pub mod trap;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use exit::ExitStatus;
+
+/// Off-host failover trap for Hive and Steem witnesses: when the witness misses blocks, swap its block
+/// signing key to a backup node, confirm it on chain, send an SMS, and disarm.
+#[derive(Debug, Parser)]
+#[command(name = "witness-trap", version, about, long_about = None)]
+pub struct Cli {
+    /// Read variables from this file instead of ./.env (real environment variables win).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check everything, arm (or resume) the trap and watch until it fires.
+    Run {
+        /// When the state file says the trap already fired, exit at once instead of staying up idle.
+        #[arg(long)]
+        exit_when_disarmed: bool,
+    },
+    /// The whole pre-arming check against the chain, plus endpoint health; arms nothing.
+    Check,
+    /// Witness, chain, current key, total_missed, threshold, trap state and last poll.
+    Status,
+    /// Build and sign the key swap from live chain data and print it, without broadcasting.
+    Fire {
+        /// Required: this command never broadcasts (the trap fires by itself).
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Reset the state to armed with the current total_missed as baseline (after a fire, by hand).
+    Rearm,
+    /// Send one test SMS to every TWILIO_TO number.
+    TestAlert,
+    /// Exit 0 if the trap is armed and its last poll is recent and healthy (for docker's HEALTHCHECK).
+    Health,
+    /// Offline key tools (JSON on stdin/stdout).
+    Key {
+        #[command(subcommand)]
+        command: offline::KeyCommand,
+    },
+    /// Offline transaction tools (JSON on stdin/stdout).
+    Tx {
+        #[command(subcommand)]
+        command: offline::TxCommand,
+    },
+}
+
+/// Run the parsed command line.
+pub fn run(cli: Cli) -> ExitStatus {
+    match cli.command {
+        Command::Key { command } => offline_result(offline::run_key(&command, &mut std::io::stdin().lock(), &mut std::io::stdout().lock())),
+        Command::Tx { command } => offline_result(offline::run_tx(&command, &mut std::io::stdin().lock(), &mut std::io::stdout().lock())),
+        other => trap::run_command(other, cli.env_file.as_deref()),
+    }
+}
+
+fn offline_result(r: Result<(), offline::OfflineError>) -> ExitStatus {
+    match r {
+        Ok(()) => ExitStatus::Ok,
+        Err(e) => {
+            eprintln!("witness-trap: {e}");
+            ExitStatus::Failure
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! The names of the variables witness-trap reads, their defaults, and where values come from.
+//!
+//! Only this module knows variable names. Values are read through [`Source`]: the process environment
+//! layered over the `.env` file in production, a plain map in tests (tests never mutate the process
+//! environment). A secret `X` may instead be given as `X_FILE`, a path (docker secrets); both set is an error.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use secrecy::SecretString;
+
+/// The witness account to guard.
+pub const WITNESS_ACCOUNT: &str = "WITNESS_ACCOUNT";
+/// `hive` (default) or `steem`.
+pub const CHAIN: &str = "CHAIN";
+/// Optional 64-hex chain id: makes the chain a testnet of the `CHAIN` family.
+pub const CHAIN_ID: &str = "CHAIN_ID";
+/// Comma-separated JSON-RPC endpoints.
+pub const RPC_URLS: &str = "RPC_URLS";
+/// The backup node's public signing key.
+pub const BACKUP_SIGNING_KEY: &str = "BACKUP_SIGNING_KEY";
+/// The witness's current block signing key (WIF): `witness_set_properties`, cannot move funds.
+pub const SIGNING_WIF: &str = "SIGNING_WIF";
+/// The account's active key (WIF): `witness_update`, the fallback.
+pub const ACTIVE_WIF: &str = "ACTIVE_WIF";
+/// Absolute `total_missed` at which to fire.
+pub const THRESHOLD: &str = "THRESHOLD";
+/// Fire when `total_missed` has grown by this much since arming.
+pub const MISSED_BLOCKS_ALLOWED: &str = "MISSED_BLOCKS_ALLOWED";
+/// Seconds between polls; default [`DEFAULT_POLL_INTERVAL_SECS`].
+pub const POLL_INTERVAL_SECS: &str = "POLL_INTERVAL_SECS";
+/// Where the trap keeps its state; default [`DEFAULT_STATE_FILE`].
+pub const STATE_FILE: &str = "STATE_FILE";
+pub const TWILIO_ACCOUNT_SID: &str = "TWILIO_ACCOUNT_SID";
+pub const TWILIO_AUTH_TOKEN: &str = "TWILIO_AUTH_TOKEN";
+pub const TWILIO_FROM: &str = "TWILIO_FROM";
+/// One or more comma-separated E.164 numbers.
+pub const TWILIO_TO: &str = "TWILIO_TO";
+/// Default [`DEFAULT_TWILIO_API_URL`]; tests point it at a local server.
+pub const TWILIO_API_URL: &str = "TWILIO_API_URL";
+/// Timeout of one RPC request; default [`DEFAULT_RPC_TIMEOUT_SECS`].
+pub const RPC_TIMEOUT_SECS: &str = "RPC_TIMEOUT_SECS";
+/// A head block older than this is stale; default [`DEFAULT_MAX_HEAD_AGE_SECS`].
+pub const MAX_HEAD_AGE_SECS: &str = "MAX_HEAD_AGE_SECS";
+/// Expiration of the swap transaction after head block time; default [`DEFAULT_TX_EXPIRATION_SECS`].
+pub const TX_EXPIRATION_SECS: &str = "TX_EXPIRATION_SECS";
+/// How long firing may take before it is declared failed; default [`DEFAULT_FIRE_TIMEOUT_SECS`].
+pub const FIRE_TIMEOUT_SECS: &str = "FIRE_TIMEOUT_SECS";
+/// `json` for JSON log lines.
+pub const LOG_FORMAT: &str = "LOG_FORMAT";
+/// `RUST_LOG`-style filter; default `info`.
+pub const LOG_LEVEL: &str = "LOG_LEVEL";
+
+pub const DEFAULT_POLL_INTERVAL_SECS: u64 = 30;
+pub const DEFAULT_STATE_FILE: &str = "./witness-trap-state.json";
+pub const DEFAULT_TWILIO_API_URL: &str = "https://api.twilio.com";
+pub const DEFAULT_RPC_TIMEOUT_SECS: u64 = 5;
+/// Five blocks: a healthy chain's head is at most one block (3 s) old plus the node's own lag.
+pub const DEFAULT_MAX_HEAD_AGE_SECS: u64 = 15;
+/// Well inside the 1 h limit of Steem and pre-HF28 Hive (protocol.md §3.4); short, so an expired attempt is
+/// retried quickly with fresh TaPoS.
+pub const DEFAULT_TX_EXPIRATION_SECS: u64 = 60;
+pub const DEFAULT_FIRE_TIMEOUT_SECS: u64 = 600;
+
+/// Where variable values come from.
+pub trait Source {
+    /// The value of `name`; an empty value counts as unset (docker's `env_file` writes `X=` for blanks).
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+impl Source for HashMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        HashMap::get(self, name).filter(|v| !v.trim().is_empty()).cloned()
+    }
+}
+
+/// The process environment layered over the variables of a `.env` file: real environment variables win.
+/// The file is read into memory; the process environment is never modified.
+#[derive(Debug, Default)]
+pub struct EnvSource {
+    file: HashMap<String, String>,
+}
+
+/// A `.env` file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the env file {path}: {message}")]
+pub struct EnvFileError {
+    pub path: String,
+    pub message: String,
+}
+
+impl EnvSource {
+    /// Read `path` if given (it must exist), else `./.env` if it exists.
+    pub fn load(path: Option<&Path>) -> Result<Self, EnvFileError> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (Path::new(".env").to_path_buf(), false),
+        };
+        if !required && !path.exists() {
+            return Ok(Self::default());
+        }
+        let err = |message: String| EnvFileError { path: path.display().to_string(), message };
+        let iter = dotenvy::from_path_iter(&path).map_err(|e| err(describe_dotenv_error(&e)))?;
+        let mut file = HashMap::new();
+        for item in iter {
+            let (k, v) = item.map_err(|e| err(describe_dotenv_error(&e)))?;
+            file.insert(k, v);
+        }
+        Ok(Self { file })
+    }
+}
+
+/// dotenvy's parse errors quote the offending line, which may hold a secret: say only where it is.
+fn describe_dotenv_error(e: &dotenvy::Error) -> String {
+    match e {
+        dotenvy::Error::LineParse(_, index) => format!("syntax error at character {index}"),
+        dotenvy::Error::Io(io) => io.to_string(),
+        _ => "cannot parse the file".to_string(),
+    }
+}
+
+impl Source for EnvSource {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .or_else(|| self.file.get(name).filter(|v| !v.trim().is_empty()).cloned())
+    }
+}
+
+/// A problem with one variable, reported with every other problem before anything is armed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The variable at fault.
+    pub var: String,
+    /// What is wrong (never the value of a secret).
+    pub message: String,
+    /// What the operator should do.
+    pub fix: String,
+}
+
+impl Problem {
+    pub fn new(var: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self { var: var.into(), message: message.into(), fix: fix.into() }
+    }
+}
+
+/// Read a secret `name`, or the file named by `name_FILE` (one trailing newline stripped).
+pub fn secret(src: &dyn Source, name: &str) -> Result<Option<SecretString>, Problem> {
+    let file_var = format!("{name}_FILE");
+    match (src.get(name), src.get(&file_var)) {
+        (Some(_), Some(_)) => Err(Problem::new(
+            name,
+            format!("both {name} and {file_var} are set"),
+            format!("keep only one: {file_var} (a path, for docker secrets) or {name}"),
+        )),
+        (Some(v), None) => Ok(Some(SecretString::from(v.trim().to_string()))),
+        (None, Some(path)) => match std::fs::read_to_string(&path) {
+            Ok(mut text) => {
+                if text.ends_with('\n') {
+                    text.pop();
+                    if text.ends_with('\r') {
+                        text.pop();
+                    }
+                }
+                Ok(Some(SecretString::from(text)))
+            }
+            Err(e) => Err(Problem::new(
+                file_var.clone(),
+                format!("cannot read {path}: {e}"),
+                format!("point {file_var} at a readable file holding only the secret"),
+            )),
+        },
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn secret_from_value_file_both_and_neither() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wif");
+        std::fs::write(&path, "s3cret\n\n").unwrap();
+        let p = path.to_str().unwrap();
+
+        let v = secret(&map(&[("X", "abc")]), "X").unwrap().unwrap();
+        assert_eq!(v.expose_secret(), "abc");
+        // Only one trailing newline is stripped.
+        let v = secret(&map(&[("X_FILE", p)]), "X").unwrap().unwrap();
+        assert_eq!(v.expose_secret(), "s3cret\n");
+        let e = secret(&map(&[("X", "abc"), ("X_FILE", p)]), "X").unwrap_err();
+        assert!(e.message.contains("both X and X_FILE"));
+        assert!(!e.message.contains("abc"));
+        let e = secret(&map(&[("X_FILE", "/nonexistent/x")]), "X").unwrap_err();
+        assert_eq!(e.var, "X_FILE");
+        assert!(secret(&map(&[("X", "  ")]), "X").unwrap().is_none(), "blank counts as unset");
+    }
+}

@@ -1,0 +1,116 @@
+//! The binary as an operator runs it: exit statuses, what it prints, and never a secret in any output.
+
+use std::collections::HashMap;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use witness_trap::clock::SharedClock;
+use witness_trap::protocol::chain::ChainSpec;
+
+use crate::support::*;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_witness-trap"));
+    // Only what the test gives: no stray .env, no inherited variables.
+    c.env_clear().current_dir(std::env::temp_dir());
+    c
+}
+
+/// Run the binary off the async runtime (the scripted node lives on it).
+async fn exec(args: &[&str], env: &HashMap<String, String>) -> Output {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let env = env.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = bin();
+        c.args(&args).envs(&env).env("LOG_LEVEL", "trace");
+        c.output().expect("binary runs")
+    })
+    .await
+    .expect("join")
+}
+
+fn assert_no_secrets(out: &Output, secrets: &[&str]) {
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    for s in secrets {
+        assert!(!all.contains(s), "a secret leaked into the output:\n{all}");
+    }
+}
+
+async fn node_and_vars() -> (Keys, FakeNode, tempfile::TempDir, HashMap<String, String>) {
+    let keys = Keys::new();
+    let clock: SharedClock = Arc::new(witness_trap::clock::SystemClock);
+    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock).await;
+    let (dir, state_file) = temp_state();
+    let mut v = vars(&keys, &[&node.url], &state_file, "http://127.0.0.1:9");
+    v.insert("ACTIVE_WIF".into(), keys.active.to_wif().to_string());
+    (keys, node, dir, v)
+}
+
+#[tokio::test]
+async fn check_status_dry_run_rearm_and_health() {
+    let (keys, node, _dir, v) = node_and_vars().await;
+    let secrets = [keys.primary.to_wif().to_string(), keys.active.to_wif().to_string(), TWILIO_TOKEN.to_string()];
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+
+    let out = exec(&["check"], &v).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: @alice"));
+    assert_no_secrets(&out, &secrets);
+
+    let out = exec(&["health"], &v).await;
+    assert_eq!(out.status.code(), Some(6), "not armed yet is unhealthy");
+
+    let out = exec(&["fire", "--dry-run"], &v).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(printed["broadcast"], false);
+    assert_eq!(printed["action"], "witness_set_properties");
+    assert_eq!(printed["txid"].as_str().map(str::len), Some(40));
+    assert_eq!(printed["transaction"]["signatures"].as_array().map(Vec::len), Some(1));
+    assert_eq!(node.get(|s| s.broadcasts), 0, "dry run never broadcasts");
+    assert_no_secrets(&out, &secrets);
+
+    let out = exec(&["fire"], &v).await;
+    assert_eq!(out.status.code(), Some(2), "fire without --dry-run is refused");
+
+    let out = exec(&["rearm"], &v).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-armed"));
+
+    let out = exec(&["status"], &v).await;
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("state:      armed") && text.contains("total_missed: 10"), "{text}");
+    assert_no_secrets(&out, &secrets);
+}
+
+#[tokio::test]
+async fn bad_configuration_exits_78_naming_the_variable_without_the_secret() {
+    let (keys, node, _dir, mut v) = node_and_vars().await;
+    let wif = keys.primary.to_wif().to_string();
+    let bad: String = wif.chars().rev().collect();
+    v.insert("SIGNING_WIF".into(), bad.clone());
+    v.insert("TWILIO_TO".into(), "12345".into());
+    let out = exec(&["run"], &v).await;
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("SIGNING_WIF") && err.contains("TWILIO_TO"), "{err}");
+    assert_no_secrets(&out, &[&bad, &wif, TWILIO_TOKEN]);
+    assert_eq!(node.get(|s| s.broadcasts), 0);
+}
+
+#[tokio::test]
+async fn secrets_from_files_and_env_file() {
+    let (keys, _node, dir, mut v) = node_and_vars().await;
+    let wif_path = dir.path().join("signing.wif");
+    std::fs::write(&wif_path, format!("{}\n", keys.primary.to_wif().as_str())).expect("write");
+    v.remove("SIGNING_WIF");
+    v.insert("SIGNING_WIF_FILE".into(), wif_path.display().to_string());
+    // Everything through --env-file this time.
+    let env_path = dir.path().join("trap.env");
+    let text: String = v.iter().map(|(k, val)| format!("{k}={val}\n")).collect();
+    std::fs::write(&env_path, text).expect("write env");
+    let out = exec(&["--env-file", env_path.to_str().expect("utf-8 path"), "check"], &HashMap::new()).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_no_secrets(&out, &[keys.primary.to_wif().as_str(), TWILIO_TOKEN]);
+}

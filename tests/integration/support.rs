@@ -1,0 +1,335 @@
+//! Test support: a scripted Hive/Steem JSON-RPC node and a Twilio mock on 127.0.0.1, keys, settings, logs.
+//!
+//! The scripted node is deliberately small and fully controllable (each test sets total_missed, faults,
+//! the on-chain key); the realistic chain is `witness_trap::sim`, used by the end-to-end tests. It writes
+//! the wire shapes of protocol.md §5 itself and checks every broadcast by recovering the signer with the
+//! protocol module, so a wrong digest or key fails the test.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use witness_trap::clock::{Clock, ScaledClock, SharedClock};
+use witness_trap::protocol::chain::ChainSpec;
+use witness_trap::protocol::json::transaction_from_json;
+use witness_trap::protocol::keys::{PrivateKey, PublicKey};
+use witness_trap::protocol::operation::Operation;
+use witness_trap::protocol::sign::recover;
+use witness_trap::protocol::transaction::PackMode;
+
+/// Test keys; generated fresh per run, they belong to nobody.
+pub struct Keys {
+    pub primary: PrivateKey,
+    pub backup: PrivateKey,
+    pub active: PrivateKey,
+}
+
+impl Keys {
+    pub fn new() -> Self {
+        Self { primary: PrivateKey::generate(), backup: PrivateKey::generate(), active: PrivateKey::generate() }
+    }
+}
+
+/// How the node misbehaves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    None,
+    /// Every call answers HTTP 503.
+    Http503,
+    /// 200 with a body that is not JSON.
+    Garbage,
+    /// Never answers within any client timeout.
+    Hang,
+    /// Head block frozen this many seconds in the past.
+    Stale(u64),
+    /// Reports this total_missed instead of the real one.
+    LieMissed(u64),
+    /// Reports another chain id.
+    WrongChain,
+}
+
+/// The scripted chain state.
+pub struct NodeState {
+    pub chain: ChainSpec,
+    pub witness: String,
+    pub total_missed: u64,
+    pub signing_key: PublicKey,
+    pub active_key: PublicKey,
+    pub url: String,
+    pub fault: Fault,
+    /// Every transaction the node accepted, as JSON.
+    pub accepted: Vec<Value>,
+    /// Every broadcast call received.
+    pub broadcasts: usize,
+    /// If set, the next N broadcasts are accepted but never applied (they expire).
+    pub swallow: usize,
+    /// Answer broadcasts with this error instead.
+    pub reject_with: Option<Value>,
+    genesis: u64,
+    seen_txids: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct FakeNode {
+    pub url: String,
+    pub state: Arc<Mutex<NodeState>>,
+    clock: SharedClock,
+}
+
+pub const BLOCK_INTERVAL: u64 = 3;
+
+impl FakeNode {
+    /// Start a node for `witness` whose on-chain key is `signing_key`.
+    pub async fn start(chain: ChainSpec, witness: &str, signing_key: PublicKey, active_key: PublicKey, clock: SharedClock) -> Self {
+        let genesis = clock.now_secs() - 3000 * BLOCK_INTERVAL;
+        let state = Arc::new(Mutex::new(NodeState {
+            chain,
+            witness: witness.to_string(),
+            total_missed: 10,
+            signing_key,
+            active_key,
+            url: "https://example.org/witness".into(),
+            fault: Fault::None,
+            accepted: Vec::new(),
+            broadcasts: 0,
+            swallow: 0,
+            reject_with: None,
+            genesis,
+            seen_txids: Vec::new(),
+        }));
+        let app = Router::new().route("/", post(handle)).with_state((state.clone(), clock.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let url = format!("http://{}/", listener.local_addr().expect("local addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { url, state, clock }
+    }
+
+    pub fn set<F: FnOnce(&mut NodeState)>(&self, f: F) {
+        f(&mut self.state.lock().expect("node state"))
+    }
+
+    pub fn get<T, F: FnOnce(&NodeState) -> T>(&self, f: F) -> T {
+        f(&self.state.lock().expect("node state"))
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+}
+
+fn fmt_time(secs: u64) -> String {
+    witness_trap::protocol::transaction::TimePointSec(secs as u32).to_string()
+}
+
+fn rpc_error(id: &Value, code: i64, name: &str, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message,
+        "data": {"code": 10, "name": name, "message": message, "stack": [{"format": message, "data": {}}]}}})
+}
+
+async fn handle(
+    State((state, clock)): State<(Arc<Mutex<NodeState>>, SharedClock)>,
+    Json(req): Json<Value>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let fault = state.lock().expect("node state").fault.clone();
+    match fault {
+        Fault::Http503 => return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy").into_response(),
+        Fault::Garbage => return (axum::http::StatusCode::OK, "<html>not json").into_response(),
+        Fault::Hang => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            return (axum::http::StatusCode::OK, "{}").into_response();
+        }
+        _ => {}
+    }
+    let id = req.get("id").cloned().unwrap_or(json!(0));
+    let method = req.get("method").and_then(Value::as_str).unwrap_or("").to_string();
+    let params = req.get("params").cloned().unwrap_or(json!([]));
+    let now = clock.now_secs();
+    let mut s = state.lock().expect("node state");
+    let (head, head_time) = match s.fault {
+        Fault::Stale(age) => {
+            let t = now - age;
+            (((t - s.genesis) / BLOCK_INTERVAL) as u32, t - (t - s.genesis) % BLOCK_INTERVAL)
+        }
+        _ => (((now - s.genesis) / BLOCK_INTERVAL) as u32, now - (now - s.genesis) % BLOCK_INTERVAL),
+    };
+    let head_id = format!("{head:08x}{}", "ab".repeat(16));
+    let result = match method.as_str() {
+        "database_api.get_version" | "condenser_api.get_version" => {
+            let id = if s.fault == Fault::WrongChain { "42".repeat(32) } else { s.chain.chain_id_hex() };
+            json!({"blockchain_version": "1.28.7", "chain_id": id})
+        }
+        "condenser_api.get_config" => json!({"HIVE_BLOCK_INTERVAL": BLOCK_INTERVAL, "STEEM_BLOCK_INTERVAL": BLOCK_INTERVAL}),
+        "condenser_api.get_dynamic_global_properties" => json!({
+            "head_block_number": head, "head_block_id": head_id, "time": fmt_time(head_time),
+            "current_witness": "someone", "last_irreversible_block_num": head - 15, "current_aslot": head + 100}),
+        "condenser_api.get_witness_by_account" => {
+            if params.get(0).and_then(Value::as_str) != Some(s.witness.as_str()) {
+                Value::Null
+            } else {
+                let missed = match s.fault { Fault::LieMissed(m) => m, _ => s.total_missed };
+                let chain = s.chain.clone();
+                let core = chain.core_symbol.clone();
+                json!({"id": 1, "owner": s.witness, "url": s.url, "total_missed": missed,
+                    "signing_key": s.signing_key.to_text(&chain.key_prefix),
+                    "props": {"account_creation_fee": format!("3.000 {core}"), "maximum_block_size": 65536,
+                              chain.interest_rate_field(): 1000},
+                    "running_version": "1.28.7"})
+            }
+        }
+        "condenser_api.get_accounts" => {
+            let prefix = s.chain.key_prefix.clone();
+            json!([{"name": s.witness, "active": {"weight_threshold": 1, "account_auths": [],
+                "key_auths": [[s.active_key.to_text(&prefix), 1]]}}])
+        }
+        "condenser_api.broadcast_transaction" => {
+            s.broadcasts += 1;
+            if let Some(err) = s.reject_with.clone() {
+                return Json(json!({"jsonrpc": "2.0", "id": id, "error": err})).into_response();
+            }
+            match apply_broadcast(&mut s, params.get(0).cloned().unwrap_or(Value::Null), head_time) {
+                Ok(()) => json!({}),
+                Err((name, msg)) => return Json(rpc_error(&id, -32003, name, &msg)).into_response(),
+            }
+        }
+        _ => return Json(rpc_error(&id, -32601, "method_not_found", "Could not find method")).into_response(),
+    };
+    Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response()
+}
+
+/// Check the transaction as a node would (signature recovers to the required key, `key` matches) and
+/// apply it at once.
+fn apply_broadcast(s: &mut NodeState, tx_json: Value, head_time: u64) -> Result<(), (&'static str, String)> {
+    let signed = transaction_from_json(&tx_json, &s.chain).map_err(|e| ("parse_error", e.to_string()))?;
+    let tx = &signed.transaction;
+    let txid = tx.id(PackMode::Legacy).to_string();
+    if s.seen_txids.contains(&txid) {
+        return Err(("assert_exception", "Duplicate transaction check failed".into()));
+    }
+    if u64::from(tx.expiration.0) <= head_time {
+        return Err(("transaction_expiration_exception", "transaction expiration exception".into()));
+    }
+    let digest = tx.digest(&s.chain, PackMode::Legacy);
+    let [sig] = signed.signatures.as_slice() else { return Err(("tx_missing_other_auth", "Missing Authority: one signature expected".into())) };
+    let signer = recover(&digest, sig).map_err(|e| ("exception", e.to_string()))?;
+    for op in &tx.operations {
+        op.validate().map_err(|e| ("assert_exception", e.to_string()))?;
+        match op {
+            Operation::WitnessSetProperties(p) => {
+                let key = p.key().ok_or(("assert_exception", "No signing key provided".to_string()))?;
+                if signer != key {
+                    return Err(("tx_missing_other_auth", "Missing Authority".into()));
+                }
+                if key != s.signing_key {
+                    return Err(("assert_exception", "'key' does not match witness signing key.".into()));
+                }
+            }
+            Operation::WitnessUpdate(_) => {
+                if signer != s.active_key {
+                    return Err(("tx_missing_active_auth", format!("missing required active authority:Missing Active Authority {}", s.witness)));
+                }
+            }
+        }
+    }
+    s.seen_txids.push(txid);
+    s.accepted.push(tx_json);
+    if s.swallow > 0 {
+        s.swallow -= 1;
+        return Ok(());
+    }
+    for op in &tx.operations {
+        match op {
+            Operation::WitnessSetProperties(p) => {
+                if let Some(k) = p.new_signing_key() {
+                    s.signing_key = k;
+                }
+            }
+            Operation::WitnessUpdate(u) => {
+                s.signing_key = u.block_signing_key;
+                s.url = u.url.clone();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A chain clock 20× faster than the wall: a 3 s block takes 150 ms.
+pub fn fast_clock() -> SharedClock {
+    Arc::new(ScaledClock::starting_now(20.0))
+}
+
+/// A complete, valid variable set for `witness` against `urls`.
+pub fn vars(keys: &Keys, urls: &[&str], state_file: &std::path::Path, twilio_url: &str) -> HashMap<String, String> {
+    let mut m = HashMap::new();
+    let prefix = "STM";
+    m.insert("WITNESS_ACCOUNT".into(), "alice".into());
+    m.insert("CHAIN".into(), "hive".into());
+    m.insert("RPC_URLS".into(), urls.join(","));
+    m.insert("BACKUP_SIGNING_KEY".into(), keys.backup.public_key().to_text(prefix));
+    m.insert("SIGNING_WIF".into(), keys.primary.to_wif().to_string());
+    m.insert("MISSED_BLOCKS_ALLOWED".into(), "2".into());
+    m.insert("POLL_INTERVAL_SECS".into(), "3".into());
+    m.insert("RPC_TIMEOUT_SECS".into(), "1".into());
+    m.insert("STATE_FILE".into(), state_file.display().to_string());
+    m.insert("TWILIO_ACCOUNT_SID".into(), "AC0123456789abcdef".into());
+    m.insert("TWILIO_AUTH_TOKEN".into(), TWILIO_TOKEN.into());
+    m.insert("TWILIO_FROM".into(), "+15005550006".into());
+    m.insert("TWILIO_TO".into(), "+14155550123,+447911123456".into());
+    m.insert("TWILIO_API_URL".into(), twilio_url.into());
+    m
+}
+
+pub const TWILIO_TOKEN: &str = "tok_9f8e7d6c5b4a39281706f5e4d3c2b1a0";
+
+/// A captured log sink for scanning everything the program logged.
+#[derive(Clone, Default)]
+pub struct LogCapture(pub Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl LogCapture {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+}
+
+/// Install (once per test binary) a trace-level subscriber writing into a shared capture.
+pub fn capture_logs() -> LogCapture {
+    static CAPTURE: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
+    CAPTURE
+        .get_or_init(|| {
+            let cap = LogCapture::default();
+            witness_trap::logging::init_with_writer(witness_trap::logging::LogFormat::Json, Some("trace"), cap.clone());
+            cap
+        })
+        .clone()
+}
+
+pub fn temp_state() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("state.json");
+    (dir, path)
+}

@@ -1,0 +1,450 @@
+//! The trap through `cli::trap::run`, as `witness-trap run` executes it, against the scripted node.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+use witness_trap::cli::trap::run;
+use witness_trap::cli::ExitStatus;
+use witness_trap::clock::{Clock, SharedClock};
+use witness_trap::protocol::chain::ChainSpec;
+use witness_trap::protocol::json::transaction_from_json;
+use witness_trap::protocol::operation::Operation;
+use witness_trap::protocol::sign::recover;
+use witness_trap::protocol::transaction::PackMode;
+use witness_trap::trap::state::{AlertState, Attempt, Outcome, Phase, TrapState};
+
+use crate::support::*;
+
+const SMS_PATH: &str = "/2010-04-01/Accounts/AC0123456789abcdef/Messages.json";
+
+async fn twilio_ok(expected: u64) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(SMS_PATH))
+        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": "SM1", "status": "queued"})))
+        .expect(expected)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// Run the trap until it exits by itself or `limit` of wall time passes (then it is asked to stop).
+async fn run_for(vars: HashMap<String, String>, clock: SharedClock, limit: Duration) -> ExitStatus {
+    let shutdown = CancellationToken::new();
+    let stopper = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(limit).await;
+        stopper.cancel();
+    });
+    run(&vars, clock, shutdown, true).await
+}
+
+async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn load_state(path: &std::path::Path) -> TrapState {
+    TrapState::load_any(path).expect("state readable").expect("state exists")
+}
+
+/// Arms the trap, then raises total_missed to `missed` once the state file exists.
+fn raise_after_arming(node: &FakeNode, state_file: std::path::PathBuf, missed: u64) {
+    let node = node.clone();
+    tokio::spawn(async move {
+        wait_for("arming", || state_file.exists()).await;
+        node.set(|s| s.total_missed = missed);
+    });
+}
+
+fn accepted_op(node: &FakeNode, i: usize) -> (Operation, witness_trap::protocol::keys::PublicKey) {
+    let (tx, chain) = node.get(|s| (s.accepted[i].clone(), s.chain.clone()));
+    let signed = transaction_from_json(&tx, &chain).expect("accepted tx parses");
+    let digest = signed.transaction.digest(&chain, PackMode::Legacy);
+    let signer = recover(&digest, &signed.signatures[0]).expect("signature recovers");
+    (signed.transaction.operations[0].clone(), signer)
+}
+
+#[tokio::test]
+async fn no_fire_below_threshold() {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let sms = twilio_ok(0).await;
+    let (_d, state_file) = temp_state();
+    raise_after_arming(&node, state_file.clone(), 11); // baseline 10, allowed 2: 11 is below
+    let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(3)).await;
+    assert_eq!(status, ExitStatus::Ok);
+    assert_eq!(node.get(|s| s.broadcasts), 0);
+    let st = load_state(&state_file);
+    assert_eq!(st.phase, Phase::Armed);
+    assert_eq!(st.baseline_missed, 10);
+    assert_eq!(st.last_poll.expect("polled").missed, Some(11));
+}
+
+#[tokio::test]
+async fn fires_once_with_witness_set_properties_signed_by_the_signing_key() {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let sms = twilio_ok(2).await;
+    let (_d, state_file) = temp_state();
+    raise_after_arming(&node, state_file.clone(), 12);
+    let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(60)).await;
+    assert_eq!(status, ExitStatus::Ok);
+    assert_eq!(node.get(|s| s.accepted.len()), 1, "exactly one swap transaction");
+    assert_eq!(node.get(|s| s.signing_key), keys.backup.public_key());
+    let (op, signer) = accepted_op(&node, 0);
+    assert_eq!(signer, keys.primary.public_key(), "op 42 is signed by the current signing key");
+    let Operation::WitnessSetProperties(p) = op else { panic!("expected witness_set_properties, got {op:?}") };
+    assert_eq!(p.key(), Some(keys.primary.public_key()));
+    assert_eq!(p.new_signing_key(), Some(keys.backup.public_key()));
+    assert_eq!(p.props.len(), 2, "only key and new_signing_key");
+    let st = load_state(&state_file);
+    let Phase::Fired { outcome: Outcome::Swapped { txid: Some(txid) }, alert, .. } = st.phase else { panic!("{st:?}") };
+    assert_eq!(alert, AlertState::Sent);
+    assert_eq!(txid.len(), 40);
+    // The SMS names the witness, the chain, the new key and the txid.
+    let requests = sms.received_requests().await.expect("recorded");
+    let form: HashMap<String, String> = serde_urlencoded::from_bytes(&requests[0].body).expect("form body");
+    let body = &form["Body"];
+    assert!(body.contains("@alice") && body.contains("hive") && body.contains(&txid), "{body}");
+    assert!(body.contains(&keys.backup.public_key().to_text("STM")), "{body}");
+    assert!(body.chars().count() <= 160);
+    assert!(requests[0].headers.get("authorization").is_some(), "basic auth");
+}
+
+#[tokio::test]
+async fn fires_with_witness_update_copying_url_and_props_on_steem() {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let node = FakeNode::start(ChainSpec::steem(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    node.set(|s| s.url = "https://alice.example/ünïcode".into());
+    let sms = twilio_ok(2).await;
+    let (_d, state_file) = temp_state();
+    let mut v = vars(&keys, &[&node.url], &state_file, &sms.uri());
+    v.insert("CHAIN".into(), "steem".into());
+    v.remove("SIGNING_WIF");
+    v.insert("ACTIVE_WIF".into(), keys.active.to_wif().to_string());
+    raise_after_arming(&node, state_file.clone(), 12);
+    let status = run_for(v, clock, Duration::from_secs(60)).await;
+    assert_eq!(status, ExitStatus::Ok);
+    assert_eq!(node.get(|s| s.accepted.len()), 1);
+    let (op, signer) = accepted_op(&node, 0);
+    assert_eq!(signer, keys.active.public_key(), "op 11 is signed by the active key");
+    let Operation::WitnessUpdate(u) = op else { panic!("expected witness_update, got {op:?}") };
+    assert_eq!(u.url, "https://alice.example/ünïcode", "url copied unchanged");
+    assert_eq!(u.block_signing_key, keys.backup.public_key());
+    assert_eq!(u.props.account_creation_fee.amount, 3000);
+    assert_eq!(u.props.maximum_block_size, 65536);
+    assert_eq!(u.props.interest_rate, 1000);
+    assert_eq!(u.fee.amount, 0);
+    // And on the wire in Steem's own names.
+    let tx = node.get(|s| s.accepted[0].clone());
+    assert_eq!(tx["operations"][0][1]["props"]["sbd_interest_rate"], 1000);
+    assert_eq!(tx["operations"][0][1]["props"]["account_creation_fee"], "3.000 STEEM");
+}
+
+#[tokio::test]
+async fn falls_back_to_witness_update_when_the_on_chain_key_is_null() {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let sms = twilio_ok(2).await;
+    let (_d, state_file) = temp_state();
+    let mut v = vars(&keys, &[&node.url], &state_file, &sms.uri());
+    v.insert("ACTIVE_WIF".into(), keys.active.to_wif().to_string());
+    let n2 = node.clone();
+    let sf = state_file.clone();
+    tokio::spawn(async move {
+        wait_for("arming", || sf.exists()).await;
+        // Someone disabled the witness, then it kept missing.
+        n2.set(|s| {
+            s.signing_key = witness_trap::protocol::keys::PublicKey::NULL;
+            s.total_missed = 12;
+        });
+    });
+    let status = run_for(v, clock, Duration::from_secs(60)).await;
+    assert_eq!(status, ExitStatus::Ok);
+    let (op, signer) = accepted_op(&node, 0);
+    assert!(matches!(op, Operation::WitnessUpdate(_)), "{op:?}");
+    assert_eq!(signer, keys.active.public_key());
+    assert_eq!(node.get(|s| s.signing_key), keys.backup.public_key());
+}
+
+#[tokio::test]
+async fn restart_in_fired_neither_polls_signs_nor_alerts() {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    node.set(|s| s.total_missed = 50);
+    let sms = twilio_ok(0).await;
+    let (_d, state_file) = temp_state();
+    let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
+    st.phase = Phase::Fired {
+        target: keys.backup.public_key().to_text("STM"),
+        trigger_missed: 12,
+        fired_at: clock.now_secs(),
+        outcome: Outcome::Swapped { txid: Some("ab".repeat(20)) },
+        alert: AlertState::Sent,
+        attempts: vec![],
+    };
+    st.save(&state_file).expect("save");
+    let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(30)).await;
+    assert_eq!(status, ExitStatus::Ok);
+    assert_eq!(node.get(|s| s.broadcasts), 0);
+    assert_eq!(load_state(&state_file), st, "state untouched");
+}
+
+#[tokio::test]
+async fn restart_in_firing_completes_the_same_swap() {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    node.set(|s| s.total_missed = 13);
+    let sms = twilio_ok(2).await;
+    let (_d, state_file) = temp_state();
+    let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
+    // The process died right after persisting an attempt that never reached the chain.
+    st.phase = Phase::Firing {
+        target: keys.backup.public_key().to_text("STM"),
+        started_at: clock.now_secs(),
+        trigger_missed: 12,
+        attempts: vec![Attempt { txid: "cd".repeat(20), action: "witness_set_properties".into(), expires_at: clock.now_secs() - 1, at: clock.now_secs() - 60 }],
+    };
+    st.save(&state_file).expect("save");
+    let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(60)).await;
+    assert_eq!(status, ExitStatus::Ok);
+    assert_eq!(node.get(|s| s.accepted.len()), 1);
+    assert_eq!(node.get(|s| s.signing_key), keys.backup.public_key());
+    let Phase::Fired { outcome: Outcome::Swapped { .. }, attempts, .. } = load_state(&state_file).phase else { panic!() };
+    assert_eq!(attempts.len(), 2, "the old attempt and the new one");
+}
+
+#[tokio::test]
+async fn restart_in_firing_after_the_swap_took_effect_broadcasts_nothing() {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.backup.public_key(), keys.active.public_key(), clock.clone()).await;
+    let sms = twilio_ok(2).await;
+    let (_d, state_file) = temp_state();
+    let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
+    st.phase = Phase::Firing {
+        target: keys.backup.public_key().to_text("STM"),
+        started_at: clock.now_secs(),
+        trigger_missed: 12,
+        attempts: vec![Attempt { txid: "ef".repeat(20), action: "witness_set_properties".into(), expires_at: clock.now_secs() + 60, at: clock.now_secs() }],
+    };
+    st.save(&state_file).expect("save");
+    let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(60)).await;
+    assert_eq!(status, ExitStatus::Ok);
+    assert_eq!(node.get(|s| s.broadcasts), 0);
+    let Phase::Fired { outcome: Outcome::Swapped { txid }, .. } = load_state(&state_file).phase else { panic!() };
+    assert_eq!(txid, Some("ef".repeat(20)));
+}
+
+#[tokio::test]
+async fn restart_in_firing_toward_another_key_is_refused() {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let sms = twilio_ok(0).await;
+    let (_d, state_file) = temp_state();
+    let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
+    let other = witness_trap::protocol::keys::PrivateKey::generate().public_key().to_text("STM");
+    st.phase = Phase::Firing { target: other, started_at: clock.now_secs(), trigger_missed: 12, attempts: vec![] };
+    st.save(&state_file).expect("save");
+    let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(30)).await;
+    assert_ne!(status, ExitStatus::Ok);
+    assert_eq!(node.get(|s| s.broadcasts), 0);
+}
+
+/// With the only endpoint faulty after arming, the trap stays blind and never fires.
+async fn only_endpoint_fault_never_fires(fault: Fault) {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let sms = twilio_ok(0).await;
+    let (_d, state_file) = temp_state();
+    let n2 = node.clone();
+    let sf = state_file.clone();
+    let f = fault.clone();
+    tokio::spawn(async move {
+        wait_for("arming", || sf.exists()).await;
+        n2.set(|s| {
+            s.fault = f;
+            s.total_missed = 40;
+        });
+    });
+    let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(4)).await;
+    assert_eq!(status, ExitStatus::Ok, "{fault:?}");
+    assert_eq!(node.get(|s| s.broadcasts), 0, "{fault:?}");
+    let st = load_state(&state_file);
+    assert_eq!(st.phase, Phase::Armed, "{fault:?}");
+    let poll = st.last_poll.expect("a poll was recorded");
+    assert!(!poll.healthy, "{fault:?}: {poll:?}");
+}
+
+#[tokio::test]
+async fn stale_head_on_the_only_endpoint_never_fires() {
+    only_endpoint_fault_never_fires(Fault::Stale(120)).await;
+}
+
+#[tokio::test]
+async fn http_503_on_the_only_endpoint_never_fires() {
+    only_endpoint_fault_never_fires(Fault::Http503).await;
+}
+
+#[tokio::test]
+async fn garbage_json_on_the_only_endpoint_never_fires() {
+    only_endpoint_fault_never_fires(Fault::Garbage).await;
+}
+
+#[tokio::test]
+async fn timeout_on_the_only_endpoint_never_fires() {
+    only_endpoint_fault_never_fires(Fault::Hang).await;
+}
+
+#[tokio::test]
+async fn dead_first_endpoint_and_healthy_second_fires_once() {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let dead = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    dead.set(|s| s.fault = Fault::Http503);
+    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let sms = twilio_ok(2).await;
+    let (_d, state_file) = temp_state();
+    raise_after_arming(&node, state_file.clone(), 12);
+    let status = run_for(vars(&keys, &[&dead.url, &node.url], &state_file, &sms.uri()), clock, Duration::from_secs(60)).await;
+    assert_eq!(status, ExitStatus::Ok);
+    assert_eq!(node.get(|s| s.accepted.len()), 1);
+    assert_eq!(dead.get(|s| s.accepted.len()), 0);
+}
+
+#[tokio::test]
+async fn a_lying_endpoint_is_not_corroborated_by_an_honest_one() {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let liar = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let honest = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let sms = twilio_ok(0).await;
+    let (_d, state_file) = temp_state();
+    let l2 = liar.clone();
+    let sf = state_file.clone();
+    tokio::spawn(async move {
+        wait_for("arming", || sf.exists()).await;
+        l2.set(|s| s.fault = Fault::LieMissed(99));
+    });
+    let status = run_for(vars(&keys, &[&liar.url, &honest.url], &state_file, &sms.uri()), clock, Duration::from_secs(4)).await;
+    assert_eq!(status, ExitStatus::Ok);
+    assert_eq!(liar.get(|s| s.broadcasts) + honest.get(|s| s.broadcasts), 0);
+    assert_eq!(load_state(&state_file).phase, Phase::Armed);
+}
+
+#[tokio::test]
+async fn an_expired_attempt_is_rebuilt_with_fresh_tapos() {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    node.set(|s| s.swallow = 1); // the first accepted transaction never makes it into a block
+    let sms = twilio_ok(2).await;
+    let (_d, state_file) = temp_state();
+    raise_after_arming(&node, state_file.clone(), 12);
+    let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(60)).await;
+    assert_eq!(status, ExitStatus::Ok);
+    let accepted: Vec<Value> = node.get(|s| s.accepted.clone());
+    assert_eq!(accepted.len(), 2, "one expired attempt, one that took");
+    assert_ne!(accepted[0]["ref_block_num"], accepted[1]["ref_block_num"], "fresh TaPoS");
+    assert_eq!(node.get(|s| s.signing_key), keys.backup.public_key());
+}
+
+#[tokio::test]
+async fn twilio_failing_once_then_recovering_still_alerts_and_swaps_once() {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let sms = MockServer::start().await;
+    Mock::given(method("POST")).and(path(SMS_PATH)).respond_with(ResponseTemplate::new(500)).up_to_n_times(1).expect(1).mount(&sms).await;
+    Mock::given(method("POST")).and(path(SMS_PATH)).respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": "SM1"}))).expect(2).mount(&sms).await;
+    let (_d, state_file) = temp_state();
+    raise_after_arming(&node, state_file.clone(), 12);
+    let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(60)).await;
+    assert_eq!(status, ExitStatus::Ok);
+    assert_eq!(node.get(|s| s.accepted.len()), 1);
+}
+
+#[tokio::test]
+async fn twilio_failing_for_good_does_not_stop_the_swap() {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let sms = MockServer::start().await;
+    Mock::given(method("POST")).and(path(SMS_PATH)).respond_with(ResponseTemplate::new(503)).mount(&sms).await;
+    let (_d, state_file) = temp_state();
+    raise_after_arming(&node, state_file.clone(), 12);
+    let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock.clone(), Duration::from_secs(60)).await;
+    assert_eq!(status, ExitStatus::AlertFailed);
+    assert_eq!(node.get(|s| s.accepted.len()), 1, "swapped once");
+    assert_eq!(node.get(|s| s.signing_key), keys.backup.public_key());
+    let Phase::Fired { alert: AlertState::Failed { .. }, .. } = load_state(&state_file).phase else { panic!() };
+    // A restart does not fire again, and stays disarmed.
+    let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(30)).await;
+    assert_eq!(status, ExitStatus::Ok);
+    assert_eq!(node.get(|s| s.broadcasts), 1);
+}
+
+#[tokio::test]
+async fn a_swap_that_never_confirms_fails_within_the_fire_timeout_and_alerts() {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    node.set(|s| s.swallow = usize::MAX);
+    let sms = twilio_ok(2).await;
+    let (_d, state_file) = temp_state();
+    let mut v = vars(&keys, &[&node.url], &state_file, &sms.uri());
+    v.insert("FIRE_TIMEOUT_SECS".into(), "200".into());
+    v.insert("TX_EXPIRATION_SECS".into(), "30".into());
+    raise_after_arming(&node, state_file.clone(), 12);
+    let status = run_for(v, clock, Duration::from_secs(60)).await;
+    assert_eq!(status, ExitStatus::SwapFailed);
+    let accepted = node.get(|s| s.accepted.len());
+    assert!((2..=8).contains(&accepted), "bounded retries: {accepted}");
+    let Phase::Fired { outcome: Outcome::Failed { .. }, alert: AlertState::Sent, .. } = load_state(&state_file).phase else { panic!() };
+    let body = String::from_utf8_lossy(&sms.received_requests().await.expect("recorded")[0].body).into_owned();
+    assert!(body.contains("FAILED"), "{body}");
+}
+
+#[tokio::test]
+async fn no_secret_in_any_log_line_at_trace_level() {
+    let logs = capture_logs();
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let sms = MockServer::start().await;
+    Mock::given(method("POST")).and(path(SMS_PATH)).respond_with(ResponseTemplate::new(500)).up_to_n_times(1).mount(&sms).await;
+    Mock::given(method("POST")).and(path(SMS_PATH)).respond_with(ResponseTemplate::new(201)).mount(&sms).await;
+    let (_d, state_file) = temp_state();
+    let mut v = vars(&keys, &[&node.url], &state_file, &sms.uri());
+    v.insert("ACTIVE_WIF".into(), keys.active.to_wif().to_string());
+    raise_after_arming(&node, state_file.clone(), 12);
+    let status = run_for(v, clock, Duration::from_secs(60)).await;
+    assert_eq!(status, ExitStatus::Ok);
+    let text = logs.text();
+    assert!(text.contains("broadcasting the key swap"), "the capture holds this run's logs");
+    for secret in [keys.primary.to_wif().as_str(), keys.active.to_wif().as_str(), TWILIO_TOKEN] {
+        assert!(!text.contains(secret), "a secret reached the logs");
+    }
+    // The basic-auth header would carry the token base64-encoded.
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("AC0123456789abcdef:{TWILIO_TOKEN}"));
+    assert!(!text.contains(&basic), "the auth header reached the logs");
+}
