@@ -53,8 +53,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PersistError> {
 
 /// Serialize `value` as pretty JSON and write it atomically.
 pub fn save_json<T: Serialize>(path: &Path, value: &T) -> Result<(), PersistError> {
-    let mut bytes = serde_json::to_vec_pretty(value)
-        .map_err(|source| PersistError::Encode { path: path.to_path_buf(), source })?;
+    let mut bytes =
+        serde_json::to_vec_pretty(value).map_err(|source| PersistError::Encode { path: path.to_path_buf(), source })?;
     bytes.push(b'\n');
     write_atomic(path, &bytes)
 }

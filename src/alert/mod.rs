@@ -27,13 +27,13 @@ impl Incident {
     pub fn sms_text(&self) -> String {
         let text = match self {
             Incident::Swapped { witness, chain, missed, new_key, txid } => format!(
-                "witness-trap: @{} on {} missed {} blocks. Signing key swapped to {} tx {}. Fix the primary, then rearm.",
+                // Worst case (16-char name, 10-digit count, 53-char key, 40-char txid) is 156 characters.
+                "FIRED @{} {}: missed {}, key now {} tx {}",
                 witness, chain, missed, new_key, txid
             ),
-            Incident::SwapFailed { witness, chain, missed, reason } => format!(
-                "witness-trap: @{} on {} missed {} blocks. KEY SWAP FAILED: {}. Act now.",
-                witness, chain, missed, reason
-            ),
+            Incident::SwapFailed { witness, chain, missed, reason } => {
+                format!("TRAP FAILED @{} {}: missed {}, KEY SWAP FAILED: {}. Act now.", witness, chain, missed, reason)
+            }
             Incident::Test { witness, chain } => {
                 format!("witness-trap: test alert for @{} on {}. The trap can reach you.", witness, chain)
             }

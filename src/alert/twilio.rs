@@ -26,9 +26,8 @@ impl PhoneNumber {
     pub fn parse(s: &str) -> Result<Self, PhoneNumberError> {
         let s = s.trim();
         let digits = s.strip_prefix('+').ok_or(PhoneNumberError)?;
-        let ok = (8..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0');
+        let ok =
+            (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
         if ok {
             Ok(PhoneNumber(s.to_string()))
         } else {

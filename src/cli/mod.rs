@@ -64,8 +64,12 @@ pub enum Command {
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> ExitStatus {
     match cli.command {
-        Command::Key { command } => offline_result(offline::run_key(&command, &mut std::io::stdin().lock(), &mut std::io::stdout().lock())),
-        Command::Tx { command } => offline_result(offline::run_tx(&command, &mut std::io::stdin().lock(), &mut std::io::stdout().lock())),
+        Command::Key { command } => {
+            offline_result(offline::run_key(&command, &mut std::io::stdin().lock(), &mut std::io::stdout().lock()))
+        }
+        Command::Tx { command } => {
+            offline_result(offline::run_tx(&command, &mut std::io::stdin().lock(), &mut std::io::stdout().lock()))
+        }
         other => trap::run_command(other, cli.env_file.as_deref()),
     }
 }

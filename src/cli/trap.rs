@@ -139,7 +139,12 @@ fn producer(s: Settings, clock: SharedClock) -> Result<(GrapheneProducer, crate:
 }
 
 /// `run`: the product.
-pub async fn run(src: &dyn Source, clock: SharedClock, shutdown: CancellationToken, exit_when_disarmed: bool) -> ExitStatus {
+pub async fn run(
+    src: &dyn Source,
+    clock: SharedClock,
+    shutdown: CancellationToken,
+    exit_when_disarmed: bool,
+) -> ExitStatus {
     let settings = match config::load(src) {
         Ok(s) => s,
         Err(report) => return config_error(&report),
@@ -187,7 +192,12 @@ pub async fn run(src: &dyn Source, clock: SharedClock, shutdown: CancellationTok
             return ExitStatus::Config;
         }
     };
-    tracing::info!(state = trap.state().phase.name(), threshold = trap.threshold(), baseline_missed = trap.state().baseline_missed, "trap ready");
+    tracing::info!(
+        state = trap.state().phase.name(),
+        threshold = trap.threshold(),
+        baseline_missed = trap.state().baseline_missed,
+        "trap ready"
+    );
     match trap::run(&mut trap, shutdown.clone()).await {
         Ok(RunOutcome::Stopped) => ExitStatus::Ok,
         Ok(RunOutcome::Fired(f)) => finish_status(f.swapped(), f.alert_ok()),
@@ -305,9 +315,18 @@ async fn status(s: Settings, clock: SharedClock) -> ExitStatus {
         Some(st) => {
             let threshold = trigger.threshold(st.baseline_missed);
             println!("state:      {}", st.phase.name());
-            println!("threshold:  fires at total_missed {threshold} (baseline {} at arming, {})", st.baseline_missed, format_time(st.armed_at));
+            println!(
+                "threshold:  fires at total_missed {threshold} (baseline {} at arming, {})",
+                st.baseline_missed,
+                format_time(st.armed_at)
+            );
             if let Some(p) = &st.last_poll {
-                println!("last poll:  {} {} {}", format_time(p.at), if p.healthy { "healthy" } else { "BLIND" }, p.note);
+                println!(
+                    "last poll:  {} {} {}",
+                    format_time(p.at),
+                    if p.healthy { "healthy" } else { "BLIND" },
+                    p.note
+                );
             }
             if matches!(st.phase, Phase::Fired { .. }) {
                 println!("{}", disarmed_message(st));
@@ -455,7 +474,9 @@ pub fn health_of(state: &TrapState, now: u64, poll_interval: Duration) -> (bool,
                 (false, format!("armed but the last poll was {} s ago", now.saturating_sub(p.at)))
             }
             Some(p) if !p.healthy => (false, format!("armed but BLIND: {}", p.note)),
-            Some(p) => (true, format!("armed: total_missed {} at block {}", p.missed.unwrap_or(0), p.height.unwrap_or(0))),
+            Some(p) => {
+                (true, format!("armed: total_missed {} at block {}", p.missed.unwrap_or(0), p.height.unwrap_or(0)))
+            }
         },
     }
 }

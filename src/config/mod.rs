@@ -106,7 +106,10 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
     let backup_key = public_key(&mut c, &chain, vars::BACKUP_SIGNING_KEY);
     let signing_key = private_key(&mut c, vars::SIGNING_WIF);
     let active_key = private_key(&mut c, vars::ACTIVE_WIF);
-    if signing_key.is_none() && active_key.is_none() && !c.problems.iter().any(|p| p.var.starts_with("SIGNING_WIF") || p.var.starts_with("ACTIVE_WIF")) {
+    if signing_key.is_none()
+        && active_key.is_none()
+        && !c.problems.iter().any(|p| p.var.starts_with("SIGNING_WIF") || p.var.starts_with("ACTIVE_WIF"))
+    {
         c.push(
             vars::SIGNING_WIF,
             "neither SIGNING_WIF nor ACTIVE_WIF is set: the trap has no key to sign the swap",
@@ -128,7 +131,11 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
     let max_head_age = c.seconds(vars::MAX_HEAD_AGE_SECS, vars::DEFAULT_MAX_HEAD_AGE_SECS);
     let tx_expiration = c.seconds(vars::TX_EXPIRATION_SECS, vars::DEFAULT_TX_EXPIRATION_SECS);
     if tx_expiration > Duration::from_secs(3600) {
-        c.push(vars::TX_EXPIRATION_SECS, "is more than 3600 s, which Steem and pre-HF28 Hive refuse", "use at most 3600 (default 60)");
+        c.push(
+            vars::TX_EXPIRATION_SECS,
+            "is more than 3600 s, which Steem and pre-HF28 Hive refuse",
+            "use at most 3600 (default 60)",
+        );
     }
     let fire_timeout = c.seconds(vars::FIRE_TIMEOUT_SECS, vars::DEFAULT_FIRE_TIMEOUT_SECS);
     let state_file = state_file(src);
@@ -241,11 +248,17 @@ fn chain(c: &mut Collector) -> ChainSpec {
 fn rpc_urls(c: &mut Collector) -> Option<Vec<String>> {
     let raw = c.required(vars::RPC_URLS, "one or more comma-separated JSON-RPC URLs, e.g. https://api.hive.blog")?;
     let urls: Vec<String> = raw.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect();
-    let bad: Vec<&String> = urls.iter().filter(|u| reqwest::Url::parse(u).map_or(true, |p| !matches!(p.scheme(), "http" | "https"))).collect();
+    let bad: Vec<&String> = urls
+        .iter()
+        .filter(|u| reqwest::Url::parse(u).map_or(true, |p| !matches!(p.scheme(), "http" | "https")))
+        .collect();
     if urls.is_empty() || !bad.is_empty() {
         c.push(
             vars::RPC_URLS,
-            format!("not a list of http(s) URLs: {}", bad.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")),
+            format!(
+                "not a list of http(s) URLs: {}",
+                bad.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
+            ),
             "give comma-separated URLs starting with https:// (or http:// for a local node)",
         );
         return None;
@@ -258,7 +271,14 @@ fn public_key(c: &mut Collector, chain: &ChainSpec, var: &str) -> Option<PublicK
     match PublicKey::from_text(&text, &chain.key_prefix) {
         Ok(k) => Some(k),
         Err(e) => {
-            c.push(var, format!("is not a valid public key: {e}"), format!("give the backup node's public key, {}… (`witness-trap key pub` prints it from the WIF)", chain.key_prefix));
+            c.push(
+                var,
+                format!("is not a valid public key: {e}"),
+                format!(
+                    "give the backup node's public key, {}… (`witness-trap key pub` prints it from the WIF)",
+                    chain.key_prefix
+                ),
+            );
             None
         }
     }
@@ -275,7 +295,11 @@ fn private_key(c: &mut Collector, var: &str) -> Option<PrivateKey> {
     match PrivateKey::from_wif(secret.expose_secret().trim()) {
         Ok(k) => Some(k),
         Err(e) => {
-            c.push(var, format!("is not a valid WIF private key: {e}"), "give the standard 51-character WIF starting with 5 (what cli_wallet and Hive Keychain export)");
+            c.push(
+                var,
+                format!("is not a valid WIF private key: {e}"),
+                "give the standard 51-character WIF starting with 5 (what cli_wallet and Hive Keychain export)",
+            );
             None
         }
     }
@@ -287,14 +311,22 @@ fn trigger(c: &mut Collector) -> Option<Trigger> {
         match v.trim().parse::<u64>() {
             Ok(n) if n >= min => Some(n),
             _ => {
-                c.push(var, format!("{:?} is not a whole number ≥ {min}", v.trim()), format!("set {var} to a whole number ≥ {min}"));
+                c.push(
+                    var,
+                    format!("{:?} is not a whole number ≥ {min}", v.trim()),
+                    format!("set {var} to a whole number ≥ {min}"),
+                );
                 None
             }
         }
     };
     let both = c.src.get(vars::THRESHOLD).is_some() && c.src.get(vars::MISSED_BLOCKS_ALLOWED).is_some();
     if both {
-        c.push(vars::THRESHOLD, "both THRESHOLD and MISSED_BLOCKS_ALLOWED are set", "keep exactly one: MISSED_BLOCKS_ALLOWED (missed blocks since arming) or THRESHOLD (absolute total_missed)");
+        c.push(
+            vars::THRESHOLD,
+            "both THRESHOLD and MISSED_BLOCKS_ALLOWED are set",
+            "keep exactly one: MISSED_BLOCKS_ALLOWED (missed blocks since arming) or THRESHOLD (absolute total_missed)",
+        );
         return None;
     }
     if c.src.get(vars::THRESHOLD).is_some() {
@@ -303,7 +335,11 @@ fn trigger(c: &mut Collector) -> Option<Trigger> {
     if c.src.get(vars::MISSED_BLOCKS_ALLOWED).is_some() {
         return parse(c, vars::MISSED_BLOCKS_ALLOWED, 1).map(Trigger::Allowed);
     }
-    c.push(vars::MISSED_BLOCKS_ALLOWED, "neither MISSED_BLOCKS_ALLOWED nor THRESHOLD is set", "set MISSED_BLOCKS_ALLOWED (e.g. 2: fire after 2 more missed blocks) or THRESHOLD (an absolute total_missed)");
+    c.push(
+        vars::MISSED_BLOCKS_ALLOWED,
+        "neither MISSED_BLOCKS_ALLOWED nor THRESHOLD is set",
+        "set MISSED_BLOCKS_ALLOWED (e.g. 2: fire after 2 more missed blocks) or THRESHOLD (an absolute total_missed)",
+    );
     None
 }
 
@@ -312,7 +348,11 @@ fn twilio(c: &mut Collector, required: bool) -> Option<TwilioSettings> {
     let sid = c.required(vars::TWILIO_ACCOUNT_SID, "your Twilio Account SID (AC…)");
     if let Some(s) = &sid {
         if !s.chars().all(|ch| ch.is_ascii_alphanumeric()) {
-            c.push(vars::TWILIO_ACCOUNT_SID, "contains characters other than letters and digits", "copy the Account SID from the Twilio console");
+            c.push(
+                vars::TWILIO_ACCOUNT_SID,
+                "contains characters other than letters and digits",
+                "copy the Account SID from the Twilio console",
+            );
         }
     }
     let token = match vars::secret(c.src, vars::TWILIO_AUTH_TOKEN) {
@@ -326,16 +366,25 @@ fn twilio(c: &mut Collector, required: bool) -> Option<TwilioSettings> {
             None
         }
     };
-    let from = c.required(vars::TWILIO_FROM, "your Twilio phone number in E.164 form, e.g. +14155550123").and_then(|v| {
-        PhoneNumber::parse(&v).map_err(|e| c.push(vars::TWILIO_FROM, e.to_string(), "give the Twilio number as + country code and number")).ok()
-    });
+    let from =
+        c.required(vars::TWILIO_FROM, "your Twilio phone number in E.164 form, e.g. +14155550123").and_then(|v| {
+            PhoneNumber::parse(&v)
+                .map_err(|e| {
+                    c.push(vars::TWILIO_FROM, e.to_string(), "give the Twilio number as + country code and number")
+                })
+                .ok()
+        });
     let to = c.required(vars::TWILIO_TO, "one or more comma-separated E.164 numbers to alert").and_then(|v| {
         let mut numbers = Vec::new();
         for (i, part) in v.split(',').map(str::trim).enumerate() {
             match PhoneNumber::parse(part) {
                 Ok(n) => numbers.push(n),
                 Err(e) => {
-                    c.push(vars::TWILIO_TO, format!("number {} of the list: {e}", i + 1), "give comma-separated numbers like +14155550123,+447911123456");
+                    c.push(
+                        vars::TWILIO_TO,
+                        format!("number {} of the list: {e}", i + 1),
+                        "give comma-separated numbers like +14155550123,+447911123456",
+                    );
                     return None;
                 }
             }
@@ -344,7 +393,11 @@ fn twilio(c: &mut Collector, required: bool) -> Option<TwilioSettings> {
     });
     let api_url = c.src.get(vars::TWILIO_API_URL).unwrap_or_else(|| vars::DEFAULT_TWILIO_API_URL.to_string());
     if reqwest::Url::parse(&api_url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
-        c.push(vars::TWILIO_API_URL, format!("{api_url:?} is not an http(s) URL"), "remove it for https://api.twilio.com");
+        c.push(
+            vars::TWILIO_API_URL,
+            format!("{api_url:?} is not an http(s) URL"),
+            "remove it for https://api.twilio.com",
+        );
     }
     Some(TwilioSettings {
         api_url,

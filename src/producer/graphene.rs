@@ -17,11 +17,11 @@ use super::{Corroboration, Observation, PreparedSwap, Producer, Reading, SwapErr
 use crate::clock::SharedClock;
 use crate::protocol::asset::{Asset, AssetSymbol};
 use crate::protocol::chain::ChainSpec;
+use crate::protocol::json::transaction_to_json;
 use crate::protocol::keys::{PrivateKey, PublicKey};
 use crate::protocol::operation::{LegacyChainProperties, Operation, WitnessSetProperties, WitnessUpdate};
 use crate::protocol::sign::sign_transaction;
 use crate::protocol::transaction::{BlockId, PackMode, TimePointSec, Transaction};
-use crate::protocol::json::transaction_to_json;
 use crate::rpc::api;
 use crate::rpc::reading::{Poll, Reader, ReaderSettings, Snapshot};
 use crate::rpc::RpcError;
@@ -171,7 +171,10 @@ impl GrapheneProducer {
                 Finding {
                     subject: Subject::Account,
                     fatal: true,
-                    message: format!("{:?} is not a witness on {}", self.settings.reader.account, self.settings.chain.name),
+                    message: format!(
+                        "{:?} is not a witness on {}",
+                        self.settings.reader.account, self.settings.chain.name
+                    ),
                     fix: "set WITNESS_ACCOUNT to the witness's account name (without @)".into(),
                 }
             } else {
@@ -213,7 +216,9 @@ impl GrapheneProducer {
                         self.key_text(&k.public_key()),
                         best.witness.signing_key
                     ),
-                    fix: "give the WIF of the key the witness signs blocks with now (check with `witness-trap key pub`)".into(),
+                    fix:
+                        "give the WIF of the key the witness signs blocks with now (check with `witness-trap key pub`)"
+                            .into(),
                 });
                 false
             }
@@ -231,7 +236,10 @@ impl GrapheneProducer {
                         Some(w) => findings.push(Finding {
                             subject: Subject::ActiveKey,
                             fatal: true,
-                            message: format!("has weight {w} in the active authority, which needs {}", acc.active.weight_threshold),
+                            message: format!(
+                                "has weight {w} in the active authority, which needs {}",
+                                acc.active.weight_threshold
+                            ),
                             fix: "give a key that can sign for the active authority alone".into(),
                         }),
                         None => findings.push(Finding {
@@ -267,7 +275,8 @@ impl GrapheneProducer {
             findings.push(Finding {
                 subject: Subject::ActiveKey,
                 fatal: true,
-                message: "the on-chain signing key is the null key (witness disabled): only the active key can swap".into(),
+                message: "the on-chain signing key is the null key (witness disabled): only the active key can swap"
+                    .into(),
                 fix: "set ACTIVE_WIF".into(),
             });
         }
@@ -298,7 +307,8 @@ impl GrapheneProducer {
         let chain = &self.settings.chain;
         let props = &snap.witness.props;
         let bad = |what: &str| SwapError::Transient(format!("witness props from {}: {what}", snap.url));
-        let fee_text = props.get("account_creation_fee").and_then(Value::as_str).ok_or_else(|| bad("no account_creation_fee"))?;
+        let fee_text =
+            props.get("account_creation_fee").and_then(Value::as_str).ok_or_else(|| bad("no account_creation_fee"))?;
         let account_creation_fee = Asset::from_legacy_str(fee_text, chain).map_err(|e| bad(&e.to_string()))?;
         let maximum_block_size = props
             .get("maximum_block_size")
@@ -377,7 +387,12 @@ impl Producer for GrapheneProducer {
                     self.reader.clock().sleep(self.block_interval).await;
                 }
                 let poll = self.reader.poll_some(&others).await;
-                if let Some(s) = poll.fresh.iter().filter(|s| s.witness.total_missed >= threshold).max_by_key(|s| s.head_block_number) {
+                if let Some(s) = poll
+                    .fresh
+                    .iter()
+                    .filter(|s| s.witness.total_missed >= threshold)
+                    .max_by_key(|s| s.head_block_number)
+                {
                     return Corroboration::Confirmed(self.reading(s));
                 }
                 if let Some(s) = poll.best() {
@@ -398,7 +413,10 @@ impl Producer for GrapheneProducer {
                 Corroboration::Confirmed(self.reading(s))
             }
             Some(s) if s.witness.total_missed < threshold => Corroboration::Contradicted(self.reading(s)),
-            Some(s) => Corroboration::Blind(format!("head did not advance past block {} (still {})", first.height, s.head_block_number)),
+            Some(s) => Corroboration::Blind(format!(
+                "head did not advance past block {} (still {})",
+                first.height, s.head_block_number
+            )),
             None => Corroboration::Blind(Self::blind_reason(&poll)),
         }
     }

@@ -423,9 +423,8 @@ fn read_exact<T>(
 }
 
 fn check_key_bytes(field: &str, bytes: &[u8]) -> Result<(), ValidationError> {
-    let arr: [u8; 33] = bytes
-        .try_into()
-        .map_err(|_| unpack_err(field, format!("a public key is 33 bytes, got {}", bytes.len())))?;
+    let arr: [u8; 33] =
+        bytes.try_into().map_err(|_| unpack_err(field, format!("a public key is 33 bytes, got {}", bytes.len())))?;
     PublicKey::from_bytes(arr).map_err(|e| unpack_err(field, e))?;
     Ok(())
 }
@@ -572,7 +571,10 @@ mod tests {
             (|o| o.fee = Asset::core(-1), "fee: -1 is below the minimum 0"),
             (|o| o.fee.symbol = AssetSymbol::Debt, "fee: must be in"),
             (|o| o.props.account_creation_fee = Asset::core(0), "props.account_creation_fee: 0 is below"),
-            (|o| o.props.account_creation_fee = Asset::core(1_000_000_001), "props.account_creation_fee: 1000000001 is above"),
+            (
+                |o| o.props.account_creation_fee = Asset::core(1_000_000_001),
+                "props.account_creation_fee: 1000000001 is above",
+            ),
             (|o| o.props.maximum_block_size = 65535, "props.maximum_block_size"),
             (|o| o.props.maximum_block_size = MAX_BLOCK_SIZE + 1, "props.maximum_block_size"),
             (|o| o.props.interest_rate = 10_001, "props.interest_rate"),

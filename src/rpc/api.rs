@@ -77,8 +77,8 @@ pub async fn witness(ep: &Endpoint, account: &str) -> Result<Option<Witness>, Rp
 
 /// `None` if the account does not exist.
 pub async fn account(ep: &Endpoint, name: &str) -> Result<Option<Account>, RpcError> {
-    let mut accounts: Vec<Account> = ep.call("condenser_api.get_accounts", json!([[name]])).await?;
-    Ok(accounts.drain(..).find(|a| a.name == name))
+    let accounts: Vec<Account> = ep.call("condenser_api.get_accounts", json!([[name]])).await?;
+    Ok(accounts.into_iter().find(|a| a.name == name))
 }
 
 pub async fn version(ep: &Endpoint) -> Result<Version, RpcError> {

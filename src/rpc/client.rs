@@ -164,8 +164,7 @@ mod tests {
     fn classifies_node_errors_by_name_then_text() {
         assert!(remote(Some("assert_exception"), "Duplicate transaction check failed").is_duplicate());
         assert!(remote(Some("tx_missing_other_auth"), "Missing Authority").is_missing_authority());
-        assert!(remote(None, "missing required active authority:Missing Active Authority alice")
-            .is_missing_authority());
+        assert!(remote(None, "missing required active authority:Missing Active Authority alice").is_missing_authority());
         assert!(remote(Some("transaction_expiration_exception"), "x").is_expiration());
         assert!(remote(None, "'key' does not match witness signing key.").is_key_mismatch());
         assert!(!remote(None, "other").is_duplicate());

@@ -194,10 +194,7 @@ impl Reader {
         }
         if let Some(last) = mem.last_head {
             if raw.dgp.head_block_number < last {
-                return Answer::Skipped(format!(
-                    "head went backwards from {last} to {}",
-                    raw.dgp.head_block_number
-                ));
+                return Answer::Skipped(format!("head went backwards from {last} to {}", raw.dgp.head_block_number));
             }
         }
         let Some(witness) = raw.witness else {

@@ -75,7 +75,10 @@ pub enum TrapError {
 /// What one [`Trap::step`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepOutcome {
-    Held { missed: u64, threshold: u64 },
+    Held {
+        missed: u64,
+        threshold: u64,
+    },
     Blind(String),
     Distrusted(String),
     /// The trap fired (or finished firing); see [`Finish`].
@@ -111,7 +114,12 @@ pub struct Trap<P: Producer> {
 
 impl<P: Producer> Trap<P> {
     /// Load the state file, or arm from `current` (the counter now) if there is none.
-    pub fn open(settings: TrapSettings, producer: P, clock: SharedClock, current: Option<u64>) -> Result<Self, TrapError> {
+    pub fn open(
+        settings: TrapSettings,
+        producer: P,
+        clock: SharedClock,
+        current: Option<u64>,
+    ) -> Result<Self, TrapError> {
         let (witness, chain) = producer.identity();
         let state = match TrapState::load(&settings.state_file, &witness, &chain)? {
             Some(s) => s,
@@ -220,14 +228,9 @@ impl<P: Producer> Trap<P> {
                     _ => format!("from {}", r.source),
                 },
             },
-            Observation::Blind(reason) => LastPoll {
-                at,
-                healthy: false,
-                missed: None,
-                height: None,
-                current_key: None,
-                note: reason.clone(),
-            },
+            Observation::Blind(reason) => {
+                LastPoll { at, healthy: false, missed: None, height: None, current_key: None, note: reason.clone() }
+            }
         }
     }
 
@@ -359,7 +362,13 @@ impl<P: Producer> Trap<P> {
     }
 }
 
-fn arm_state(settings: &TrapSettings, witness: &str, chain: &str, now: u64, baseline: u64) -> Result<TrapState, TrapError> {
+fn arm_state(
+    settings: &TrapSettings,
+    witness: &str,
+    chain: &str,
+    now: u64,
+    baseline: u64,
+) -> Result<TrapState, TrapError> {
     if let Trigger::Absolute(threshold) = settings.trigger {
         if baseline >= threshold {
             return Err(TrapError::ThresholdReached { current: baseline, threshold });
@@ -369,7 +378,13 @@ fn arm_state(settings: &TrapSettings, witness: &str, chain: &str, now: u64, base
 }
 
 /// Re-arm: a fresh `armed` state with the counter now as baseline, whatever the state was.
-pub fn rearm(settings: &TrapSettings, witness: &str, chain: &str, now: u64, current: u64) -> Result<TrapState, TrapError> {
+pub fn rearm(
+    settings: &TrapSettings,
+    witness: &str,
+    chain: &str,
+    now: u64,
+    current: u64,
+) -> Result<TrapState, TrapError> {
     let state = arm_state(settings, witness, chain, now, current)?;
     state.save(&settings.state_file)?;
     Ok(state)

@@ -39,7 +39,8 @@ fn assert_no_secrets(out: &Output, secrets: &[&str]) {
 async fn node_and_vars() -> (Keys, FakeNode, tempfile::TempDir, HashMap<String, String>) {
     let keys = Keys::new();
     let clock: SharedClock = Arc::new(witness_trap::clock::SystemClock);
-    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock).await;
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock).await;
     let (dir, state_file) = temp_state();
     let mut v = vars(&keys, &[&node.url], &state_file, "http://127.0.0.1:9");
     v.insert("ACTIVE_WIF".into(), keys.active.to_wif().to_string());

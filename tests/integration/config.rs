@@ -28,27 +28,153 @@ fn every_bad_variable_is_named_without_its_secret() {
     let other_prefix = keys.backup.public_key().to_text("TST");
     #[allow(clippy::type_complexity)]
     let cases: Vec<(&str, Box<dyn Fn(&mut HashMap<String, String>)>, &str)> = vec![
-        ("WITNESS_ACCOUNT", Box::new(|m| { m.remove("WITNESS_ACCOUNT"); }), "missing witness"),
-        ("WITNESS_ACCOUNT", Box::new(|m| { m.insert("WITNESS_ACCOUNT".into(), "Not_Valid".into()); }), "bad account name"),
-        ("CHAIN", Box::new(|m| { m.insert("CHAIN".into(), "eos".into()); }), "unknown chain"),
-        ("CHAIN_ID", Box::new(|m| { m.insert("CHAIN_ID".into(), "xyz".into()); }), "bad chain id"),
-        ("RPC_URLS", Box::new(|m| { m.remove("RPC_URLS"); }), "missing urls"),
-        ("RPC_URLS", Box::new(|m| { m.insert("RPC_URLS".into(), "api.hive.blog".into()); }), "url without scheme"),
-        ("BACKUP_SIGNING_KEY", Box::new(|m| { m.remove("BACKUP_SIGNING_KEY"); }), "missing backup key"),
-        ("BACKUP_SIGNING_KEY", Box::new(move |m| { m.insert("BACKUP_SIGNING_KEY".into(), other_prefix.clone()); }), "wrong prefix"),
-        ("BACKUP_SIGNING_KEY", Box::new(|m| { m.insert("BACKUP_SIGNING_KEY".into(), "STM5notakey".into()); }), "malformed backup key"),
-        ("SIGNING_WIF", Box::new(move |m| { m.insert("SIGNING_WIF".into(), broken_wif.clone()); }), "bad WIF checksum"),
-        ("SIGNING_WIF", Box::new(|m| { m.remove("SIGNING_WIF"); }), "no key at all"),
-        ("SIGNING_WIF", Box::new(|m| { m.insert("SIGNING_WIF_FILE".into(), "/etc/hostname".into()); }), "both WIF and WIF_FILE"),
-        ("ACTIVE_WIF_FILE", Box::new(|m| { m.insert("ACTIVE_WIF_FILE".into(), "/nonexistent/active".into()); }), "unreadable secret file"),
-        ("THRESHOLD", Box::new(|m| { m.insert("THRESHOLD".into(), "20".into()); }), "both triggers"),
-        ("MISSED_BLOCKS_ALLOWED", Box::new(|m| { m.remove("MISSED_BLOCKS_ALLOWED"); }), "no trigger"),
-        ("MISSED_BLOCKS_ALLOWED", Box::new(|m| { m.insert("MISSED_BLOCKS_ALLOWED".into(), "0".into()); }), "zero allowed"),
-        ("POLL_INTERVAL_SECS", Box::new(|m| { m.insert("POLL_INTERVAL_SECS".into(), "0".into()); }), "zero interval"),
-        ("TWILIO_TO", Box::new(|m| { m.insert("TWILIO_TO".into(), "+14155550123,0044791112".into()); }), "bad phone number"),
-        ("TWILIO_FROM", Box::new(|m| { m.insert("TWILIO_FROM".into(), "555-0100".into()); }), "bad sender"),
-        ("TWILIO_AUTH_TOKEN", Box::new(|m| { m.remove("TWILIO_AUTH_TOKEN"); }), "missing token"),
-        ("TWILIO_ACCOUNT_SID", Box::new(|m| { m.remove("TWILIO_ACCOUNT_SID"); }), "missing sid"),
+        (
+            "WITNESS_ACCOUNT",
+            Box::new(|m| {
+                m.remove("WITNESS_ACCOUNT");
+            }),
+            "missing witness",
+        ),
+        (
+            "WITNESS_ACCOUNT",
+            Box::new(|m| {
+                m.insert("WITNESS_ACCOUNT".into(), "Not_Valid".into());
+            }),
+            "bad account name",
+        ),
+        (
+            "CHAIN",
+            Box::new(|m| {
+                m.insert("CHAIN".into(), "eos".into());
+            }),
+            "unknown chain",
+        ),
+        (
+            "CHAIN_ID",
+            Box::new(|m| {
+                m.insert("CHAIN_ID".into(), "xyz".into());
+            }),
+            "bad chain id",
+        ),
+        (
+            "RPC_URLS",
+            Box::new(|m| {
+                m.remove("RPC_URLS");
+            }),
+            "missing urls",
+        ),
+        (
+            "RPC_URLS",
+            Box::new(|m| {
+                m.insert("RPC_URLS".into(), "api.hive.blog".into());
+            }),
+            "url without scheme",
+        ),
+        (
+            "BACKUP_SIGNING_KEY",
+            Box::new(|m| {
+                m.remove("BACKUP_SIGNING_KEY");
+            }),
+            "missing backup key",
+        ),
+        (
+            "BACKUP_SIGNING_KEY",
+            Box::new(move |m| {
+                m.insert("BACKUP_SIGNING_KEY".into(), other_prefix.clone());
+            }),
+            "wrong prefix",
+        ),
+        (
+            "BACKUP_SIGNING_KEY",
+            Box::new(|m| {
+                m.insert("BACKUP_SIGNING_KEY".into(), "STM5notakey".into());
+            }),
+            "malformed backup key",
+        ),
+        (
+            "SIGNING_WIF",
+            Box::new(move |m| {
+                m.insert("SIGNING_WIF".into(), broken_wif.clone());
+            }),
+            "bad WIF checksum",
+        ),
+        (
+            "SIGNING_WIF",
+            Box::new(|m| {
+                m.remove("SIGNING_WIF");
+            }),
+            "no key at all",
+        ),
+        (
+            "SIGNING_WIF",
+            Box::new(|m| {
+                m.insert("SIGNING_WIF_FILE".into(), "/etc/hostname".into());
+            }),
+            "both WIF and WIF_FILE",
+        ),
+        (
+            "ACTIVE_WIF_FILE",
+            Box::new(|m| {
+                m.insert("ACTIVE_WIF_FILE".into(), "/nonexistent/active".into());
+            }),
+            "unreadable secret file",
+        ),
+        (
+            "THRESHOLD",
+            Box::new(|m| {
+                m.insert("THRESHOLD".into(), "20".into());
+            }),
+            "both triggers",
+        ),
+        (
+            "MISSED_BLOCKS_ALLOWED",
+            Box::new(|m| {
+                m.remove("MISSED_BLOCKS_ALLOWED");
+            }),
+            "no trigger",
+        ),
+        (
+            "MISSED_BLOCKS_ALLOWED",
+            Box::new(|m| {
+                m.insert("MISSED_BLOCKS_ALLOWED".into(), "0".into());
+            }),
+            "zero allowed",
+        ),
+        (
+            "POLL_INTERVAL_SECS",
+            Box::new(|m| {
+                m.insert("POLL_INTERVAL_SECS".into(), "0".into());
+            }),
+            "zero interval",
+        ),
+        (
+            "TWILIO_TO",
+            Box::new(|m| {
+                m.insert("TWILIO_TO".into(), "+14155550123,0044791112".into());
+            }),
+            "bad phone number",
+        ),
+        (
+            "TWILIO_FROM",
+            Box::new(|m| {
+                m.insert("TWILIO_FROM".into(), "555-0100".into());
+            }),
+            "bad sender",
+        ),
+        (
+            "TWILIO_AUTH_TOKEN",
+            Box::new(|m| {
+                m.remove("TWILIO_AUTH_TOKEN");
+            }),
+            "missing token",
+        ),
+        (
+            "TWILIO_ACCOUNT_SID",
+            Box::new(|m| {
+                m.remove("TWILIO_ACCOUNT_SID");
+            }),
+            "missing sid",
+        ),
     ];
     for (var, mutate, why) in cases {
         let mut m = base(&keys);
@@ -96,14 +222,46 @@ async fn chain_checks_name_the_variable_and_nothing_is_armed() {
     let stranger = PrivateKey::generate();
     #[allow(clippy::type_complexity)]
     let cases: Vec<(&str, Box<dyn Fn(&mut HashMap<String, String>, &FakeNode)>, &str)> = vec![
-        ("SIGNING_WIF", Box::new(|m, _| { m.insert("SIGNING_WIF".into(), PrivateKey::generate().to_wif().to_string()); }), "signing WIF is not the on-chain key"),
-        ("ACTIVE_WIF", Box::new(move |m, _| { m.insert("ACTIVE_WIF".into(), stranger.to_wif().to_string()); }), "active WIF not in the authority"),
-        ("THRESHOLD", Box::new(|m, _| { m.remove("MISSED_BLOCKS_ALLOWED"); m.insert("THRESHOLD".into(), "10".into()); }), "threshold already reached"),
+        (
+            "SIGNING_WIF",
+            Box::new(|m, _| {
+                m.insert("SIGNING_WIF".into(), PrivateKey::generate().to_wif().to_string());
+            }),
+            "signing WIF is not the on-chain key",
+        ),
+        (
+            "ACTIVE_WIF",
+            Box::new(move |m, _| {
+                m.insert("ACTIVE_WIF".into(), stranger.to_wif().to_string());
+            }),
+            "active WIF not in the authority",
+        ),
+        (
+            "THRESHOLD",
+            Box::new(|m, _| {
+                m.remove("MISSED_BLOCKS_ALLOWED");
+                m.insert("THRESHOLD".into(), "10".into());
+            }),
+            "threshold already reached",
+        ),
         ("RPC_URLS", Box::new(|_, n| n.set(|s| s.fault = Fault::WrongChain)), "endpoint on another chain"),
-        ("WITNESS_ACCOUNT", Box::new(|m, _| { m.insert("WITNESS_ACCOUNT".into(), "bob".into()); }), "not a witness"),
+        (
+            "WITNESS_ACCOUNT",
+            Box::new(|m, _| {
+                m.insert("WITNESS_ACCOUNT".into(), "bob".into());
+            }),
+            "not a witness",
+        ),
     ];
     for (var, mutate, why) in cases {
-        let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+        let node = FakeNode::start(
+            ChainSpec::hive(),
+            "alice",
+            keys.primary.public_key(),
+            keys.active.public_key(),
+            clock.clone(),
+        )
+        .await;
         let (_d, state_file) = temp_state();
         let mut m = vars(&keys, &[&node.url], &state_file, "http://127.0.0.1:9");
         mutate(&mut m, &node);
@@ -123,7 +281,9 @@ async fn chain_checks_name_the_variable_and_nothing_is_armed() {
 async fn backup_key_already_on_chain_is_refused() {
     let keys = Keys::new();
     let clock: SharedClock = Arc::new(witness_trap::clock::SystemClock);
-    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.backup.public_key(), keys.active.public_key(), clock.clone()).await;
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.backup.public_key(), keys.active.public_key(), clock.clone())
+            .await;
     let (_d, state_file) = temp_state();
     let mut m = vars(&keys, &[&node.url], &state_file, "http://127.0.0.1:9");
     m.remove("SIGNING_WIF");

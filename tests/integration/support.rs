@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use witness_trap::clock::{Clock, ScaledClock, SharedClock};
+use witness_trap::clock::{ScaledClock, SharedClock};
 use witness_trap::protocol::chain::ChainSpec;
 use witness_trap::protocol::json::transaction_from_json;
 use witness_trap::protocol::keys::{PrivateKey, PublicKey};
@@ -79,14 +79,19 @@ pub struct NodeState {
 pub struct FakeNode {
     pub url: String,
     pub state: Arc<Mutex<NodeState>>,
-    clock: SharedClock,
 }
 
 pub const BLOCK_INTERVAL: u64 = 3;
 
 impl FakeNode {
     /// Start a node for `witness` whose on-chain key is `signing_key`.
-    pub async fn start(chain: ChainSpec, witness: &str, signing_key: PublicKey, active_key: PublicKey, clock: SharedClock) -> Self {
+    pub async fn start(
+        chain: ChainSpec,
+        witness: &str,
+        signing_key: PublicKey,
+        active_key: PublicKey,
+        clock: SharedClock,
+    ) -> Self {
         let genesis = clock.now_secs() - 3000 * BLOCK_INTERVAL;
         let state = Arc::new(Mutex::new(NodeState {
             chain,
@@ -103,13 +108,13 @@ impl FakeNode {
             genesis,
             seen_txids: Vec::new(),
         }));
-        let app = Router::new().route("/", post(handle)).with_state((state.clone(), clock.clone()));
+        let app = Router::new().route("/", post(handle)).with_state((state.clone(), clock));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let url = format!("http://{}/", listener.local_addr().expect("local addr"));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { url, state, clock }
+        Self { url, state }
     }
 
     pub fn set<F: FnOnce(&mut NodeState)>(&self, f: F) {
@@ -118,10 +123,6 @@ impl FakeNode {
 
     pub fn get<T, F: FnOnce(&NodeState) -> T>(&self, f: F) -> T {
         f(&self.state.lock().expect("node state"))
-    }
-
-    pub fn clock(&self) -> &SharedClock {
-        &self.clock
     }
 }
 
@@ -167,7 +168,9 @@ async fn handle(
             let id = if s.fault == Fault::WrongChain { "42".repeat(32) } else { s.chain.chain_id_hex() };
             json!({"blockchain_version": "1.28.7", "chain_id": id})
         }
-        "condenser_api.get_config" => json!({"HIVE_BLOCK_INTERVAL": BLOCK_INTERVAL, "STEEM_BLOCK_INTERVAL": BLOCK_INTERVAL}),
+        "condenser_api.get_config" => {
+            json!({"HIVE_BLOCK_INTERVAL": BLOCK_INTERVAL, "STEEM_BLOCK_INTERVAL": BLOCK_INTERVAL})
+        }
         "condenser_api.get_dynamic_global_properties" => json!({
             "head_block_number": head, "head_block_id": head_id, "time": fmt_time(head_time),
             "current_witness": "someone", "last_irreversible_block_num": head - 15, "current_aslot": head + 100}),
@@ -175,7 +178,10 @@ async fn handle(
             if params.get(0).and_then(Value::as_str) != Some(s.witness.as_str()) {
                 Value::Null
             } else {
-                let missed = match s.fault { Fault::LieMissed(m) => m, _ => s.total_missed };
+                let missed = match s.fault {
+                    Fault::LieMissed(m) => m,
+                    _ => s.total_missed,
+                };
                 let chain = s.chain.clone();
                 let core = chain.core_symbol.clone();
                 json!({"id": 1, "owner": s.witness, "url": s.url, "total_missed": missed,
@@ -218,7 +224,9 @@ fn apply_broadcast(s: &mut NodeState, tx_json: Value, head_time: u64) -> Result<
         return Err(("transaction_expiration_exception", "transaction expiration exception".into()));
     }
     let digest = tx.digest(&s.chain, PackMode::Legacy);
-    let [sig] = signed.signatures.as_slice() else { return Err(("tx_missing_other_auth", "Missing Authority: one signature expected".into())) };
+    let [sig] = signed.signatures.as_slice() else {
+        return Err(("tx_missing_other_auth", "Missing Authority: one signature expected".into()));
+    };
     let signer = recover(&digest, sig).map_err(|e| ("exception", e.to_string()))?;
     for op in &tx.operations {
         op.validate().map_err(|e| ("assert_exception", e.to_string()))?;
@@ -234,7 +242,10 @@ fn apply_broadcast(s: &mut NodeState, tx_json: Value, head_time: u64) -> Result<
             }
             Operation::WitnessUpdate(_) => {
                 if signer != s.active_key {
-                    return Err(("tx_missing_active_auth", format!("missing required active authority:Missing Active Authority {}", s.witness)));
+                    return Err((
+                        "tx_missing_active_auth",
+                        format!("missing required active authority:Missing Active Authority {}", s.witness),
+                    ));
                 }
             }
         }

@@ -9,7 +9,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 use witness_trap::cli::trap::run;
 use witness_trap::cli::ExitStatus;
-use witness_trap::clock::{Clock, SharedClock};
+use witness_trap::clock::SharedClock;
 use witness_trap::protocol::chain::ChainSpec;
 use witness_trap::protocol::json::transaction_from_json;
 use witness_trap::protocol::operation::Operation;
@@ -78,7 +78,9 @@ fn accepted_op(node: &FakeNode, i: usize) -> (Operation, witness_trap::protocol:
 async fn no_fire_below_threshold() {
     let keys = Keys::new();
     let clock = fast_clock();
-    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
     let sms = twilio_ok(0).await;
     let (_d, state_file) = temp_state();
     raise_after_arming(&node, state_file.clone(), 11); // baseline 10, allowed 2: 11 is below
@@ -95,7 +97,9 @@ async fn no_fire_below_threshold() {
 async fn fires_once_with_witness_set_properties_signed_by_the_signing_key() {
     let keys = Keys::new();
     let clock = fast_clock();
-    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
     let sms = twilio_ok(2).await;
     let (_d, state_file) = temp_state();
     raise_after_arming(&node, state_file.clone(), 12);
@@ -127,7 +131,14 @@ async fn fires_once_with_witness_set_properties_signed_by_the_signing_key() {
 async fn fires_with_witness_update_copying_url_and_props_on_steem() {
     let keys = Keys::new();
     let clock = fast_clock();
-    let node = FakeNode::start(ChainSpec::steem(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let node = FakeNode::start(
+        ChainSpec::steem(),
+        "alice",
+        keys.primary.public_key(),
+        keys.active.public_key(),
+        clock.clone(),
+    )
+    .await;
     node.set(|s| s.url = "https://alice.example/ünïcode".into());
     let sms = twilio_ok(2).await;
     let (_d, state_file) = temp_state();
@@ -158,7 +169,9 @@ async fn fires_with_witness_update_copying_url_and_props_on_steem() {
 async fn falls_back_to_witness_update_when_the_on_chain_key_is_null() {
     let keys = Keys::new();
     let clock = fast_clock();
-    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
     let sms = twilio_ok(2).await;
     let (_d, state_file) = temp_state();
     let mut v = vars(&keys, &[&node.url], &state_file, &sms.uri());
@@ -185,7 +198,9 @@ async fn falls_back_to_witness_update_when_the_on_chain_key_is_null() {
 async fn restart_in_fired_neither_polls_signs_nor_alerts() {
     let keys = Keys::new();
     let clock = fast_clock();
-    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
     node.set(|s| s.total_missed = 50);
     let sms = twilio_ok(0).await;
     let (_d, state_file) = temp_state();
@@ -209,7 +224,9 @@ async fn restart_in_fired_neither_polls_signs_nor_alerts() {
 async fn restart_in_firing_completes_the_same_swap() {
     let keys = Keys::new();
     let clock = fast_clock();
-    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
     node.set(|s| s.total_missed = 13);
     let sms = twilio_ok(2).await;
     let (_d, state_file) = temp_state();
@@ -219,14 +236,21 @@ async fn restart_in_firing_completes_the_same_swap() {
         target: keys.backup.public_key().to_text("STM"),
         started_at: clock.now_secs(),
         trigger_missed: 12,
-        attempts: vec![Attempt { txid: "cd".repeat(20), action: "witness_set_properties".into(), expires_at: clock.now_secs() - 1, at: clock.now_secs() - 60 }],
+        attempts: vec![Attempt {
+            txid: "cd".repeat(20),
+            action: "witness_set_properties".into(),
+            expires_at: clock.now_secs() - 1,
+            at: clock.now_secs() - 60,
+        }],
     };
     st.save(&state_file).expect("save");
     let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(60)).await;
     assert_eq!(status, ExitStatus::Ok);
     assert_eq!(node.get(|s| s.accepted.len()), 1);
     assert_eq!(node.get(|s| s.signing_key), keys.backup.public_key());
-    let Phase::Fired { outcome: Outcome::Swapped { .. }, attempts, .. } = load_state(&state_file).phase else { panic!() };
+    let Phase::Fired { outcome: Outcome::Swapped { .. }, attempts, .. } = load_state(&state_file).phase else {
+        panic!()
+    };
     assert_eq!(attempts.len(), 2, "the old attempt and the new one");
 }
 
@@ -234,7 +258,9 @@ async fn restart_in_firing_completes_the_same_swap() {
 async fn restart_in_firing_after_the_swap_took_effect_broadcasts_nothing() {
     let keys = Keys::new();
     let clock = fast_clock();
-    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.backup.public_key(), keys.active.public_key(), clock.clone()).await;
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.backup.public_key(), keys.active.public_key(), clock.clone())
+            .await;
     let sms = twilio_ok(2).await;
     let (_d, state_file) = temp_state();
     let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
@@ -242,7 +268,12 @@ async fn restart_in_firing_after_the_swap_took_effect_broadcasts_nothing() {
         target: keys.backup.public_key().to_text("STM"),
         started_at: clock.now_secs(),
         trigger_missed: 12,
-        attempts: vec![Attempt { txid: "ef".repeat(20), action: "witness_set_properties".into(), expires_at: clock.now_secs() + 60, at: clock.now_secs() }],
+        attempts: vec![Attempt {
+            txid: "ef".repeat(20),
+            action: "witness_set_properties".into(),
+            expires_at: clock.now_secs() + 60,
+            at: clock.now_secs(),
+        }],
     };
     st.save(&state_file).expect("save");
     let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(60)).await;
@@ -256,7 +287,9 @@ async fn restart_in_firing_after_the_swap_took_effect_broadcasts_nothing() {
 async fn restart_in_firing_toward_another_key_is_refused() {
     let keys = Keys::new();
     let clock = fast_clock();
-    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
     let sms = twilio_ok(0).await;
     let (_d, state_file) = temp_state();
     let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
@@ -272,7 +305,9 @@ async fn restart_in_firing_toward_another_key_is_refused() {
 async fn only_endpoint_fault_never_fires(fault: Fault) {
     let keys = Keys::new();
     let clock = fast_clock();
-    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
     let sms = twilio_ok(0).await;
     let (_d, state_file) = temp_state();
     let n2 = node.clone();
@@ -318,13 +353,18 @@ async fn timeout_on_the_only_endpoint_never_fires() {
 async fn dead_first_endpoint_and_healthy_second_fires_once() {
     let keys = Keys::new();
     let clock = fast_clock();
-    let dead = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let dead =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
     dead.set(|s| s.fault = Fault::Http503);
-    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
     let sms = twilio_ok(2).await;
     let (_d, state_file) = temp_state();
     raise_after_arming(&node, state_file.clone(), 12);
-    let status = run_for(vars(&keys, &[&dead.url, &node.url], &state_file, &sms.uri()), clock, Duration::from_secs(60)).await;
+    let status =
+        run_for(vars(&keys, &[&dead.url, &node.url], &state_file, &sms.uri()), clock, Duration::from_secs(60)).await;
     assert_eq!(status, ExitStatus::Ok);
     assert_eq!(node.get(|s| s.accepted.len()), 1);
     assert_eq!(dead.get(|s| s.accepted.len()), 0);
@@ -334,8 +374,12 @@ async fn dead_first_endpoint_and_healthy_second_fires_once() {
 async fn a_lying_endpoint_is_not_corroborated_by_an_honest_one() {
     let keys = Keys::new();
     let clock = fast_clock();
-    let liar = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
-    let honest = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let liar =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
+    let honest =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
     let sms = twilio_ok(0).await;
     let (_d, state_file) = temp_state();
     let l2 = liar.clone();
@@ -344,7 +388,8 @@ async fn a_lying_endpoint_is_not_corroborated_by_an_honest_one() {
         wait_for("arming", || sf.exists()).await;
         l2.set(|s| s.fault = Fault::LieMissed(99));
     });
-    let status = run_for(vars(&keys, &[&liar.url, &honest.url], &state_file, &sms.uri()), clock, Duration::from_secs(4)).await;
+    let status =
+        run_for(vars(&keys, &[&liar.url, &honest.url], &state_file, &sms.uri()), clock, Duration::from_secs(4)).await;
     assert_eq!(status, ExitStatus::Ok);
     assert_eq!(liar.get(|s| s.broadcasts) + honest.get(|s| s.broadcasts), 0);
     assert_eq!(load_state(&state_file).phase, Phase::Armed);
@@ -354,7 +399,9 @@ async fn a_lying_endpoint_is_not_corroborated_by_an_honest_one() {
 async fn an_expired_attempt_is_rebuilt_with_fresh_tapos() {
     let keys = Keys::new();
     let clock = fast_clock();
-    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
     node.set(|s| s.swallow = 1); // the first accepted transaction never makes it into a block
     let sms = twilio_ok(2).await;
     let (_d, state_file) = temp_state();
@@ -371,10 +418,23 @@ async fn an_expired_attempt_is_rebuilt_with_fresh_tapos() {
 async fn twilio_failing_once_then_recovering_still_alerts_and_swaps_once() {
     let keys = Keys::new();
     let clock = fast_clock();
-    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
     let sms = MockServer::start().await;
-    Mock::given(method("POST")).and(path(SMS_PATH)).respond_with(ResponseTemplate::new(500)).up_to_n_times(1).expect(1).mount(&sms).await;
-    Mock::given(method("POST")).and(path(SMS_PATH)).respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": "SM1"}))).expect(2).mount(&sms).await;
+    Mock::given(method("POST"))
+        .and(path(SMS_PATH))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&sms)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(SMS_PATH))
+        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": "SM1"})))
+        .expect(2)
+        .mount(&sms)
+        .await;
     let (_d, state_file) = temp_state();
     raise_after_arming(&node, state_file.clone(), 12);
     let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(60)).await;
@@ -386,12 +446,15 @@ async fn twilio_failing_once_then_recovering_still_alerts_and_swaps_once() {
 async fn twilio_failing_for_good_does_not_stop_the_swap() {
     let keys = Keys::new();
     let clock = fast_clock();
-    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
     let sms = MockServer::start().await;
     Mock::given(method("POST")).and(path(SMS_PATH)).respond_with(ResponseTemplate::new(503)).mount(&sms).await;
     let (_d, state_file) = temp_state();
     raise_after_arming(&node, state_file.clone(), 12);
-    let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock.clone(), Duration::from_secs(60)).await;
+    let status =
+        run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock.clone(), Duration::from_secs(60)).await;
     assert_eq!(status, ExitStatus::AlertFailed);
     assert_eq!(node.get(|s| s.accepted.len()), 1, "swapped once");
     assert_eq!(node.get(|s| s.signing_key), keys.backup.public_key());
@@ -406,7 +469,9 @@ async fn twilio_failing_for_good_does_not_stop_the_swap() {
 async fn a_swap_that_never_confirms_fails_within_the_fire_timeout_and_alerts() {
     let keys = Keys::new();
     let clock = fast_clock();
-    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
     node.set(|s| s.swallow = usize::MAX);
     let sms = twilio_ok(2).await;
     let (_d, state_file) = temp_state();
@@ -418,7 +483,10 @@ async fn a_swap_that_never_confirms_fails_within_the_fire_timeout_and_alerts() {
     assert_eq!(status, ExitStatus::SwapFailed);
     let accepted = node.get(|s| s.accepted.len());
     assert!((2..=8).contains(&accepted), "bounded retries: {accepted}");
-    let Phase::Fired { outcome: Outcome::Failed { .. }, alert: AlertState::Sent, .. } = load_state(&state_file).phase else { panic!() };
+    let Phase::Fired { outcome: Outcome::Failed { .. }, alert: AlertState::Sent, .. } = load_state(&state_file).phase
+    else {
+        panic!()
+    };
     let body = String::from_utf8_lossy(&sms.received_requests().await.expect("recorded")[0].body).into_owned();
     assert!(body.contains("FAILED"), "{body}");
 }
@@ -428,9 +496,16 @@ async fn no_secret_in_any_log_line_at_trace_level() {
     let logs = capture_logs();
     let keys = Keys::new();
     let clock = fast_clock();
-    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
     let sms = MockServer::start().await;
-    Mock::given(method("POST")).and(path(SMS_PATH)).respond_with(ResponseTemplate::new(500)).up_to_n_times(1).mount(&sms).await;
+    Mock::given(method("POST"))
+        .and(path(SMS_PATH))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .mount(&sms)
+        .await;
     Mock::given(method("POST")).and(path(SMS_PATH)).respond_with(ResponseTemplate::new(201)).mount(&sms).await;
     let (_d, state_file) = temp_state();
     let mut v = vars(&keys, &[&node.url], &state_file, &sms.uri());
