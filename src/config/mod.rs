@@ -15,7 +15,7 @@ use secrecy::ExposeSecret;
 
 use crate::alert::{PhoneNumber, TwilioSettings};
 use crate::logging::LogFormat;
-use crate::producer::graphene::GrapheneSettings;
+use crate::producer::graphene::{Detection, GrapheneSettings};
 use crate::protocol::chain::{parse_chain_id_hex, ChainSpec, Family};
 use crate::protocol::keys::{PrivateKey, PublicKey};
 use crate::rpc::reading::ReaderSettings;
@@ -138,6 +138,18 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
         );
     }
     let fire_timeout = c.seconds(vars::FIRE_TIMEOUT_SECS, vars::DEFAULT_FIRE_TIMEOUT_SECS);
+    let detection = match src.get(vars::DETECTION).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("slots") => Detection::Slots,
+        Some("poll") => Detection::Poll,
+        Some(other) => {
+            c.push(
+                vars::DETECTION,
+                format!("{other:?} is not a detection mode"),
+                "set DETECTION to slots (default) or poll",
+            );
+            Detection::Slots
+        }
+    };
     let state_file = state_file(src);
     let twilio = twilio(&mut c, true);
     let log_format = LogFormat::from_env_value(src.get(vars::LOG_FORMAT).as_deref());
@@ -156,6 +168,7 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
             signing_key,
             active_key,
             tx_expiration,
+            detection,
         },
         trap: TrapSettings { state_file, poll_interval, trigger, fire_timeout, alert: twilio },
         log_format,

@@ -46,6 +46,8 @@ pub const MAX_HEAD_AGE_SECS: &str = "MAX_HEAD_AGE_SECS";
 pub const TX_EXPIRATION_SECS: &str = "TX_EXPIRATION_SECS";
 /// How long firing may take before it is declared failed; default [`DEFAULT_FIRE_TIMEOUT_SECS`].
 pub const FIRE_TIMEOUT_SECS: &str = "FIRE_TIMEOUT_SECS";
+/// `slots` (default): read right after each of the witness's slots; `poll`: every poll interval only.
+pub const DETECTION: &str = "DETECTION";
 /// `json` for JSON log lines.
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
 /// `RUST_LOG`-style filter; default `info`.

@@ -38,6 +38,17 @@ pub struct GrapheneSettings {
     pub active_key: Option<PrivateKey>,
     /// Expiration of the swap transaction after head block time.
     pub tx_expiration: Duration,
+    /// When to look: right after the witness's own slots, or only every poll interval.
+    pub detection: Detection,
+}
+
+/// How the trap decides when to read `total_missed` (`DETECTION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detection {
+    /// Read right after the block that follows each of the witness's slots (and every poll interval).
+    Slots,
+    /// Read every poll interval only.
+    Poll,
 }
 
 /// What a pre-arming check is about; `config` maps each to the variable the operator must change.
@@ -68,6 +79,13 @@ pub struct GrapheneProducer {
     /// Set when the chain refused op 42 for good: further attempts use op 11 if an active key is held.
     set_properties_refused: bool,
     last_poll: Poll,
+    /// The witness schedule of the current round (refreshed when the head reaches `next_shuffle_block_num`).
+    schedule: Option<api::WitnessSchedule>,
+    /// Chain time of the witness slot being watched: a miss in it shows once the next block is applied.
+    watched_slot: Option<u64>,
+    /// When the next look is due (chain time), if slot-aware watching has a plan.
+    next_look: Option<u64>,
+    watch_note: String,
 }
 
 impl GrapheneProducer {
@@ -79,6 +97,10 @@ impl GrapheneProducer {
             block_interval: Duration::from_secs(3),
             set_properties_refused: false,
             last_poll: Poll::default(),
+            schedule: None,
+            watched_slot: None,
+            next_look: None,
+            watch_note: "poll: no reading yet".into(),
         })
     }
 
@@ -283,6 +305,69 @@ impl GrapheneProducer {
         (Some(best), findings)
     }
 
+    /// Plan the next look from the witness schedule (protocol.md §5.4, §6.1): the witness of the k-th slot
+    /// after the head is `current_shuffled_witnesses[(current_aslot + k) % num_scheduled_witnesses]`, at
+    /// head time + k intervals; a miss in it becomes visible when the next block is applied (§6.2), so the
+    /// look is one interval after the slot plus a margin for the block to reach the RPC node.
+    async fn plan_slots(&mut self, best: &Snapshot) {
+        self.next_look = None;
+        if self.settings.detection == Detection::Poll {
+            self.watch_note = "poll (DETECTION=poll)".into();
+            return;
+        }
+        let interval = self.block_interval.as_secs().max(1);
+        let margin = interval.div_ceil(3);
+        // Still waiting for the block after the watched slot (the next witness missed too, or the node lags).
+        if let Some(slot) = self.watched_slot {
+            if best.head_time < slot + interval {
+                self.next_look = Some(best.head_time + interval + margin);
+                return;
+            }
+            self.watched_slot = None;
+        }
+        let Some(aslot) = best.current_aslot else {
+            self.watch_note = "poll: the node does not report current_aslot".into();
+            return;
+        };
+        let stale = self.schedule.as_ref().is_none_or(|s| best.head_block_number >= s.next_shuffle_block_num);
+        if stale {
+            let ep = self.reader.endpoints()[best.endpoint].clone();
+            match api::witness_schedule(&ep).await {
+                Ok(s) => self.schedule = Some(s),
+                Err(e) => {
+                    self.schedule = None;
+                    self.watch_note = format!("poll: cannot read the witness schedule: {e}");
+                    return;
+                }
+            }
+        }
+        let Some(schedule) = &self.schedule else { return };
+        let num = u64::from(schedule.num_scheduled_witnesses).min(schedule.current_shuffled_witnesses.len() as u64);
+        let account = &self.settings.reader.account;
+        let k = (1..=num).find(|k| {
+            usize::try_from((aslot + k) % num.max(1))
+                .ok()
+                .and_then(|i| schedule.current_shuffled_witnesses.get(i))
+                .is_some_and(|w| w == account)
+        });
+        let Some(k) = k else {
+            self.watch_note = format!("poll: @{account} is not in the current schedule");
+            return;
+        };
+        // Blocks until the reshuffle; past it the schedule may differ, so look again there instead.
+        let to_shuffle = u64::from(schedule.next_shuffle_block_num.saturating_sub(best.head_block_number));
+        if k > to_shuffle {
+            self.next_look = Some(best.head_time + to_shuffle * interval + margin);
+            self.watch_note = "slots: the next slot is in the next round; looking again at the reshuffle".into();
+            return;
+        }
+        let slot = best.head_time + k * interval;
+        self.watched_slot = Some(slot);
+        self.next_look = Some(slot + interval + margin);
+        self.watch_note =
+            format!("slots: next slot of @{account} at {}", TimePointSec(u32::try_from(slot).unwrap_or(u32::MAX)));
+    }
+
     /// The operation that swaps to the backup key from this snapshot, and the key that signs it.
     fn plan(&self, snap: &Snapshot) -> Result<(Operation, &PrivateKey), SwapError> {
         let account = &self.settings.reader.account;
@@ -367,11 +452,27 @@ impl Producer for GrapheneProducer {
 
     async fn observe(&mut self) -> Observation {
         let poll = self.poll().await;
+        match poll.best().cloned() {
+            Some(best) => self.plan_slots(&best).await,
+            None => {
+                // Blind: no plan; the trap falls back to its poll interval until a fresh reading returns.
+                self.next_look = None;
+                self.watched_slot = None;
+            }
+        }
         // The highest fresh counter; ties go to the most advanced head.
         match poll.fresh.iter().max_by_key(|s| (s.witness.total_missed, s.head_block_number)) {
             Some(s) => Observation::Reading(self.reading(s)),
             None => Observation::Blind(Self::blind_reason(&poll)),
         }
+    }
+
+    fn next_look(&self) -> Option<u64> {
+        self.next_look
+    }
+
+    fn watch_note(&self) -> String {
+        self.watch_note.clone()
     }
 
     async fn corroborate(&mut self, first: &Reading, threshold: u64) -> Corroboration {

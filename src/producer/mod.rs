@@ -106,4 +106,14 @@ pub trait Producer: Send {
     fn broadcast(&mut self, swap: &PreparedSwap) -> impl Future<Output = Result<(), SwapError>> + Send;
     /// Whether the swap is in effect, still pending, or expired (`expires_at` of the last attempt).
     fn swap_status(&mut self, expires_at: Option<u64>) -> impl Future<Output = SwapStatus> + Send;
+    /// Chain time at which the next look would be most informative (right after the producer's next
+    /// slot becomes visible on chain), or `None` to just poll periodically. The trap looks at the earlier
+    /// of this and its poll interval.
+    fn next_look(&self) -> Option<u64> {
+        None
+    }
+    /// How the producer is being watched now, for `status` and the state file (e.g. "slots: next slot at …").
+    fn watch_note(&self) -> String {
+        "poll".into()
+    }
 }

@@ -41,6 +41,8 @@ pub struct Snapshot {
     /// Head block time, seconds since the epoch.
     pub head_time: u64,
     pub last_irreversible_block_num: u32,
+    /// Absolute slot of the head block, when the node gives it (§5.3); needed for slot-aware watching.
+    pub current_aslot: Option<u64>,
     pub witness: Witness,
 }
 
@@ -129,9 +131,8 @@ impl Reader {
             }
             let ep = Arc::clone(ep);
             let check_chain = !self.memory[i].chain_checked;
-            let expected_chain = self.settings.chain_id_hex.clone();
             let account = self.settings.account.clone();
-            set.spawn(async move { (i, read_endpoint(&ep, &account, check_chain, &expected_chain).await) });
+            set.spawn(async move { (i, read_endpoint(&ep, &account, check_chain).await) });
         }
         let mut raw = Vec::new();
         while let Some(joined) = set.join_next().await {
@@ -221,6 +222,7 @@ impl Reader {
             head_block_id: raw.dgp.head_block_id,
             head_time,
             last_irreversible_block_num: raw.dgp.last_irreversible_block_num,
+            current_aslot: raw.dgp.current_aslot,
             witness,
         })
     }
@@ -232,7 +234,7 @@ struct Raw {
     witness: Option<Witness>,
 }
 
-async fn read_endpoint(ep: &Endpoint, account: &str, check_chain: bool, _expected: &str) -> Result<Raw, RpcError> {
+async fn read_endpoint(ep: &Endpoint, account: &str, check_chain: bool) -> Result<Raw, RpcError> {
     let chain_id = if check_chain { Some(api::version(ep).await?.chain_id) } else { None };
     let dgp = api::global_properties(ep).await?;
     let witness = api::witness(ep, account).await?;

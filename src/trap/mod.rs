@@ -157,6 +157,25 @@ impl<P: Producer> Trap<P> {
         self.settings.trigger.threshold(self.state.baseline_missed)
     }
 
+    /// How long to wait before the next step: the poll interval, or less when the producer knows a more
+    /// informative moment (slot-aware watching). A look that is already due waits one block, so a halted
+    /// chain cannot spin the loop.
+    pub fn next_wait(&self) -> Duration {
+        let poll = self.settings.poll_interval;
+        match self.producer.next_look() {
+            None => poll,
+            Some(at) => {
+                let at = Duration::from_secs(at);
+                let now = self.clock.now();
+                if at > now {
+                    (at - now).min(poll)
+                } else {
+                    self.producer.block_interval().min(poll)
+                }
+            }
+        }
+    }
+
     fn save(&self) -> Result<(), TrapError> {
         Ok(self.state.save(&self.settings.state_file)?)
     }
@@ -223,14 +242,21 @@ impl<P: Producer> Trap<P> {
                 missed: Some(r.missed),
                 height: Some(r.height),
                 current_key: Some(r.current_key.clone()),
+                watch: Some(self.producer.watch_note()),
                 note: match decision {
                     Decision::Distrust(d) => d.clone(),
                     _ => format!("from {}", r.source),
                 },
             },
-            Observation::Blind(reason) => {
-                LastPoll { at, healthy: false, missed: None, height: None, current_key: None, note: reason.clone() }
-            }
+            Observation::Blind(reason) => LastPoll {
+                at,
+                healthy: false,
+                missed: None,
+                height: None,
+                current_key: None,
+                watch: Some(self.producer.watch_note()),
+                note: reason.clone(),
+            },
         }
     }
 
@@ -424,12 +450,13 @@ pub async fn run<P: Producer>(trap: &mut Trap<P>, shutdown: CancellationToken) -
             StepOutcome::Disarmed => unreachable!("an armed trap only becomes fired through step"),
             _ => {}
         }
+        let wait = trap.next_wait();
         tokio::select! {
             _ = shutdown.cancelled() => {
                 tracing::info!("shutdown requested; the trap stops armed and resumes on the next start");
                 return Ok(RunOutcome::Stopped);
             }
-            _ = trap.clock.sleep(trap.settings.poll_interval) => {}
+            _ = trap.clock.sleep(wait) => {}
         }
     }
 }

@@ -103,6 +103,9 @@ pub struct LastPoll {
     pub missed: Option<u64>,
     pub height: Option<u64>,
     pub current_key: Option<String>,
+    /// How the producer is watched (slot-aware or plain polling, and why).
+    #[serde(default)]
+    pub watch: Option<String>,
     pub note: String,
 }
 
