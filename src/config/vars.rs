@@ -65,7 +65,7 @@ pub const DEFAULT_TX_EXPIRATION_SECS: u64 = 60;
 pub const DEFAULT_FIRE_TIMEOUT_SECS: u64 = 600;
 
 /// Where variable values come from.
-pub trait Source {
+pub trait Source: Send + Sync {
     /// The value of `name`; an empty value counts as unset (docker's `env_file` writes `X=` for blanks).
     fn get(&self, name: &str) -> Option<String>;
 }

@@ -115,3 +115,50 @@ async fn secrets_from_files_and_env_file() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_no_secrets(&out, &[keys.primary.to_wif().as_str(), TWILIO_TOKEN]);
 }
+
+/// `health` (docker's HEALTHCHECK) follows the state file and the last poll; it needs no network.
+#[test]
+fn health_follows_the_state_file() {
+    use witness_trap::trap::state::{AlertState, LastPoll, Outcome, Phase, TrapState};
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let poll = |at: u64, healthy: bool| LastPoll {
+        at,
+        healthy,
+        missed: Some(10),
+        height: Some(100),
+        current_key: None,
+        watch: None,
+        note: "x".into(),
+    };
+    let fired = Phase::Fired {
+        target: "STM1".into(),
+        trigger_missed: 12,
+        fired_at: now,
+        outcome: Outcome::Swapped { txid: Some("ab".repeat(20)) },
+        alert: AlertState::Sent,
+        attempts: vec![],
+    };
+    let firing = Phase::Firing { target: "STM1".into(), started_at: now, trigger_missed: 12, attempts: vec![] };
+    let cases: Vec<(Option<(Phase, Option<LastPoll>)>, i32, &str)> = vec![
+        (None, 6, "no state file: not armed yet"),
+        (Some((Phase::Armed, Some(poll(now - 10, true)))), 0, "armed, recent healthy poll"),
+        (Some((Phase::Armed, Some(poll(now - 10, false)))), 6, "armed but blind"),
+        (Some((Phase::Armed, Some(poll(now - 1000, true)))), 6, "armed but the last poll is old"),
+        (Some((Phase::Armed, None)), 0, "just armed"),
+        (Some((firing, Some(poll(now - 10, true)))), 0, "firing"),
+        (Some((fired, Some(poll(now - 10, true)))), 6, "fired: disarmed"),
+    ];
+    for (state, code, why) in cases {
+        let (dir, path) = temp_state();
+        if let Some((phase, last_poll)) = state {
+            let mut st = TrapState::armed("alice", "hive", now - 20, 10);
+            st.phase = phase;
+            st.last_poll = last_poll;
+            st.save(&path).expect("save");
+        }
+        let out = bin().arg("health").env("STATE_FILE", &path).output().expect("runs");
+        assert_eq!(out.status.code(), Some(code), "{why}: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(!out.stdout.is_empty(), "{why}: says why");
+        drop(dir);
+    }
+}

@@ -523,3 +523,33 @@ async fn no_secret_in_any_log_line_at_trace_level() {
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("AC0123456789abcdef:{TWILIO_TOKEN}"));
     assert!(!text.contains(&basic), "the auth header reached the logs");
 }
+
+#[tokio::test]
+async fn a_fired_trap_stays_up_idle_until_stopped() {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let (_d, state_file) = temp_state();
+    let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
+    st.phase = Phase::Fired {
+        target: keys.backup.public_key().to_text("STM"),
+        trigger_missed: 12,
+        fired_at: clock.now_secs(),
+        outcome: Outcome::Swapped { txid: None },
+        alert: AlertState::Sent,
+        attempts: vec![],
+    };
+    st.save(&state_file).expect("save");
+    let v = vars(&keys, &[&node.url], &state_file, "http://127.0.0.1:9");
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(run_owned(v, clock, shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!task.is_finished(), "a disarmed trap idles instead of exiting (no restart loop under docker)");
+    shutdown.cancel();
+    assert_eq!(task.await.expect("join"), ExitStatus::Ok);
+    assert_eq!(node.get(|s| s.broadcasts), 0);
+}
+
+async fn run_owned(v: HashMap<String, String>, clock: SharedClock, shutdown: CancellationToken) -> ExitStatus {
+    run(&v, clock, shutdown, false).await
+}
