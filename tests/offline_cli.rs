@@ -166,12 +166,37 @@ fn tx_bad_input_table() {
     let cases: Vec<(Vec<&str>, String, &str, &str)> = vec![
         (vec!["tx", "digest", "--chain", "hive"], "{not json".into(), "stdin: invalid json", "invalid JSON"),
         (vec!["tx", "digest", "--chain", "hive"], "".into(), "stdin: invalid json", "empty stdin"),
-        (vec!["tx", "digest", "--chain", "hive"], unknown_op.to_string(), "operations[0][0]: unknown operation \"transfer\"", "unknown op"),
-        (vec!["tx", "digest", "--chain", "hive"], wrong_type.to_string(), "ref_block_num: expected an unsigned integer", "wrong type"),
-        (vec!["tx", "digest", "--chain", "hive"], misspelt.to_string(), "operations[0][1].props.hbd_interest_rate: missing field", "misspelt field"),
-        (vec!["tx", "digest", "--chain", "steem"], bad_key.to_string(), "operations[0][1].block_signing_key: public key checksum", "bad key"),
+        (
+            vec!["tx", "digest", "--chain", "hive"],
+            unknown_op.to_string(),
+            "operations[0][0]: unknown operation \"transfer\"",
+            "unknown op",
+        ),
+        (
+            vec!["tx", "digest", "--chain", "hive"],
+            wrong_type.to_string(),
+            "ref_block_num: expected an unsigned integer",
+            "wrong type",
+        ),
+        (
+            vec!["tx", "digest", "--chain", "hive"],
+            misspelt.to_string(),
+            "operations[0][1].props.hbd_interest_rate: missing field",
+            "misspelt field",
+        ),
+        (
+            vec!["tx", "digest", "--chain", "steem"],
+            bad_key.to_string(),
+            "operations[0][1].block_signing_key: public key checksum",
+            "bad key",
+        ),
         (vec!["tx", "digest", "--chain", "beef"], good.to_string(), "--chain: unknown chain", "bad chain"),
-        (vec!["tx", "digest", "--chain", &bad_id], good.to_string(), "--chain: chain id is not hexadecimal", "bad chain id"),
+        (
+            vec!["tx", "digest", "--chain", &bad_id],
+            good.to_string(),
+            "--chain: chain id is not hexadecimal",
+            "bad chain id",
+        ),
     ];
     for (args, input, expect, what) in cases {
         let line = failure(&run(&args, &input), what);
@@ -190,7 +215,8 @@ fn tx_sign_appends_one_checked_signature() {
     let dir = tempfile::tempdir().expect("temp dir");
     for id in ["pub-10", "pub-13"] {
         let c = case(id);
-        let chain = ChainSpec::from_chain_id(parse_chain_id_hex(c["input"]["chain_id"].as_str().expect("id")).expect("hex"));
+        let chain =
+            ChainSpec::from_chain_id(parse_chain_id_hex(c["input"]["chain_id"].as_str().expect("id")).expect("hex"));
         let wif = c["current_signing_key_wif"].as_str().expect("wif");
         let file = wif_file(dir.path(), id, wif);
         let input = tx_of(&c);
@@ -221,11 +247,26 @@ fn tx_sign_refusals() {
     let valid = tx_of(&case("pub-10")).to_string();
     let missing = dir.path().join("absent").to_str().expect("path").to_string();
     let cases: Vec<(Vec<&str>, String, &str, &str)> = vec![
-        (vec!["--chain", "hive", "--wif-file", &any_key], invalid.to_string(), "operations[0][1].url: url size must be greater than 0", "invalid op (pub-20)"),
+        (
+            vec!["--chain", "hive", "--wif-file", &any_key],
+            invalid.to_string(),
+            "operations[0][1].url: url size must be greater than 0",
+            "invalid op (pub-20)",
+        ),
         (vec!["--chain", "hive", "--wif-file", &compressed], valid.clone(), "--wif-file", "compressed wif file"),
         (vec!["--chain", "hive", "--wif-file", &missing], valid.clone(), "cannot read", "missing wif file"),
-        (vec!["--chain", "hive", "--wif-file", &signer_14], signed_14["input"]["transaction"].to_string(), "already signed by this key", "duplicate signer"),
-        (vec!["--chain", "hive", "--wif-file", &any_key], "[]".into(), "transaction: expected an object", "not an object"),
+        (
+            vec!["--chain", "hive", "--wif-file", &signer_14],
+            signed_14["input"]["transaction"].to_string(),
+            "already signed by this key",
+            "duplicate signer",
+        ),
+        (
+            vec!["--chain", "hive", "--wif-file", &any_key],
+            "[]".into(),
+            "transaction: expected an object",
+            "not an object",
+        ),
     ];
     for (args, input, expect, what) in cases {
         let mut full = vec!["tx", "sign"];

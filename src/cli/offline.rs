@@ -189,19 +189,14 @@ fn parse_wif(text: &str, origin: &str) -> Result<PrivateKey, OfflineError> {
     }
     // Exact-size copy: converting it into a `SecretString` does not reallocate and leave a stray copy.
     let wif = SecretString::from(trimmed.to_string());
-    PrivateKey::from_wif(wif.expose_secret())
-        .map_err(|source| OfflineError::Wif { origin: origin.to_string(), source })
+    PrivateKey::from_wif(wif.expose_secret()).map_err(|source| OfflineError::Wif { origin: origin.to_string(), source })
 }
 
 fn read_wif_file(path: &Path) -> Result<PrivateKey, OfflineError> {
-    let bytes = Zeroizing::new(
-        fs::read(path).map_err(|source| OfflineError::WifFile { path: show(path), source })?,
-    );
+    let bytes = Zeroizing::new(fs::read(path).map_err(|source| OfflineError::WifFile { path: show(path), source })?);
     let origin = format!("--wif-file {}", show(path));
-    let text = std::str::from_utf8(&bytes).map_err(|_| OfflineError::Wif {
-        origin: origin.clone(),
-        source: KeyError::WifNotBase58,
-    })?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| OfflineError::Wif { origin: origin.clone(), source: KeyError::WifNotBase58 })?;
     parse_wif(text, &origin)
 }
 

@@ -151,10 +151,9 @@ impl Asset {
             Some(rest) => (true, rest),
             None => (false, number),
         };
-        let (int, frac) = digits.split_once('.').ok_or_else(|| AssetError::Precision {
-            symbol: name.to_string(),
-            precision: symbol.precision(),
-        })?;
+        let (int, frac) = digits
+            .split_once('.')
+            .ok_or_else(|| AssetError::Precision { symbol: name.to_string(), precision: symbol.precision() })?;
         let all_digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
         if !all_digits(int) || !all_digits(frac) {
             return Err(format());
@@ -297,10 +296,7 @@ mod tests {
         assert_eq!(hex::encode(to_bytes(&vests, PackMode::Legacy)), "ffffffffffffffff0656455354530000");
         assert_eq!(hex::encode(to_bytes(&vests, PackMode::Hf26)), "ffffffffffffffff4620bcbe");
         let testnet = ChainSpec::testnet(Family::Hive, DEFAULT_TESTNET_CHAIN_ID);
-        assert_eq!(
-            hex::encode(to_bytes_for(&a, &testnet, PackMode::Legacy)),
-            "b80b0000000000000354455354530000"
-        );
+        assert_eq!(hex::encode(to_bytes_for(&a, &testnet, PackMode::Legacy)), "b80b0000000000000354455354530000");
     }
 
     #[test]

@@ -205,9 +205,7 @@ fn parse_operation(v: &Value, path: &str, chain: &ChainSpec) -> Result<Operation
     let name = as_str(&pair[0], &name_path)?;
     match name {
         "witness_update" => parse_witness_update(&pair[1], &body_path, chain).map(Operation::WitnessUpdate),
-        "witness_set_properties" => {
-            parse_set_properties(&pair[1], &body_path).map(Operation::WitnessSetProperties)
-        }
+        "witness_set_properties" => parse_set_properties(&pair[1], &body_path).map(Operation::WitnessSetProperties),
         other => err(&name_path, JsonProblem::UnknownOperation(other.chars().take(64).collect())),
     }
 }
@@ -301,9 +299,8 @@ pub fn transaction_from_json(v: &Value, chain: &ChainSpec) -> Result<SignedTrans
     let mut f = Fields::new(v, "", "transaction")?;
     let ref_block_num = as_uint(f.take("ref_block_num")?, "ref_block_num", "u16")?;
     let ref_block_prefix = as_uint(f.take("ref_block_prefix")?, "ref_block_prefix", "u32")?;
-    let expiration: TimePointSec = as_str(f.take("expiration")?, "expiration")?
-        .parse()
-        .or_else(|e| err("expiration", JsonProblem::Time(e)))?;
+    let expiration: TimePointSec =
+        as_str(f.take("expiration")?, "expiration")?.parse().or_else(|e| err("expiration", JsonProblem::Time(e)))?;
     let ops = as_array(f.take("operations")?, "operations")?;
     let operations = ops
         .iter()
@@ -345,10 +342,9 @@ mod tests {
 
     #[test]
     fn round_trip_both_chains() {
-        for (chain, field, core) in [
-            (ChainSpec::hive(), "hbd_interest_rate", "HIVE"),
-            (ChainSpec::steem(), "sbd_interest_rate", "STEEM"),
-        ] {
+        for (chain, field, core) in
+            [(ChainSpec::hive(), "hbd_interest_rate", "HIVE"), (ChainSpec::steem(), "sbd_interest_rate", "STEEM")]
+        {
             let v = tx_json(update_op(field, core));
             let tx = transaction_from_json(&v, &chain).unwrap();
             assert!(tx.signatures.is_empty());
@@ -399,7 +395,10 @@ mod tests {
         );
         let mut fee = tx_json(update_op("hbd_interest_rate", "HIVE"));
         fee["operations"][0][1]["fee"] = json!(0);
-        assert_eq!(transaction_from_json(&fee, &hive).unwrap_err().to_string(), "operations[0][1].fee: expected a string");
+        assert_eq!(
+            transaction_from_json(&fee, &hive).unwrap_err().to_string(),
+            "operations[0][1].fee: expected a string"
+        );
     }
 
     #[test]

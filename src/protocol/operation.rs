@@ -423,9 +423,8 @@ fn read_exact<T>(
 }
 
 fn check_key_bytes(field: &str, bytes: &[u8]) -> Result<(), ValidationError> {
-    let arr: [u8; 33] = bytes
-        .try_into()
-        .map_err(|_| unpack_err(field, format!("a public key is 33 bytes, got {}", bytes.len())))?;
+    let arr: [u8; 33] =
+        bytes.try_into().map_err(|_| unpack_err(field, format!("a public key is 33 bytes, got {}", bytes.len())))?;
     PublicKey::from_bytes(arr).map_err(|e| unpack_err(field, e))?;
     Ok(())
 }
@@ -564,7 +563,8 @@ mod tests {
 
     #[test]
     fn witness_update_validation_table() {
-        let bad: Vec<(fn(&mut WitnessUpdate), &str)> = vec![
+        type Mutation = fn(&mut WitnessUpdate);
+        let bad: Vec<(Mutation, &str)> = vec![
             (|o| o.url.clear(), "url: url size must be greater than 0"),
             (|o| o.url = "x".repeat(2049), "url: url is too long (2049 bytes, at most 2048)"),
             (|o| o.owner = "Alice".into(), "owner"),
@@ -572,7 +572,10 @@ mod tests {
             (|o| o.fee = Asset::core(-1), "fee: -1 is below the minimum 0"),
             (|o| o.fee.symbol = AssetSymbol::Debt, "fee: must be in"),
             (|o| o.props.account_creation_fee = Asset::core(0), "props.account_creation_fee: 0 is below"),
-            (|o| o.props.account_creation_fee = Asset::core(1_000_000_001), "props.account_creation_fee: 1000000001 is above"),
+            (
+                |o| o.props.account_creation_fee = Asset::core(1_000_000_001),
+                "props.account_creation_fee: 1000000001 is above",
+            ),
             (|o| o.props.maximum_block_size = 65535, "props.maximum_block_size"),
             (|o| o.props.maximum_block_size = MAX_BLOCK_SIZE + 1, "props.maximum_block_size"),
             (|o| o.props.interest_rate = 10_001, "props.interest_rate"),

@@ -363,10 +363,7 @@ mod tests {
 
     #[test]
     fn reader_rejects_short_and_trailing_input() {
-        assert_eq!(
-            Reader::new(&[1, 2, 3]).u32(),
-            Err(UnpackError::UnexpectedEnd { needed: 4, available: 3 })
-        );
+        assert_eq!(Reader::new(&[1, 2, 3]).u32(), Err(UnpackError::UnexpectedEnd { needed: 4, available: 3 }));
         let mut r = Reader::new(&[1, 0, 9]);
         assert_eq!(r.u16().unwrap(), 1);
         assert_eq!(r.finish(), Err(UnpackError::TrailingBytes(1)));

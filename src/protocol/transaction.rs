@@ -330,7 +330,10 @@ mod tests {
         assert!(legacy.ends_with("000000000000000003535445454d000000"));
         let hive = ChainSpec::hive();
         let h = |b: [u8; 32]| hex::encode(b);
-        assert_eq!(h(tx.digest(&hive, PackMode::Legacy)), "c315c006ae40d868ad382bb10c2e87990c1ad5a663b2e67ad86b74f99fb70c51");
+        assert_eq!(
+            h(tx.digest(&hive, PackMode::Legacy)),
+            "c315c006ae40d868ad382bb10c2e87990c1ad5a663b2e67ad86b74f99fb70c51"
+        );
         assert_eq!(tx.id(PackMode::Legacy).to_string(), "0aa98236d8bb88a32d7436d58a8114b2e3c2e53d");
         assert_eq!(
             h(tx.digest(&ChainSpec::steem(), PackMode::Legacy)),
@@ -338,7 +341,10 @@ mod tests {
         );
         let hf26 = hex::encode(tx.serialize(PackMode::Hf26));
         assert!(hf26.ends_with("b80b0000000000002320bcbe00000100e80300000000000000002320bcbe00"));
-        assert_eq!(h(tx.digest(&hive, PackMode::Hf26)), "a88c879a6b79dcff4eaee655d45653f0bbe63089747b5711b23d3336466b43c3");
+        assert_eq!(
+            h(tx.digest(&hive, PackMode::Hf26)),
+            "a88c879a6b79dcff4eaee655d45653f0bbe63089747b5711b23d3336466b43c3"
+        );
         assert_eq!(tx.id(PackMode::Hf26).to_string(), "7425a28108d3a539862a07c8b0ce1e567768e5a8");
         let id: TxId = "7425a28108d3a539862a07c8b0ce1e567768e5a8".parse().unwrap();
         assert_eq!(id, tx.id(PackMode::Hf26));

@@ -26,10 +26,19 @@ fn section_3_2_witness_update() {
         "b80b00000000000003535445454d000000000100e803000000000000000003535445454d000000"
     );
     assert_eq!(hex::encode(h.serialize(PackMode::Legacy)), expect);
-    assert_eq!(hex::encode(h.digest(&hive, PackMode::Legacy)), "c315c006ae40d868ad382bb10c2e87990c1ad5a663b2e67ad86b74f99fb70c51");
+    assert_eq!(
+        hex::encode(h.digest(&hive, PackMode::Legacy)),
+        "c315c006ae40d868ad382bb10c2e87990c1ad5a663b2e67ad86b74f99fb70c51"
+    );
     assert_eq!(h.id(PackMode::Legacy).to_string(), "0aa98236d8bb88a32d7436d58a8114b2e3c2e53d");
-    assert_eq!(hex::encode(st.digest(&steem, PackMode::Legacy)), "61efbff4e3419105d29c842886c9076b6a94f479e8d4f531c4d70ef78fc5ab98");
-    assert_eq!(hex::encode(h.digest(&hive, PackMode::Hf26)), "a88c879a6b79dcff4eaee655d45653f0bbe63089747b5711b23d3336466b43c3");
+    assert_eq!(
+        hex::encode(st.digest(&steem, PackMode::Legacy)),
+        "61efbff4e3419105d29c842886c9076b6a94f479e8d4f531c4d70ef78fc5ab98"
+    );
+    assert_eq!(
+        hex::encode(h.digest(&hive, PackMode::Hf26)),
+        "a88c879a6b79dcff4eaee655d45653f0bbe63089747b5711b23d3336466b43c3"
+    );
     assert_eq!(h.id(PackMode::Hf26).to_string(), "7425a28108d3a539862a07c8b0ce1e567768e5a8");
     // Hive also takes STEEM/SBD as aliases; the wrong interest-rate name is an error, not a default.
     let alias = transaction_from_json(&witness_update_tx("STEEM", "hbd_interest_rate"), &hive).unwrap().transaction;

@@ -93,17 +93,19 @@ fn unsigned_case(case: &Value, id: &str) {
     if let Some(head) = input.get("head_block_id") {
         let head = BlockId::from_hex(head.as_str().expect("hex")).expect("block id");
         let (num, prefix) = head.tapos();
-        assert_eq!((u64::from(num), u64::from(prefix)), (
-            input["ref_block_num"].as_u64().expect("u16"),
-            input["ref_block_prefix"].as_u64().expect("u32")
-        ), "{id}: TaPoS");
+        assert_eq!(
+            (u64::from(num), u64::from(prefix)),
+            (input["ref_block_num"].as_u64().expect("u16"), input["ref_block_prefix"].as_u64().expect("u32")),
+            "{id}: TaPoS"
+        );
         let again = Transaction::with_tapos(&head, tx.expiration, tx.operations.clone());
         assert_eq!(&again, tx, "{id}: with_tapos");
     }
 
     if let Some(hl) = case.get("input_props_high_level") {
         let Operation::WitnessSetProperties(op) = &tx.operations[0] else { panic!("{id}: op 42 expected") };
-        let mut built = WitnessSetProperties::key_swap(&op.owner, pubkey(s(hl, "key")), pubkey(s(hl, "new_signing_key")));
+        let mut built =
+            WitnessSetProperties::key_swap(&op.owner, pubkey(s(hl, "key")), pubkey(s(hl, "new_signing_key")));
         for (name, value) in hl.as_object().expect("object") {
             match name.as_str() {
                 "key" | "new_signing_key" => {}
@@ -142,7 +144,8 @@ fn unsigned_case(case: &Value, id: &str) {
         // The appbase form is not parsed; check its NAI amounts agree with what we parsed from condenser JSON.
         let Operation::WitnessUpdate(op) = &tx.operations[0] else { panic!("{id}: op 11 expected") };
         let v = &hf26["operations"][0]["value"];
-        for (nai, asset) in [(&v["props"]["account_creation_fee"], op.props.account_creation_fee), (&v["fee"], op.fee)] {
+        for (nai, asset) in [(&v["props"]["account_creation_fee"], op.props.account_creation_fee), (&v["fee"], op.fee)]
+        {
             assert_eq!(nai["amount"], json!(asset.amount.to_string()), "{id}: NAI amount");
             assert_eq!(nai["nai"], "@@000000021", "{id}: NAI symbol");
             assert_eq!(asset.symbol, AssetSymbol::Core);
