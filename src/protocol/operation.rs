@@ -563,7 +563,8 @@ mod tests {
 
     #[test]
     fn witness_update_validation_table() {
-        let bad: Vec<(fn(&mut WitnessUpdate), &str)> = vec![
+        type Mutation = fn(&mut WitnessUpdate);
+        let bad: Vec<(Mutation, &str)> = vec![
             (|o| o.url.clear(), "url: url size must be greater than 0"),
             (|o| o.url = "x".repeat(2049), "url: url is too long (2049 bytes, at most 2048)"),
             (|o| o.owner = "Alice".into(), "owner"),
