@@ -418,7 +418,8 @@ impl GrapheneProducer {
     /// Build, validate, sign and self-check the swap from `snap` (no I/O).
     pub fn build_swap(&self, snap: &Snapshot) -> Result<PreparedSwap, SwapError> {
         let (op, key) = self.plan(snap)?;
-        op.validate().map_err(|e| SwapError::Rejected(format!("the swap would be invalid: {e}")))?;
+        op.validate_for(&self.settings.chain)
+            .map_err(|e| SwapError::Rejected(format!("the swap would be invalid: {e}")))?;
         let head = BlockId::from_hex(&snap.head_block_id)
             .map_err(|e| SwapError::Transient(format!("head block id from {}: {e}", snap.url)))?;
         let expires_at = snap.head_time + self.settings.tx_expiration.as_secs();
@@ -429,7 +430,7 @@ impl GrapheneProducer {
         let signed = sign_transaction(&tx, &self.settings.chain, key)
             .map_err(|e| SwapError::Rejected(format!("signing failed its self-check: {e}")))?;
         Ok(PreparedSwap {
-            id: tx.id(PackMode::Legacy).to_string(),
+            id: tx.id_for(&self.settings.chain, PackMode::Legacy).to_string(),
             expires_at,
             action,
             payload: transaction_to_json(&signed, &self.settings.chain),

@@ -528,7 +528,9 @@ async fn no_secret_in_any_log_line_at_trace_level() {
 async fn a_fired_trap_stays_up_idle_until_stopped() {
     let keys = Keys::new();
     let clock = fast_clock();
-    let node = FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
     let (_d, state_file) = temp_state();
     let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
     st.phase = Phase::Fired {
