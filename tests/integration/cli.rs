@@ -139,7 +139,8 @@ fn health_follows_the_state_file() {
         attempts: vec![],
     };
     let firing = Phase::Firing { target: "STM1".into(), started_at: now, trigger_missed: 12, attempts: vec![] };
-    let cases: Vec<(Option<(Phase, Option<LastPoll>)>, i32, &str)> = vec![
+    type Case = (Option<(Phase, Option<LastPoll>)>, i32, &'static str);
+    let cases: Vec<Case> = vec![
         (None, 6, "no state file: not armed yet"),
         (Some((Phase::Armed, Some(poll(now - 10, true)))), 0, "armed, recent healthy poll"),
         (Some((Phase::Armed, Some(poll(now - 10, false)))), 6, "armed but blind"),
