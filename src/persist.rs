@@ -24,6 +24,41 @@ pub enum PersistError {
     Encode { path: PathBuf, source: serde_json::Error },
 }
 
+/// An exclusive advisory lock beside a state file (`<path>.lock`), held for as long as this value lives,
+/// so two processes never drive the same trap (two `run`s would both fire; a `rearm` under a running trap
+/// would be overwritten by its next poll).
+#[derive(Debug)]
+pub struct FileLock {
+    _file: File,
+}
+
+/// Why a lock was not had.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("another witness-trap process is using {path} (lock {lock})")]
+    Held { path: PathBuf, lock: PathBuf },
+    #[error("cannot lock {lock}: {source}")]
+    Io { lock: PathBuf, source: io::Error },
+}
+
+/// Take the lock of `path` without waiting.
+pub fn lock(path: &Path) -> Result<FileLock, LockError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock = PathBuf::from(name);
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock)
+        .map_err(|source| LockError::Io { lock: lock.clone(), source })?;
+    match file.try_lock() {
+        Ok(()) => Ok(FileLock { _file: file }),
+        Err(fs::TryLockError::WouldBlock) => Err(LockError::Held { path: path.to_path_buf(), lock }),
+        Err(fs::TryLockError::Error(source)) => Err(LockError::Io { lock, source }),
+    }
+}
+
 /// Write `bytes` to `path` atomically and durably.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PersistError> {
     let err = |source| PersistError::Write { path: path.to_path_buf(), source };
@@ -94,6 +129,16 @@ mod tests {
         fs::write(&path, b"{not json").unwrap();
         let e = load_json::<Vec<u32>>(&path).unwrap_err().to_string();
         assert!(e.contains("s.json"), "{e}");
+    }
+
+    #[test]
+    fn a_held_lock_is_refused_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let held = lock(&path).unwrap();
+        assert!(matches!(lock(&path), Err(LockError::Held { .. })));
+        drop(held);
+        assert!(lock(&path).is_ok());
     }
 
     #[test]

@@ -115,7 +115,7 @@ fn log_settings(s: &Settings) {
         witness = %s.witness,
         chain = %s.chain.name,
         chain_id = %s.chain.chain_id_hex(),
-        rpc_urls = %p.reader.urls.join(","),
+        rpc_urls = %p.reader.urls.iter().map(|u| crate::rpc::client::redact(u)).collect::<Vec<_>>().join(","),
         backup_key = %p.backup_key.to_text(&s.chain.key_prefix),
         signing_wif = if p.signing_key.is_some() { "set" } else { "not set" },
         active_wif = if p.active_key.is_some() { "set" } else { "not set" },
@@ -150,6 +150,13 @@ pub async fn run(
         Err(report) => return config_error(&report),
     };
     log_settings(&settings);
+    let lock = match crate::persist::lock(&settings.trap.state_file) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("witness-trap: {e}; stop it first");
+            return ExitStatus::Failure;
+        }
+    };
     let existing = match TrapState::load(&settings.trap.state_file, &settings.witness, &settings.chain.name) {
         Ok(s) => s,
         Err(e) => {
@@ -169,7 +176,15 @@ pub async fn run(
         Some("fired") | Some("firing") => {}
         _ => {
             let arming = existing.is_none();
-            let result = config::check::check(&mut producer, trigger, arming).await;
+            let mut result = config::check::check(&mut producer, trigger, arming).await;
+            if !arming {
+                // Resuming an armed trap: an endpoint problem (one node down, on another chain, or failing to
+                // answer a check) is a warning; the reader skips such endpoints and the trap keeps watching.
+                let (endpoint, other): (Vec<_>, Vec<_>) =
+                    result.errors.drain(..).partition(|p| p.var == crate::config::vars::RPC_URLS);
+                result.warnings.extend(endpoint);
+                result.errors = other;
+            }
             print_problems("warnings:", &result.warnings);
             match (&result.snapshot, arming) {
                 (None, true) => {
@@ -187,6 +202,10 @@ pub async fn run(
     }
     let mut trap = match Trap::open(trap_settings, producer, clock, baseline) {
         Ok(t) => t,
+        Err(e @ crate::trap::TrapError::State(_)) => {
+            eprintln!("witness-trap: {e}");
+            return ExitStatus::Failure;
+        }
         Err(e) => {
             eprintln!("witness-trap: {e}");
             return ExitStatus::Config;
@@ -208,6 +227,8 @@ pub async fn run(
             if !exit_when_disarmed {
                 // Stay up, idle: under `restart: unless-stopped` an exiting container would be restarted
                 // over and over; an idle one is restarted after a reboot and still never fires again.
+                // The lock is released so `rearm` can run beside the idle process.
+                drop(lock);
                 shutdown.cancelled().await;
             }
             ExitStatus::Ok
@@ -376,11 +397,18 @@ async fn rearm(s: Settings, clock: SharedClock) -> ExitStatus {
         Ok(p) => p,
         Err(st) => return st,
     };
+    let _lock = match crate::persist::lock(&trap_settings.state_file) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("witness-trap: {e}; stop the running trap first (`docker compose stop`), then re-arm");
+            return ExitStatus::Failure;
+        }
+    };
     let result = config::check::check(&mut producer, trigger, true).await;
     print_problems("warnings:", &result.warnings);
     let Some(snap) = result.snapshot.clone() else {
         print_problems("cannot re-arm:", &result.errors);
-        return ExitStatus::ChainUnavailable;
+        return if result.chain_unreachable() { ExitStatus::ChainUnavailable } else { ExitStatus::Config };
     };
     if !result.errors.is_empty() {
         eprint!("witness-trap: refusing to re-arm: {}", Report { problems: result.errors });

@@ -41,7 +41,7 @@ pub struct Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
-        writeln!(f, "{n} problem{} in the configuration; nothing was armed:", if n == 1 { "" } else { "s" })?;
+        writeln!(f, "{n} problem{} in the configuration; the trap will not run:", if n == 1 { "" } else { "s" })?;
         for p in &self.problems {
             writeln!(f, "  {}: {}", p.var, p.message)?;
             writeln!(f, "    fix: {}", p.fix)?;
@@ -67,15 +67,16 @@ impl<'a> Collector<'a> {
         v
     }
 
-    fn seconds(&mut self, var: &str, default: u64) -> Duration {
+    /// A whole number of seconds in `1..=max` (bounded so no later arithmetic can overflow).
+    fn seconds(&mut self, var: &str, default: u64, max: u64) -> Duration {
         match self.src.get(var) {
             None => Duration::from_secs(default),
             Some(v) => match v.trim().parse::<u64>() {
-                Ok(n) if n >= 1 => Duration::from_secs(n),
+                Ok(n) if (1..=max).contains(&n) => Duration::from_secs(n),
                 _ => {
                     self.problems.push(Problem::new(
                         var,
-                        format!("{:?} is not a whole number of seconds ≥ 1", v.trim()),
+                        format!("{:?} is not a whole number of seconds from 1 to {max}", v.trim()),
                         format!("set {var} to a number of seconds, or remove it for the default {default}"),
                     ));
                     Duration::from_secs(default)
@@ -126,18 +127,24 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
         }
     }
     let trigger = trigger(&mut c);
-    let poll_interval = c.seconds(vars::POLL_INTERVAL_SECS, vars::DEFAULT_POLL_INTERVAL_SECS);
-    let timeout = c.seconds(vars::RPC_TIMEOUT_SECS, vars::DEFAULT_RPC_TIMEOUT_SECS);
-    let max_head_age = c.seconds(vars::MAX_HEAD_AGE_SECS, vars::DEFAULT_MAX_HEAD_AGE_SECS);
-    let tx_expiration = c.seconds(vars::TX_EXPIRATION_SECS, vars::DEFAULT_TX_EXPIRATION_SECS);
-    if tx_expiration > Duration::from_secs(3600) {
+    let poll_interval = c.seconds(vars::POLL_INTERVAL_SECS, vars::DEFAULT_POLL_INTERVAL_SECS, 3600);
+    let timeout = c.seconds(vars::RPC_TIMEOUT_SECS, vars::DEFAULT_RPC_TIMEOUT_SECS, 60);
+    let max_head_age = c.seconds(vars::MAX_HEAD_AGE_SECS, vars::DEFAULT_MAX_HEAD_AGE_SECS, 600);
+    // 3600 s is the limit of Steem and pre-HF28 Hive (protocol.md §3.4).
+    let tx_expiration = c.seconds(vars::TX_EXPIRATION_SECS, vars::DEFAULT_TX_EXPIRATION_SECS, 3600);
+    let fire_timeout = c.seconds(vars::FIRE_TIMEOUT_SECS, vars::DEFAULT_FIRE_TIMEOUT_SECS, 86_400);
+    // Firing must outlive at least two attempts, or it could give up while its only attempt is still valid.
+    if fire_timeout < tx_expiration * 2 {
         c.push(
-            vars::TX_EXPIRATION_SECS,
-            "is more than 3600 s, which Steem and pre-HF28 Hive refuse",
-            "use at most 3600 (default 60)",
+            vars::FIRE_TIMEOUT_SECS,
+            format!(
+                "{} s is less than twice TX_EXPIRATION_SECS ({} s)",
+                fire_timeout.as_secs(),
+                tx_expiration.as_secs()
+            ),
+            "raise FIRE_TIMEOUT_SECS or lower TX_EXPIRATION_SECS",
         );
     }
-    let fire_timeout = c.seconds(vars::FIRE_TIMEOUT_SECS, vars::DEFAULT_FIRE_TIMEOUT_SECS);
     let detection = match src.get(vars::DETECTION).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
         None | Some("slots") => Detection::Slots,
         Some("poll") => Detection::Poll,
@@ -151,7 +158,7 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
         }
     };
     let state_file = state_file(src);
-    let twilio = twilio(&mut c, true);
+    let twilio = twilio(&mut c);
     let log_format = LogFormat::from_env_value(src.get(vars::LOG_FORMAT).as_deref());
     let log_level = src.get(vars::LOG_LEVEL);
     let (Some(witness), Some(urls), Some(backup_key), Some(trigger)) = (witness, urls, backup_key, trigger) else {
@@ -182,7 +189,7 @@ pub fn load_alert(src: &dyn Source) -> Result<(String, ChainSpec, TwilioSettings
     let mut c = Collector { src, problems: Vec::new() };
     let witness = witness_account(&mut c);
     let chain = chain(&mut c);
-    let twilio = twilio(&mut c, true);
+    let twilio = twilio(&mut c);
     match (witness, twilio) {
         (Some(w), Some(t)) if c.problems.is_empty() => Ok((w, chain, t)),
         _ => Err(Report { problems: c.problems }),
@@ -192,7 +199,7 @@ pub fn load_alert(src: &dyn Source) -> Result<(String, ChainSpec, TwilioSettings
 /// What `health` needs: the state file and the poll interval.
 pub fn load_health(src: &dyn Source) -> Result<(PathBuf, Duration), Report> {
     let mut c = Collector { src, problems: Vec::new() };
-    let poll = c.seconds(vars::POLL_INTERVAL_SECS, vars::DEFAULT_POLL_INTERVAL_SECS);
+    let poll = c.seconds(vars::POLL_INTERVAL_SECS, vars::DEFAULT_POLL_INTERVAL_SECS, 3600);
     c.finish((state_file(src), poll))
 }
 
@@ -249,7 +256,26 @@ fn chain(c: &mut Collector) -> ChainSpec {
             Family::Steem => ChainSpec::steem(),
         },
         Some(hex) => match parse_chain_id_hex(hex.trim()) {
-            Ok(id) => ChainSpec::testnet(family, id),
+            // A known id means its preset (Hive mainnet or mirrornet, Steem mainnet), not a testnet.
+            Ok(id) => {
+                let known = [ChainSpec::hive(), ChainSpec::steem(), ChainSpec::hive_mirrornet()];
+                match known.into_iter().find(|k| k.chain_id == id) {
+                    Some(k) if k.family == family => k,
+                    Some(k) => {
+                        c.push(
+                            vars::CHAIN_ID,
+                            format!(
+                                "is the chain id of {}, but CHAIN is {}",
+                                k.name,
+                                if family == Family::Hive { "hive" } else { "steem" }
+                            ),
+                            "make CHAIN and CHAIN_ID name the same chain (or remove CHAIN_ID for mainnet)",
+                        );
+                        k
+                    }
+                    None => ChainSpec::testnet(family, id),
+                }
+            }
             Err(e) => {
                 c.push(vars::CHAIN_ID, format!("{e}"), "give 64 hex characters, or remove CHAIN_ID for mainnet");
                 ChainSpec::hive()
@@ -270,11 +296,26 @@ fn rpc_urls(c: &mut Collector) -> Option<Vec<String>> {
             vars::RPC_URLS,
             format!(
                 "not a list of http(s) URLs: {}",
-                bad.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
+                bad.iter().map(|s| format!("{:?}", crate::rpc::client::redact(s))).collect::<Vec<_>>().join(", ")
             ),
             "give comma-separated URLs starting with https:// (or http:// for a local node)",
         );
         return None;
+    }
+    // The same server listed twice would corroborate itself.
+    let mut seen = std::collections::HashSet::new();
+    for u in &urls {
+        let key = reqwest::Url::parse(u)
+            .map(|p| p.to_string().trim_end_matches('/').to_ascii_lowercase())
+            .unwrap_or_default();
+        if !seen.insert(key) {
+            c.push(
+                vars::RPC_URLS,
+                format!("lists the same endpoint twice ({})", crate::rpc::client::redact(u)),
+                "list each endpoint once: a crossing must be confirmed by a different server",
+            );
+            return None;
+        }
     }
     Some(urls)
 }
@@ -356,8 +397,7 @@ fn trigger(c: &mut Collector) -> Option<Trigger> {
     None
 }
 
-fn twilio(c: &mut Collector, required: bool) -> Option<TwilioSettings> {
-    let _ = required;
+fn twilio(c: &mut Collector) -> Option<TwilioSettings> {
     let sid = c.required(vars::TWILIO_ACCOUNT_SID, "your Twilio Account SID (AC…)");
     if let Some(s) = &sid {
         if !s.chars().all(|ch| ch.is_ascii_alphanumeric()) {

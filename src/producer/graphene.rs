@@ -132,6 +132,7 @@ impl GrapheneProducer {
             height: u64::from(s.head_block_number),
             chain_time: s.head_time,
             source: s.url.clone(),
+            source_index: s.endpoint,
             current_key: s.witness.signing_key.clone(),
         }
     }
@@ -164,7 +165,8 @@ impl GrapheneProducer {
                     fix: "remove this endpoint or set CHAIN/CHAIN_ID to the chain it serves".into(),
                 }),
                 Ok(_) => {
-                    if let Ok(secs) = api::block_interval(&ep).await {
+                    // Real chains use 3 s; anything outside 1-60 s is a broken or hostile answer.
+                    if let Ok(secs @ 1..=60) = api::block_interval(&ep).await {
                         self.block_interval = Duration::from_secs(secs);
                     }
                 }
@@ -279,9 +281,9 @@ impl GrapheneProducer {
                     fix: "check WITNESS_ACCOUNT".into(),
                 }),
                 Err(e) => findings.push(Finding {
-                    subject: Subject::ActiveKey,
+                    subject: Subject::Endpoint(ep.url().to_string()),
                     fatal: true,
-                    message: format!("cannot read the account's active authority: {e}"),
+                    message: format!("cannot read the account's active authority to check ACTIVE_WIF: {e}"),
                     fix: "retry when the endpoint answers".into(),
                 }),
             }
@@ -301,6 +303,17 @@ impl GrapheneProducer {
                     .into(),
                 fix: "set ACTIVE_WIF".into(),
             });
+        }
+        // Finally, build (never broadcast) the swap from live data: whatever would stop it at 4 a.m. shows now.
+        if !findings.iter().any(|f| f.fatal) {
+            if let Err(e) = self.build_swap(&best) {
+                findings.push(Finding {
+                    subject: if self.settings.signing_key.is_some() { Subject::SigningKey } else { Subject::ActiveKey },
+                    fatal: true,
+                    message: format!("the swap cannot be built from the chain's data: {e}"),
+                    fix: "check CHAIN/CHAIN_ID and the keys; `witness-trap fire --dry-run` shows the swap".into(),
+                });
+            }
         }
         (Some(best), findings)
     }
@@ -344,8 +357,9 @@ impl GrapheneProducer {
         let Some(schedule) = &self.schedule else { return };
         let num = u64::from(schedule.num_scheduled_witnesses).min(schedule.current_shuffled_witnesses.len() as u64);
         let account = &self.settings.reader.account;
+        let num = num.max(1);
         let k = (1..=num).find(|k| {
-            usize::try_from((aslot + k) % num.max(1))
+            usize::try_from((aslot % num + k) % num)
                 .ok()
                 .and_then(|i| schedule.current_shuffled_witnesses.get(i))
                 .is_some_and(|w| w == account)
@@ -357,13 +371,13 @@ impl GrapheneProducer {
         // Blocks until the reshuffle; past it the schedule may differ, so look again there instead.
         let to_shuffle = u64::from(schedule.next_shuffle_block_num.saturating_sub(best.head_block_number));
         if k > to_shuffle {
-            self.next_look = Some(best.head_time + to_shuffle * interval + margin);
+            self.next_look = Some(best.head_time.saturating_add(to_shuffle.saturating_mul(interval)) + margin);
             self.watch_note = "slots: the next slot is in the next round; looking again at the reshuffle".into();
             return;
         }
-        let slot = best.head_time + k * interval;
+        let slot = best.head_time.saturating_add(k.saturating_mul(interval));
         self.watched_slot = Some(slot);
-        self.next_look = Some(slot + interval + margin);
+        self.next_look = Some(slot.saturating_add(interval + margin));
         self.watch_note =
             format!("slots: next slot of @{account} at {}", TimePointSec(u32::try_from(slot).unwrap_or(u32::MAX)));
     }
@@ -478,8 +492,8 @@ impl Producer for GrapheneProducer {
 
     async fn corroborate(&mut self, first: &Reading, threshold: u64) -> Corroboration {
         let n = self.reader.endpoints().len();
-        let first_ep = self.reader.endpoints().iter().position(|e| e.url() == first.source);
-        let others: Vec<usize> = (0..n).filter(|i| Some(*i) != first_ep).collect();
+        let first_ep = first.source_index;
+        let others: Vec<usize> = (0..n).filter(|i| *i != first_ep).collect();
         if !others.is_empty() {
             // Another endpoint may be one block behind (a miss shows only once the next block is applied):
             // ask now, and once more a block later before calling it a contradiction.
@@ -504,12 +518,14 @@ impl Producer for GrapheneProducer {
             if let Some(r) = last_contra {
                 return Corroboration::Contradicted(r);
             }
+            // No other endpoint is healthy: fall back to the single-source rule (issue 4: "otherwise by a
+            // fresh read one block later"). A lying node whose peers are all down can therefore fire the
+            // trap; the README says so under "What it does not protect against".
             tracing::warn!("no second endpoint is healthy; corroborating with the same endpoint one block later");
         }
         // One source: a fresh read one block later, with the head advanced.
         self.reader.clock().sleep(self.block_interval).await;
-        let which: Vec<usize> = first_ep.into_iter().collect();
-        let poll = self.reader.poll_some(&which).await;
+        let poll = self.reader.poll_some(&[first_ep]).await;
         match poll.fresh.first() {
             Some(s) if u64::from(s.head_block_number) > first.height && s.witness.total_missed >= threshold => {
                 Corroboration::Confirmed(self.reading(s))
@@ -531,7 +547,9 @@ impl Producer for GrapheneProducer {
 
     async fn broadcast(&mut self, swap: &PreparedSwap) -> Result<(), SwapError> {
         let mut set = tokio::task::JoinSet::new();
-        for ep in self.reader.endpoints().to_vec() {
+        // Only endpoints that were fresh and on the right chain in the last poll (prepare_swap just polled).
+        let fresh: Vec<usize> = self.last_poll.fresh.iter().map(|s| s.endpoint).collect();
+        for ep in fresh.iter().filter_map(|i| self.reader.endpoints().get(*i).cloned()) {
             let payload = swap.payload.clone();
             set.spawn(async move { (ep.url().to_string(), api::broadcast(&ep, &payload).await) });
         }
@@ -554,17 +572,22 @@ impl Producer for GrapheneProducer {
                 }
                 Err(e) => {
                     tracing::warn!(endpoint = %url, error = %e, "broadcast refused");
-                    if swap.action == "witness_set_properties" && (e.is_missing_authority() || e.is_key_mismatch()) {
-                        self.set_properties_refused = true;
-                    }
-                    refusals.push(e.to_string());
+                    let op42_impossible = e.is_missing_authority() || e.is_key_mismatch();
+                    refusals.push((e.to_string(), op42_impossible));
                 }
             }
         }
         if accepted > 0 {
             Ok(())
-        } else if let Some(first) = refusals.first() {
+        } else if let Some((first, _)) = refusals.first() {
+            // Every endpoint that answered says op 42 cannot work (key mismatch or missing authority):
+            // further attempts use op 11 if an active key is held.
+            if swap.action == "witness_set_properties" && refusals.iter().all(|(_, impossible)| *impossible) {
+                self.set_properties_refused = true;
+            }
             Err(SwapError::Rejected(first.clone()))
+        } else if failures.is_empty() {
+            Err(SwapError::Transient("no fresh endpoint to broadcast to".into()))
         } else {
             Err(SwapError::Transient(failures.join("; ")))
         }

@@ -20,8 +20,10 @@ pub struct Reading {
     pub height: u64,
     /// Chain time of the reading, seconds since the epoch.
     pub chain_time: u64,
-    /// Where it came from (an endpoint URL), for the log.
+    /// Where it came from (an endpoint URL without credentials), for the log.
     pub source: String,
+    /// Which of the producer's sources gave it (corroboration must come from another one).
+    pub source_index: usize,
     /// The key the chain currently expects the producer to sign blocks with, as text.
     pub current_key: String,
 }

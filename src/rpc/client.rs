@@ -62,10 +62,35 @@ impl RpcError {
     }
 }
 
+/// `url` without credentials or query string, for logs, errors and the state file: an endpoint URL may
+/// carry `user:pass@` or `?api_key=`.
+pub fn redact(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let had_secret = !u.username().is_empty() || u.password().is_some() || u.query().is_some();
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            let mut s = u.to_string();
+            if had_secret {
+                s.push_str(" (credentials hidden)");
+            }
+            s
+        }
+        // Not a URL: show it without anything that could be a credential (before '@', after '?').
+        Err(_) => {
+            let s = url.rsplit('@').next().unwrap_or(url);
+            s.split('?').next().unwrap_or(s).to_string()
+        }
+    }
+}
+
 /// One JSON-RPC endpoint.
 #[derive(Debug)]
 pub struct Endpoint {
+    /// Used for requests only; everything shown uses `label`.
     url: String,
+    label: String,
     client: reqwest::Client,
     timeout: Duration,
     next_id: AtomicU64,
@@ -79,12 +104,20 @@ impl Endpoint {
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
-            .map_err(|e| RpcError::Transport { endpoint: url.to_string(), message: e.to_string() })?;
-        Ok(Self { url: url.to_string(), client, timeout, next_id: AtomicU64::new(1), calls: AtomicU64::new(0) })
+            .map_err(|e| RpcError::Transport { endpoint: redact(url), message: e.without_url().to_string() })?;
+        Ok(Self {
+            url: url.to_string(),
+            label: redact(url),
+            client,
+            timeout,
+            next_id: AtomicU64::new(1),
+            calls: AtomicU64::new(0),
+        })
     }
 
+    /// The endpoint as shown in logs and errors (no credentials, no query string).
     pub fn url(&self) -> &str {
-        &self.url
+        &self.label
     }
 
     /// How many calls this endpoint has been sent (the benchmark reports calls per hour).
@@ -106,7 +139,7 @@ impl Endpoint {
         let resp = self.client.post(&self.url).json(&body).send().await.map_err(|e| self.transport(e))?;
         let status = resp.status();
         if !status.is_success() {
-            return Err(RpcError::Http { endpoint: self.url.clone(), status: status.as_u16() });
+            return Err(RpcError::Http { endpoint: self.label.clone(), status: status.as_u16() });
         }
         let bytes = resp.bytes().await.map_err(|e| self.transport(e))?;
         let mut envelope: Value =
@@ -122,14 +155,14 @@ impl Endpoint {
 
     fn transport(&self, e: reqwest::Error) -> RpcError {
         if e.is_timeout() {
-            RpcError::Timeout { endpoint: self.url.clone(), secs: self.timeout.as_secs() }
+            RpcError::Timeout { endpoint: self.label.clone(), secs: self.timeout.as_secs() }
         } else {
-            RpcError::Transport { endpoint: self.url.clone(), message: e.without_url().to_string() }
+            RpcError::Transport { endpoint: self.label.clone(), message: e.without_url().to_string() }
         }
     }
 
     fn garbage(&self, method: &str, detail: String) -> RpcError {
-        RpcError::Garbage { endpoint: self.url.clone(), method: method.to_string(), detail }
+        RpcError::Garbage { endpoint: self.label.clone(), method: method.to_string(), detail }
     }
 
     fn remote(&self, method: &str, err: &Value) -> RpcError {
@@ -142,7 +175,7 @@ impl Endpoint {
             .unwrap_or("unknown error");
         // A node's message can be long (it appends the whole transaction); keep the first line, bounded.
         let message: String = message.lines().next().unwrap_or("").chars().take(300).collect();
-        RpcError::Remote { endpoint: self.url.clone(), method: method.to_string(), code, name, message }
+        RpcError::Remote { endpoint: self.label.clone(), method: method.to_string(), code, name, message }
     }
 }
 
@@ -158,6 +191,14 @@ mod tests {
             name: name.map(str::to_string),
             message: message.into(),
         }
+    }
+
+    #[test]
+    fn redacts_credentials_and_queries() {
+        assert_eq!(redact("https://api.hive.blog"), "https://api.hive.blog/");
+        let r = redact("https://user:s3cret@node.example/rpc?api_key=abc");
+        assert!(!r.contains("s3cret") && !r.contains("abc") && !r.contains("user"), "{r}");
+        assert!(r.contains("node.example/rpc"), "{r}");
     }
 
     #[test]

@@ -73,7 +73,13 @@ struct Memory {
     disabled: Option<String>,
     last_head: Option<u32>,
     last_missed: Option<u64>,
+    /// Consecutive answers below `last_missed`; after a few, the earlier (higher) value was the bogus one.
+    backwards: u32,
 }
+
+/// After this many consecutive lower answers, an endpoint's remembered counter is reset to what it says
+/// now, so one bogus high answer (a bad backend behind a load balancer) cannot disable it for good.
+const BACKWARDS_RESET: u32 = 3;
 
 /// Reads the chain from several endpoints and remembers, per endpoint, what it said last.
 pub struct Reader {
@@ -132,7 +138,17 @@ impl Reader {
             let ep = Arc::clone(ep);
             let check_chain = !self.memory[i].chain_checked;
             let account = self.settings.account.clone();
-            set.spawn(async move { (i, read_endpoint(&ep, &account, check_chain).await) });
+            let clock = Arc::clone(&self.clock);
+            // Bound the whole read (up to three calls), so one slow endpoint cannot hold the poll.
+            let deadline = self.settings.timeout * 2;
+            set.spawn(async move {
+                let read = tokio::time::timeout(deadline, read_endpoint(&ep, &account, check_chain)).await;
+                let result = read.unwrap_or_else(|_| {
+                    Err(RpcError::Timeout { endpoint: ep.url().to_string(), secs: deadline.as_secs() })
+                });
+                // Freshness is judged at the moment this endpoint answered, not when the slowest one did.
+                (i, clock.now().as_secs(), result)
+            });
         }
         let mut raw = Vec::new();
         while let Some(joined) = set.join_next().await {
@@ -140,9 +156,8 @@ impl Reader {
                 raw.push(r);
             }
         }
-        raw.sort_by_key(|(i, _)| *i);
-        let now = self.clock.now().as_secs();
-        for (i, result) in raw {
+        raw.sort_by_key(|(i, _, _)| *i);
+        for (i, now, result) in raw {
             let url = self.endpoints[i].url().to_string();
             match self.judge(i, now, result) {
                 Answer::Fresh(s) => poll.fresh.push(s),
@@ -207,12 +222,18 @@ impl Reader {
         if let Some(last) = mem.last_missed {
             if witness.total_missed < last {
                 // The counter never decreases on chain (§6.2): this endpoint is lying or on a fork.
+                mem.backwards += 1;
+                if mem.backwards >= BACKWARDS_RESET {
+                    mem.last_missed = Some(witness.total_missed);
+                    mem.backwards = 0;
+                }
                 return Answer::Skipped(format!(
                     "distrusted: total_missed went backwards from {last} to {}",
                     witness.total_missed
                 ));
             }
         }
+        mem.backwards = 0;
         mem.last_head = Some(raw.dgp.head_block_number);
         mem.last_missed = Some(witness.total_missed);
         Answer::Fresh(Snapshot {

@@ -39,7 +39,14 @@ mod tests {
     use crate::producer::Reading;
 
     fn reading(missed: u64) -> Observation {
-        Observation::Reading(Reading { missed, height: 1, chain_time: 1, source: "e".into(), current_key: "k".into() })
+        Observation::Reading(Reading {
+            missed,
+            height: 1,
+            chain_time: 1,
+            source: "e".into(),
+            source_index: 0,
+            current_key: "k".into(),
+        })
     }
 
     #[test]

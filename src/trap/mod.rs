@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alert::{self, Incident, TwilioSettings};
 use crate::clock::SharedClock;
-use crate::producer::{Corroboration, Observation, Producer, SwapError, SwapStatus};
+use crate::producer::{Corroboration, Observation, PreparedSwap, Producer, SwapError, SwapStatus};
 use decide::{decide, Decision};
 use state::{AlertState, Attempt, LastPoll, Outcome, Phase, StateError, TrapState};
 
@@ -68,6 +68,8 @@ pub enum TrapError {
     ThresholdReached { current: u64, threshold: u64 },
     #[error("no state file yet and no reading to arm from")]
     NoBaseline,
+    #[error("the trap was armed to fire at total_missed {recorded}, but the settings now say {configured}; run `witness-trap rearm` to arm with the new trigger")]
+    ThresholdChanged { recorded: u64, configured: u64 },
     #[error("the state file is firing toward {recorded}, but the backup key is now {configured}; the trap never swaps to another key than the one it started with")]
     TargetChanged { recorded: String, configured: String },
 }
@@ -132,9 +134,16 @@ impl<P: Producer> Trap<P> {
                 state
             }
         };
-        if let Phase::Firing { target, .. } | Phase::Fired { target, .. } = &state.phase {
-            if *target != producer.target() && matches!(state.phase, Phase::Firing { .. }) {
+        if let Phase::Firing { target, .. } = &state.phase {
+            if *target != producer.target() {
                 return Err(TrapError::TargetChanged { recorded: target.clone(), configured: producer.target() });
+            }
+        }
+        // The trigger is fixed at arming: a THRESHOLD edited below the counter must not fire a healthy witness.
+        let configured = settings.trigger.threshold(state.baseline_missed);
+        if let (Phase::Armed, Some(recorded)) = (&state.phase, state.threshold) {
+            if recorded != configured {
+                return Err(TrapError::ThresholdChanged { recorded, configured });
             }
         }
         Ok(Self { settings, producer, clock, state, last_missed: None })
@@ -152,9 +161,9 @@ impl<P: Producer> Trap<P> {
         &mut self.producer
     }
 
-    /// The absolute counter value at which this trap fires.
+    /// The absolute counter value at which this trap fires (fixed at arming).
     pub fn threshold(&self) -> u64 {
-        self.settings.trigger.threshold(self.state.baseline_missed)
+        self.state.threshold.unwrap_or_else(|| self.settings.trigger.threshold(self.state.baseline_missed))
     }
 
     /// How long to wait before the next step: the poll interval, or less when the producer knows a more
@@ -273,13 +282,27 @@ impl<P: Producer> Trap<P> {
     /// Drive the swap to a confirmed key change or to the fire timeout, then alert. Resumable: a restart in
     /// `firing` calls this again and it first checks whether an earlier attempt already took effect.
     async fn finish_firing(&mut self) -> Result<Finish, TrapError> {
-        let (started_at, trigger_missed) = match &self.state.phase {
-            Phase::Firing { started_at, trigger_missed, .. } => (*started_at, *trigger_missed),
+        let trigger_missed = match &self.state.phase {
+            Phase::Firing { trigger_missed, .. } => *trigger_missed,
             _ => return Err(TrapError::NoBaseline),
         };
-        let deadline = started_at + self.settings.fire_timeout.as_secs();
+        // The window counts from this (re)start: a trap that comes back after a long power cut must still
+        // try, not declare failure on its first look.
+        let deadline = self.clock.now_secs().saturating_add(self.settings.fire_timeout.as_secs());
         let block = self.producer.block_interval();
         let mut pending_expiry = self.attempts().last().map(|a| a.expires_at);
+        // A restart re-sends the last attempt while it can still be included ("Duplicate" counts as accepted),
+        // once the first status read has found fresh endpoints to send it to.
+        let mut resend = self.attempts().last().cloned().and_then(|last| {
+            let payload = last.payload?;
+            (last.expires_at > self.clock.now_secs()).then_some(PreparedSwap {
+                id: last.txid,
+                expires_at: last.expires_at,
+                action: last.action,
+                payload,
+            })
+        });
+        let mut last_problem = String::from("no attempt could be broadcast");
         let outcome = loop {
             match self.producer.swap_status(pending_expiry).await {
                 SwapStatus::InEffect => {
@@ -287,12 +310,24 @@ impl<P: Producer> Trap<P> {
                     tracing::info!(txid = ?txid, "swap confirmed: the chain now expects the backup key");
                     break Outcome::Swapped { txid };
                 }
-                SwapStatus::Pending if pending_expiry.is_some() => {}
-                SwapStatus::Unknown(reason) => tracing::warn!(%reason, "cannot read the chain while firing"),
+                SwapStatus::Pending if pending_expiry.is_some() => {
+                    if let Some(swap) = resend.take() {
+                        tracing::warn!(txid = %swap.id, "re-broadcasting the pending attempt after a restart");
+                        if let Err(e) = self.producer.broadcast(&swap).await {
+                            tracing::warn!(error = %e, "re-broadcast failed; will rebuild once it expires");
+                        }
+                    }
+                }
+                SwapStatus::Unknown(reason) => {
+                    tracing::warn!(%reason, "cannot read the chain while firing");
+                    last_problem = reason;
+                }
                 SwapStatus::Expired | SwapStatus::Pending => pending_expiry = None,
             }
-            if self.clock.now_secs() >= deadline {
-                let reason = format!("not confirmed within {} s", self.settings.fire_timeout.as_secs());
+            let now = self.clock.now_secs();
+            // Give up only when no attempt can still land: an attempt inside its expiration may yet be included.
+            if now >= deadline && pending_expiry.is_none_or(|e| now > e) {
+                let reason = format!("not confirmed within {} s: {last_problem}", self.settings.fire_timeout.as_secs());
                 tracing::error!(%reason, "firing failed");
                 break Outcome::Failed { reason };
             }
@@ -304,20 +339,29 @@ impl<P: Producer> Trap<P> {
                                 txid: swap.id.clone(),
                                 action: swap.action.clone(),
                                 expires_at: swap.expires_at,
-                                at: self.clock.now_secs(),
+                                at: now,
+                                payload: Some(swap.payload.clone()),
                             });
                         }
                         self.save()?;
                         tracing::warn!(txid = %swap.id, action = %swap.action, expires_at = swap.expires_at, "broadcasting the key swap");
                         match self.producer.broadcast(&swap).await {
                             Ok(()) => pending_expiry = Some(swap.expires_at),
-                            Err(e) => tracing::warn!(error = %e, "broadcast failed; will rebuild and retry"),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "broadcast failed; will rebuild and retry");
+                                last_problem = e.to_string();
+                            }
                         }
                     }
-                    Err(SwapError::Transient(reason)) => tracing::warn!(%reason, "cannot build the swap now; retrying"),
-                    Err(e @ (SwapError::NoUsableKey(_) | SwapError::Rejected(_))) => {
+                    // A swap that would be invalid will be invalid on every attempt: stop and say so.
+                    Err(e @ SwapError::Rejected(_)) => {
                         tracing::error!(error = %e, "the swap cannot be made");
                         break Outcome::Failed { reason: e.to_string() };
+                    }
+                    // No usable key may be one endpoint's stale view: retry until the deadline.
+                    Err(e @ (SwapError::Transient(_) | SwapError::NoUsableKey(_))) => {
+                        tracing::warn!(error = %e, "cannot build the swap now; retrying");
+                        last_problem = e.to_string();
                     }
                 }
             }
@@ -400,7 +444,9 @@ fn arm_state(
             return Err(TrapError::ThresholdReached { current: baseline, threshold });
         }
     }
-    Ok(TrapState::armed(witness, chain, now, baseline))
+    let mut state = TrapState::armed(witness, chain, now, baseline);
+    state.threshold = Some(settings.trigger.threshold(baseline));
+    Ok(state)
 }
 
 /// Re-arm: a fresh `armed` state with the counter now as baseline, whatever the state was.
@@ -413,6 +459,7 @@ pub fn rearm(
 ) -> Result<TrapState, TrapError> {
     let state = arm_state(settings, witness, chain, now, current)?;
     state.save(&settings.state_file)?;
+    tracing::info!(witness, chain, baseline_missed = current, threshold = ?state.threshold, "trap re-armed");
     Ok(state)
 }
 
@@ -430,11 +477,10 @@ pub enum RunOutcome {
 /// Watch until the trap fires or `shutdown` is cancelled. Shutdown is honoured between steps only.
 pub async fn run<P: Producer>(trap: &mut Trap<P>, shutdown: CancellationToken) -> Result<RunOutcome, TrapError> {
     match &trap.state.phase {
-        Phase::Fired { alert, .. } => {
+        Phase::Fired { alert, outcome, .. } => {
             let finish = if *alert == AlertState::Pending {
                 trap.send_pending_alert().await?
             } else {
-                let Phase::Fired { outcome, alert, .. } = &trap.state.phase else { unreachable!("matched above") };
                 Finish { outcome: outcome.clone(), alert: alert.clone() }
             };
             return Ok(RunOutcome::AlreadyFired(finish));
@@ -447,7 +493,8 @@ pub async fn run<P: Producer>(trap: &mut Trap<P>, shutdown: CancellationToken) -
     loop {
         match trap.step().await? {
             StepOutcome::Fired(f) => return Ok(RunOutcome::Fired(f)),
-            StepOutcome::Disarmed => unreachable!("an armed trap only becomes fired through step"),
+            // Cannot happen (an armed trap becomes fired only inside step), but never panic over it.
+            StepOutcome::Disarmed => return Ok(RunOutcome::Stopped),
             _ => {}
         }
         let wait = trap.next_wait();

@@ -25,6 +25,9 @@ pub struct TrapState {
     pub armed_at: u64,
     /// The counter at arming: `MISSED_BLOCKS_ALLOWED` counts from here, across restarts.
     pub baseline_missed: u64,
+    /// The absolute counter value this trap fires at, fixed at arming; a changed trigger needs `rearm`.
+    #[serde(default)]
+    pub threshold: Option<u64>,
     #[serde(flatten)]
     pub phase: Phase,
     /// The last poll, for `status` and `health`.
@@ -71,6 +74,10 @@ pub struct Attempt {
     pub action: String,
     pub expires_at: u64,
     pub at: u64,
+    /// The signed transaction (public data: signatures are not secrets), so a restart can re-broadcast
+    /// the very same attempt instead of waiting for it to expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<serde_json::Value>,
 }
 
 /// How firing ended.
@@ -128,6 +135,7 @@ impl TrapState {
             chain: chain.to_string(),
             armed_at: at,
             baseline_missed,
+            threshold: None,
             phase: Phase::Armed,
             last_poll: None,
         }

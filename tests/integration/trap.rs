@@ -241,6 +241,7 @@ async fn restart_in_firing_completes_the_same_swap() {
             action: "witness_set_properties".into(),
             expires_at: clock.now_secs() - 1,
             at: clock.now_secs() - 60,
+            payload: None,
         }],
     };
     st.save(&state_file).expect("save");
@@ -273,6 +274,7 @@ async fn restart_in_firing_after_the_swap_took_effect_broadcasts_nothing() {
             action: "witness_set_properties".into(),
             expires_at: clock.now_secs() + 60,
             at: clock.now_secs(),
+            payload: None,
         }],
     };
     st.save(&state_file).expect("save");
@@ -554,4 +556,71 @@ async fn a_fired_trap_stays_up_idle_until_stopped() {
 
 async fn run_owned(v: HashMap<String, String>, clock: SharedClock, shutdown: CancellationToken) -> ExitStatus {
     run(&v, clock, shutdown, false).await
+}
+
+#[tokio::test]
+async fn a_trigger_changed_after_arming_is_refused_until_rearm() {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
+    node.set(|s| s.total_missed = 11);
+    let (_d, state_file) = temp_state();
+    let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
+    st.threshold = Some(12);
+    st.save(&state_file).expect("save");
+    let mut v = vars(&keys, &[&node.url], &state_file, "http://127.0.0.1:9");
+    // Edited from 2 to 1 after arming: 10 + 1 = 11 is the counter now, so resuming would fire a healthy witness.
+    v.insert("MISSED_BLOCKS_ALLOWED".into(), "1".into());
+    let status = run_for(v, clock, Duration::from_secs(30)).await;
+    assert_eq!(status, ExitStatus::Config);
+    assert_eq!(node.get(|s| s.broadcasts), 0);
+}
+
+#[tokio::test]
+async fn restart_in_firing_rebroadcasts_the_recorded_attempt() {
+    use witness_trap::protocol::json::transaction_to_json;
+    use witness_trap::protocol::operation::WitnessSetProperties;
+    use witness_trap::protocol::sign::sign_transaction;
+    use witness_trap::protocol::transaction::{BlockId, TimePointSec, Transaction};
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
+    let sms = twilio_ok(2).await;
+    let (_d, state_file) = temp_state();
+    // The process signed and recorded an attempt, then died before its broadcast reached any node.
+    let chain = ChainSpec::hive();
+    let op = WitnessSetProperties::key_swap("alice", keys.primary.public_key(), keys.backup.public_key());
+    let head = BlockId::from_hex("05e7bc5f3e319509113eb261bf995824a9efd567").expect("block id");
+    let expires_at = clock.now_secs() + 120;
+    let tx = Transaction::with_tapos(&head, TimePointSec(expires_at as u32), vec![Operation::WitnessSetProperties(op)]);
+    let signed = sign_transaction(&tx, &chain, &keys.primary).expect("signs");
+    let txid = tx.id(PackMode::Legacy).to_string();
+    let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
+    st.phase = Phase::Firing {
+        target: keys.backup.public_key().to_text("STM"),
+        started_at: clock.now_secs(),
+        trigger_missed: 12,
+        attempts: vec![Attempt {
+            txid: txid.clone(),
+            action: "witness_set_properties".into(),
+            expires_at,
+            at: clock.now_secs(),
+            payload: Some(transaction_to_json(&signed, &chain)),
+        }],
+    };
+    st.save(&state_file).expect("save");
+    let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(60)).await;
+    assert_eq!(status, ExitStatus::Ok);
+    assert_eq!(node.get(|s| s.accepted.len()), 1, "the recorded attempt, not a new one");
+    let (tx, chain) = node.get(|s| (s.accepted[0].clone(), s.chain.clone()));
+    let accepted = transaction_from_json(&tx, &chain).expect("parses");
+    assert_eq!(accepted.transaction.id(PackMode::Legacy).to_string(), txid);
+    let Phase::Fired { outcome: Outcome::Swapped { txid: Some(done) }, .. } = load_state(&state_file).phase else {
+        panic!()
+    };
+    assert_eq!(done, txid);
 }
