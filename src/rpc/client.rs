@@ -89,7 +89,7 @@ pub fn redact(url: &str) -> String {
 #[derive(Debug)]
 pub struct Endpoint {
     /// Used for requests only; everything shown uses `label`.
-    url: String,
+    request_url: String,
     label: String,
     client: reqwest::Client,
     timeout: Duration,
@@ -106,7 +106,7 @@ impl Endpoint {
             .build()
             .map_err(|e| RpcError::Transport { endpoint: redact(url), message: e.without_url().to_string() })?;
         Ok(Self {
-            url: url.to_string(),
+            request_url: url.to_string(),
             label: redact(url),
             client,
             timeout,
@@ -136,7 +136,7 @@ impl Endpoint {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.calls.fetch_add(1, Ordering::Relaxed);
         let body = json!({"jsonrpc": "2.0", "method": method, "params": params, "id": id});
-        let resp = self.client.post(&self.url).json(&body).send().await.map_err(|e| self.transport(e))?;
+        let resp = self.client.post(&self.request_url).json(&body).send().await.map_err(|e| self.transport(e))?;
         let status = resp.status();
         if !status.is_success() {
             return Err(RpcError::Http { endpoint: self.label.clone(), status: status.as_u16() });
