@@ -217,12 +217,13 @@ impl<P: Producer> Trap<P> {
             }
             Decision::Crossing { missed, threshold } => {
                 let Observation::Reading(first) = &obs else { return Ok(StepOutcome::Blind("no reading".into())) };
+                let seen_at = self.clock.now_secs();
                 tracing::warn!(missed, threshold, source = %first.source, "threshold reached; corroborating");
                 match self.producer.corroborate(first, threshold).await {
                     Corroboration::Confirmed(r) => {
                         tracing::warn!(missed = r.missed, source = %r.source, "crossing corroborated: firing");
                         self.last_missed = Some(r.missed);
-                        self.begin_firing(r.missed)?;
+                        self.begin_firing(r.missed, seen_at)?;
                         self.finish_firing().await.map(StepOutcome::Fired)
                     }
                     Corroboration::Contradicted(r) => {
@@ -269,9 +270,10 @@ impl<P: Producer> Trap<P> {
         }
     }
 
-    fn begin_firing(&mut self, trigger_missed: u64) -> Result<(), TrapError> {
+    fn begin_firing(&mut self, trigger_missed: u64, seen_at: u64) -> Result<(), TrapError> {
         self.state.phase = Phase::Firing {
             target: self.producer.target(),
+            seen_at,
             started_at: self.clock.now_secs(),
             trigger_missed,
             attempts: Vec::new(),
@@ -282,8 +284,8 @@ impl<P: Producer> Trap<P> {
     /// Drive the swap to a confirmed key change or to the fire timeout, then alert. Resumable: a restart in
     /// `firing` calls this again and it first checks whether an earlier attempt already took effect.
     async fn finish_firing(&mut self) -> Result<Finish, TrapError> {
-        let trigger_missed = match &self.state.phase {
-            Phase::Firing { trigger_missed, .. } => *trigger_missed,
+        let (trigger_missed, seen_at) = match &self.state.phase {
+            Phase::Firing { trigger_missed, seen_at, .. } => (*trigger_missed, *seen_at),
             _ => return Err(TrapError::NoBaseline),
         };
         // The window counts from this (re)start: a trap that comes back after a long power cut must still
@@ -370,6 +372,7 @@ impl<P: Producer> Trap<P> {
         let alert = if self.settings.alert.is_some() { AlertState::Pending } else { AlertState::NotConfigured };
         self.state.phase = Phase::Fired {
             target: self.producer.target(),
+            seen_at,
             trigger_missed,
             fired_at: self.clock.now_secs(),
             outcome,

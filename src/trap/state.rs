@@ -43,12 +43,19 @@ pub enum Phase {
     Firing {
         /// The only key this trap will ever swap to.
         target: String,
+        /// When the crossing was first seen (before corroboration), chain-clock seconds.
+        #[serde(default)]
+        seen_at: u64,
+        /// When firing began (after corroboration).
         started_at: u64,
         trigger_missed: u64,
         attempts: Vec<Attempt>,
     },
     Fired {
         target: String,
+        /// When the crossing was first seen (chain-clock seconds).
+        #[serde(default)]
+        seen_at: u64,
         trigger_missed: u64,
         fired_at: u64,
         outcome: Outcome,
@@ -181,6 +188,7 @@ mod tests {
         assert_eq!(v["baseline_missed"], 7);
         s.phase = Phase::Fired {
             target: "STM1".into(),
+            seen_at: 110,
             trigger_missed: 8,
             fired_at: 120,
             outcome: Outcome::Swapped { txid: Some("ab".into()) },

@@ -132,13 +132,15 @@ fn health_follows_the_state_file() {
     };
     let fired = Phase::Fired {
         target: "STM1".into(),
+        seen_at: now,
         trigger_missed: 12,
         fired_at: now,
         outcome: Outcome::Swapped { txid: Some("ab".repeat(20)) },
         alert: AlertState::Sent,
         attempts: vec![],
     };
-    let firing = Phase::Firing { target: "STM1".into(), started_at: now, trigger_missed: 12, attempts: vec![] };
+    let firing =
+        Phase::Firing { target: "STM1".into(), seen_at: now, started_at: now, trigger_missed: 12, attempts: vec![] };
     type Case = (Option<(Phase, Option<LastPoll>)>, i32, &'static str);
     let cases: Vec<Case> = vec![
         (None, 6, "no state file: not armed yet"),

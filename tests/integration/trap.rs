@@ -207,6 +207,7 @@ async fn restart_in_fired_neither_polls_signs_nor_alerts() {
     let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
     st.phase = Phase::Fired {
         target: keys.backup.public_key().to_text("STM"),
+        seen_at: clock.now_secs(),
         trigger_missed: 12,
         fired_at: clock.now_secs(),
         outcome: Outcome::Swapped { txid: Some("ab".repeat(20)) },
@@ -234,6 +235,7 @@ async fn restart_in_firing_completes_the_same_swap() {
     // The process died right after persisting an attempt that never reached the chain.
     st.phase = Phase::Firing {
         target: keys.backup.public_key().to_text("STM"),
+        seen_at: clock.now_secs(),
         started_at: clock.now_secs(),
         trigger_missed: 12,
         attempts: vec![Attempt {
@@ -267,6 +269,7 @@ async fn restart_in_firing_after_the_swap_took_effect_broadcasts_nothing() {
     let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
     st.phase = Phase::Firing {
         target: keys.backup.public_key().to_text("STM"),
+        seen_at: clock.now_secs(),
         started_at: clock.now_secs(),
         trigger_missed: 12,
         attempts: vec![Attempt {
@@ -296,7 +299,13 @@ async fn restart_in_firing_toward_another_key_is_refused() {
     let (_d, state_file) = temp_state();
     let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
     let other = witness_trap::protocol::keys::PrivateKey::generate().public_key().to_text("STM");
-    st.phase = Phase::Firing { target: other, started_at: clock.now_secs(), trigger_missed: 12, attempts: vec![] };
+    st.phase = Phase::Firing {
+        target: other,
+        seen_at: clock.now_secs(),
+        started_at: clock.now_secs(),
+        trigger_missed: 12,
+        attempts: vec![],
+    };
     st.save(&state_file).expect("save");
     let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(30)).await;
     assert_ne!(status, ExitStatus::Ok);
@@ -537,6 +546,7 @@ async fn a_fired_trap_stays_up_idle_until_stopped() {
     let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
     st.phase = Phase::Fired {
         target: keys.backup.public_key().to_text("STM"),
+        seen_at: clock.now_secs(),
         trigger_missed: 12,
         fired_at: clock.now_secs(),
         outcome: Outcome::Swapped { txid: None },
@@ -602,6 +612,7 @@ async fn restart_in_firing_rebroadcasts_the_recorded_attempt() {
     let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
     st.phase = Phase::Firing {
         target: keys.backup.public_key().to_text("STM"),
+        seen_at: clock.now_secs(),
         started_at: clock.now_secs(),
         trigger_missed: 12,
         attempts: vec![Attempt {
