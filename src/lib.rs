@@ -1,3 +1,5 @@
 //! witness-trap: an off-host failover watchdog for Hive and Steem witnesses.
 
 pub mod clock;
+
+pub mod sim;

@@ -1,0 +1,4 @@
+//! The simulated Hive/Steem node.
+
+pub mod chain;
+pub mod proto;
