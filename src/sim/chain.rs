@@ -28,6 +28,9 @@ const SUMMARY_RING: usize = 1 << 16;
 /// Recent blocks kept for `get_block_header` and inclusion lookups; far more than any client looks back.
 const BLOCK_HISTORY: usize = 8192;
 
+/// Events kept for inspection; older ones are dropped (a long benchmark run would otherwise grow forever).
+const EVENT_LOG: usize = 500_000;
+
 /// Blocks between the head and the last irreversible block. Hive's fast confirmation makes a block
 /// irreversible within a few blocks (§6.4); a constant keeps the simulation simple.
 pub const IRREVERSIBLE_LAG: u32 = 2;
@@ -261,7 +264,9 @@ pub struct Chain {
     primary_up: bool,
     backup_up: bool,
     down: BTreeSet<String>,
-    events: Vec<EventRecord>,
+    events: VecDeque<EventRecord>,
+    /// Events produced since the last `advance_to`/`record` returned them.
+    fresh: Vec<EventRecord>,
     seq: u64,
 }
 
@@ -386,7 +391,8 @@ impl Chain {
             primary_up: true,
             backup_up: true,
             down: BTreeSet::new(),
-            events: Vec::new(),
+            events: VecDeque::new(),
+            fresh: Vec::new(),
             seq: 0,
         };
         chain.shuffle();
@@ -405,7 +411,6 @@ impl Chain {
 
     /// Produce every block whose slot time is ≤ `now`, and return the events this caused.
     pub fn advance_to(&mut self, now: u64) -> Vec<EventRecord> {
-        let first = self.events.len();
         let interval = u64::from(self.params.block_interval);
         let target = now / interval;
         let mut slot = self.head.aslot + 1;
@@ -416,7 +421,7 @@ impl Chain {
             }
             slot += 1;
         }
-        self.events[first..].to_vec()
+        std::mem::take(&mut self.fresh)
     }
 
     /// Chain time of the next slot after the head (when `advance_to` may next have work).
@@ -624,13 +629,27 @@ impl Chain {
 
     fn log(&mut self, time: u64, event: SimEvent) {
         self.seq += 1;
-        self.events.push(EventRecord { seq: self.seq, time, event });
+        let rec = EventRecord { seq: self.seq, time, event };
+        self.fresh.push(rec.clone());
+        self.events.push_back(rec);
+        if self.events.len() > EVENT_LOG {
+            self.events.pop_front();
+        }
     }
 
     /// Record an event that did not come from block production (node switches, accepted broadcasts).
     pub fn record(&mut self, time: u64, event: SimEvent) -> EventRecord {
         self.log(time, event);
-        self.events[self.events.len() - 1].clone()
+        // Handed to the caller here rather than through advance_to.
+        self.fresh.pop().expect("log() pushes the record it was given")
+    }
+
+    /// A copy of the chain without the event log, for an endpoint that freezes at this state.
+    pub fn snapshot(&mut self) -> Chain {
+        let events = std::mem::take(&mut self.events);
+        let copy = self.clone();
+        self.events = events;
+        copy
     }
 
     // ---- switches ----
@@ -750,9 +769,18 @@ impl Chain {
     pub fn backup_up(&self) -> bool {
         self.backup_up
     }
-    /// Every event since the chain was built.
-    pub fn events(&self) -> &[EventRecord] {
-        &self.events
+    /// The recorded events (the most recent 500 000).
+    pub fn events(&self) -> impl Iterator<Item = &EventRecord> {
+        self.events.iter()
+    }
+    /// Events with a sequence number above `seq`, oldest first.
+    pub fn events_since(&self, seq: u64) -> impl Iterator<Item = &EventRecord> {
+        let start = self.events.partition_point(|e| e.seq <= seq);
+        self.events.range(start..)
+    }
+    /// Sequence number of the last event (0 before any).
+    pub fn last_seq(&self) -> u64 {
+        self.seq
     }
 }
 
