@@ -25,10 +25,20 @@ impl ChainSpec {
     pub fn hive() -> Self {
         let mut id = [0u8; 32];
         id[..4].copy_from_slice(&[0xbe, 0xea, 0xb0, 0xde]);
-        Self { name: "hive".into(), family: Family::Hive, chain_id: id, key_prefix: "STM".into() }
+        Self {
+            name: "hive".into(),
+            family: Family::Hive,
+            chain_id: id,
+            key_prefix: "STM".into(),
+        }
     }
     pub fn steem() -> Self {
-        Self { name: "steem".into(), family: Family::Steem, chain_id: [0; 32], key_prefix: "STM".into() }
+        Self {
+            name: "steem".into(),
+            family: Family::Steem,
+            chain_id: [0; 32],
+            key_prefix: "STM".into(),
+        }
     }
 }
 
@@ -61,5 +71,7 @@ pub fn is_hive(chain: &ChainSpec) -> bool {
 
 /// True for a testnet build (asset names TESTS/TBD).
 pub fn is_testnet(chain: &ChainSpec) -> bool {
-    chain.chain_id != ChainSpec::hive().chain_id && chain.chain_id != ChainSpec::steem().chain_id && chain.chain_id[0] != 0x42
+    chain.chain_id != ChainSpec::hive().chain_id
+        && chain.chain_id != ChainSpec::steem().chain_id
+        && chain.chain_id[0] != 0x42
 }

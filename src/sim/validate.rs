@@ -28,9 +28,15 @@ impl Limits {
     /// The rules of the node versions protocol.md describes (Hive 1.28 after HF28, Steem 0.23).
     pub fn for_chain(spec: &ChainSpec) -> Self {
         if proto::is_hive(spec) {
-            Self { max_expiration_secs: 86_400, allow_extra_signatures: true }
+            Self {
+                max_expiration_secs: 86_400,
+                allow_extra_signatures: true,
+            }
         } else {
-            Self { max_expiration_secs: 3_600, allow_extra_signatures: false }
+            Self {
+                max_expiration_secs: 3_600,
+                allow_extra_signatures: false,
+            }
         }
     }
 }
@@ -73,7 +79,9 @@ impl BroadcastError {
     pub fn is_auth(&self) -> bool {
         matches!(
             self,
-            BroadcastError::MissingActive(_) | BroadcastError::MissingOther { .. } | BroadcastError::IrrelevantSignature
+            BroadcastError::MissingActive(_)
+                | BroadcastError::MissingOther { .. }
+                | BroadcastError::IrrelevantSignature
         )
     }
 
@@ -81,8 +89,19 @@ impl BroadcastError {
     /// `assert_exception` (-32003); on Steem from plain `fc::exception` (-32000).
     pub fn to_fc(&self, spec: &ChainSpec) -> FcError {
         let hive = proto::is_hive(spec);
-        let tx_code = if hive { code::ERROR_DURING_CALL } else { code::SERVER_ERROR };
-        let assert = || FcError::new(code::ERROR_DURING_CALL, 10, "assert_exception", "Assert Exception");
+        let tx_code = if hive {
+            code::ERROR_DURING_CALL
+        } else {
+            code::SERVER_ERROR
+        };
+        let assert = || {
+            FcError::new(
+                code::ERROR_DURING_CALL,
+                10,
+                "assert_exception",
+                "Assert Exception",
+            )
+        };
         let both_failed = |e: FcError| {
             if hive {
                 e.log(
@@ -188,5 +207,7 @@ pub fn check_transaction(
     limits: &Limits,
 ) -> Result<PendingTx, BroadcastError> {
     let _ = (spec, chain, tx, limits);
-    Err(BroadcastError::Json("protocol module not merged yet".into()))
+    Err(BroadcastError::Json(
+        "protocol module not merged yet".into(),
+    ))
 }
