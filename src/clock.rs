@@ -33,9 +33,7 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Duration {
         // A system clock before 1970 is a broken host; treat it as the epoch rather than panic.
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
     }
     fn sleep(&self, d: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
         Box::pin(tokio::time::sleep(d))
@@ -53,16 +51,8 @@ pub struct ScaledClock {
 impl ScaledClock {
     /// `origin` is the chain time at creation; `speedup` ≥ 1 compresses time (values below 1 are taken as 1).
     pub fn new(origin: Duration, speedup: f64) -> Self {
-        let speedup = if speedup.is_finite() && speedup >= 1.0 {
-            speedup
-        } else {
-            1.0
-        };
-        Self {
-            started: Instant::now(),
-            origin,
-            speedup,
-        }
+        let speedup = if speedup.is_finite() && speedup >= 1.0 { speedup } else { 1.0 };
+        Self { started: Instant::now(), origin, speedup }
     }
 
     /// A clock starting at the current wall time.

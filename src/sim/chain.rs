@@ -37,9 +37,8 @@ pub const IRREVERSIBLE_LAG: u32 = 2;
 
 /// Names given to the 20 other witnesses (valid account names, stable across runs).
 const OTHER_NAMES: [&str; 21] = [
-    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet",
-    "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango",
-    "uniform",
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima",
+    "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform",
 ];
 
 /// Which node signed a block.
@@ -69,34 +68,15 @@ pub enum SimEvent {
         txids: Vec<[u8; 20]>,
     },
     /// A skipped slot was counted against its witness while applying block `counted_in_block` (§6.2).
-    SlotMissed {
-        aslot: u64,
-        slot_time: u64,
-        witness: String,
-        total_missed: u32,
-        counted_in_block: u32,
-    },
+    SlotMissed { aslot: u64, slot_time: u64, witness: String, total_missed: u32, counted_in_block: u32 },
     /// A broadcast passed every check and entered the pending pool.
-    TxAccepted {
-        txid: [u8; 20],
-        endpoint: usize,
-        expiration: u32,
-    },
+    TxAccepted { txid: [u8; 20], endpoint: usize, expiration: u32 },
     /// A pending transaction was applied in a block.
-    TxIncluded {
-        txid: [u8; 20],
-        block_num: u32,
-        trx_num: u32,
-    },
+    TxIncluded { txid: [u8; 20], block_num: u32, trx_num: u32 },
     /// A pending transaction could not be applied (expired, or its evaluator check failed by then).
     TxDropped { txid: [u8; 20], reason: String },
     /// A witness's on-chain signing key changed (by op 11 or op 42).
-    SigningKeyChanged {
-        witness: String,
-        old: PublicKey,
-        new: PublicKey,
-        block_num: u32,
-    },
+    SigningKeyChanged { witness: String, old: PublicKey, new: PublicKey, block_num: u32 },
     /// A new round order was computed after block `block_num`.
     Reshuffled { block_num: u32, order: Vec<String> },
     /// A node was switched off or on (`node` is "primary", "backup" or another witness's name).
@@ -145,11 +125,7 @@ pub struct WitnessProps {
 
 impl Default for WitnessProps {
     fn default() -> Self {
-        Self {
-            account_creation_fee: 3000,
-            maximum_block_size: 65536,
-            interest_rate: 1000,
-        }
+        Self { account_creation_fee: 3000, maximum_block_size: 65536, interest_rate: 1000 }
     }
 }
 
@@ -197,12 +173,7 @@ pub struct BlockRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChainOp {
     /// Op 11: overwrites url, key and all three props (§4.1).
-    WitnessUpdate {
-        owner: String,
-        url: String,
-        signing_key: PublicKey,
-        props: WitnessProps,
-    },
+    WitnessUpdate { owner: String, url: String, signing_key: PublicKey, props: WitnessProps },
     /// Op 42: changes only the props present; `key` must equal the on-chain key (§4.2).
     SetProperties {
         owner: String,
@@ -318,8 +289,7 @@ pub fn is_valid_account_name(name: &str) -> bool {
             b.len() >= 3
                 && b[0].is_ascii_lowercase()
                 && b[b.len() - 1].is_ascii_alphanumeric()
-                && b.iter()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         })
 }
 
@@ -353,12 +323,8 @@ impl Chain {
         let aslot = now / interval;
         let created = now.saturating_sub(86_400 * 365);
 
-        let mut names: Vec<String> = OTHER_NAMES
-            .iter()
-            .filter(|n| **n != params.witness)
-            .take(20)
-            .map(|n| n.to_string())
-            .collect();
+        let mut names: Vec<String> =
+            OTHER_NAMES.iter().filter(|n| **n != params.witness).take(20).map(|n| n.to_string()).collect();
         names.push(params.witness.clone());
         names.sort();
 
@@ -368,21 +334,11 @@ impl Chain {
             let id = i as u32 + 1;
             let watched = *name == params.witness;
             let (signing_key, active, url, total_missed) = if watched {
-                (
-                    params.primary_key,
-                    params.active_key,
-                    params.witness_url.clone(),
-                    params.initial_total_missed,
-                )
+                (params.primary_key, params.active_key, params.witness_url.clone(), params.initial_total_missed)
             } else {
                 let k = throwaway_key(&mut rng);
                 let a = throwaway_key(&mut rng);
-                (
-                    k,
-                    a,
-                    format!("https://{name}.example"),
-                    rng.gen_range(0..500),
-                )
+                (k, a, format!("https://{name}.example"), rng.gen_range(0..500))
             };
             witnesses.insert(
                 name.clone(),
@@ -401,14 +357,7 @@ impl Chain {
             );
             accounts.insert(
                 name.clone(),
-                Account {
-                    id: id + 1000,
-                    name: name.clone(),
-                    owner: active,
-                    active,
-                    posting: active,
-                    memo: active,
-                },
+                Account { id: id + 1000, name: name.clone(), owner: active, active, posting: active, memo: active },
             );
         }
 
@@ -510,10 +459,7 @@ impl Chain {
     /// `get_scheduled_witness` (§5.4): the shuffled name for absolute slot `aslot`.
     pub fn scheduled_at(&self, aslot: u64) -> &str {
         let n = self.schedule.len().max(1) as u64;
-        self.schedule
-            .get((aslot % n) as usize)
-            .map(String::as_str)
-            .unwrap_or("")
+        self.schedule.get((aslot % n) as usize).map(String::as_str).unwrap_or("")
     }
 
     fn apply_block(&mut self, aslot: u64, witness: String, producer: Producer) {
@@ -559,23 +505,11 @@ impl Chain {
         let mut txids = Vec::new();
         for tx in pending {
             if u64::from(tx.expiration) <= time {
-                self.log(
-                    time,
-                    SimEvent::TxDropped {
-                        txid: tx.txid,
-                        reason: "expired".into(),
-                    },
-                );
+                self.log(time, SimEvent::TxDropped { txid: tx.txid, reason: "expired".into() });
                 continue;
             }
             if let Err(e) = self.check_ops(&tx.ops) {
-                self.log(
-                    time,
-                    SimEvent::TxDropped {
-                        txid: tx.txid,
-                        reason: e.to_string(),
-                    },
-                );
+                self.log(time, SimEvent::TxDropped { txid: tx.txid, reason: e.to_string() });
                 continue;
             }
             for op in &tx.ops {
@@ -583,77 +517,34 @@ impl Chain {
             }
             let trx_num = txids.len() as u32;
             txids.push(tx.txid);
-            self.included.insert(
-                tx.txid,
-                Included {
-                    block_num: num,
-                    expiration: tx.expiration,
-                },
-            );
-            self.log(
-                time,
-                SimEvent::TxIncluded {
-                    txid: tx.txid,
-                    block_num: num,
-                    trx_num,
-                },
-            );
+            self.included.insert(tx.txid, Included { block_num: num, expiration: tx.expiration });
+            self.log(time, SimEvent::TxIncluded { txid: tx.txid, block_num: num, trx_num });
         }
 
         if let Some(w) = self.witnesses.get_mut(&witness) {
             w.last_aslot = aslot;
             w.last_confirmed_block_num = num;
         }
-        let record = BlockRecord {
-            num,
-            id,
-            previous,
-            time,
-            aslot,
-            witness: witness.clone(),
-            producer,
-            txids,
-        };
+        let record = BlockRecord { num, id, previous, time, aslot, witness: witness.clone(), producer, txids };
         self.summary[(num & 0xffff) as usize] = id;
         self.blocks.push_back(record.clone());
         while self.blocks.len() > BLOCK_HISTORY {
             self.blocks.pop_front();
         }
         self.head = record.clone();
-        self.log(
-            time,
-            SimEvent::BlockProduced {
-                num,
-                id,
-                time,
-                aslot,
-                witness,
-                producer,
-                txids: record.txids,
-            },
-        );
+        self.log(time, SimEvent::BlockProduced { num, id, time, aslot, witness, producer, txids: record.txids });
         if num % ROUND == 0 {
             self.shuffle();
             self.next_shuffle_block_num = num + ROUND;
             let order = self.schedule.clone();
-            self.log(
-                time,
-                SimEvent::Reshuffled {
-                    block_num: num,
-                    order,
-                },
-            );
+            self.log(time, SimEvent::Reshuffled { block_num: num, order });
         }
     }
 
     /// Shuffle the witnesses with a non-null key (hived skips disabled witnesses since HF14, §6.1).
     fn shuffle(&mut self) {
-        let mut names: Vec<String> = self
-            .witnesses
-            .values()
-            .filter(|w| !w.signing_key.is_null())
-            .map(|w| w.owner.clone())
-            .collect();
+        let mut names: Vec<String> =
+            self.witnesses.values().filter(|w| !w.signing_key.is_null()).map(|w| w.owner.clone()).collect();
         names.shuffle(&mut self.rng);
         self.schedule = names;
     }
@@ -668,10 +559,7 @@ impl Chain {
                     }
                 }
                 ChainOp::SetProperties { owner, key, .. } => {
-                    let w = self
-                        .witnesses
-                        .get(owner)
-                        .ok_or_else(|| EvalError::UnknownWitness(owner.clone()))?;
+                    let w = self.witnesses.get(owner).ok_or_else(|| EvalError::UnknownWitness(owner.clone()))?;
                     if w.signing_key != *key {
                         return Err(EvalError::KeyMismatch);
                     }
@@ -683,12 +571,7 @@ impl Chain {
 
     fn apply_op(&mut self, op: &ChainOp, block_num: u32, time: u64) {
         let (owner, new_key) = match op {
-            ChainOp::WitnessUpdate {
-                owner,
-                url,
-                signing_key,
-                props,
-            } => {
+            ChainOp::WitnessUpdate { owner, url, signing_key, props } => {
                 // A witness_update creates the witness object if there is none (§4.1); the sim's accounts
                 // are all witnesses already, so this only overwrites.
                 if let Some(w) = self.witnesses.get_mut(owner) {
@@ -728,26 +611,14 @@ impl Chain {
             w.signing_key = new;
             if old != new {
                 let witness = owner.clone();
-                self.log(
-                    time,
-                    SimEvent::SigningKeyChanged {
-                        witness,
-                        old,
-                        new,
-                        block_num,
-                    },
-                );
+                self.log(time, SimEvent::SigningKeyChanged { witness, old, new, block_num });
             }
         }
     }
 
     fn log(&mut self, time: u64, event: SimEvent) {
         self.seq += 1;
-        let rec = EventRecord {
-            seq: self.seq,
-            time,
-            event,
-        };
+        let rec = EventRecord { seq: self.seq, time, event };
         self.fresh.push(rec.clone());
         self.events.push_back(rec);
         if self.events.len() > EVENT_LOG {
@@ -759,9 +630,7 @@ impl Chain {
     pub fn record(&mut self, time: u64, event: SimEvent) -> EventRecord {
         self.log(time, event);
         // Handed to the caller here rather than through advance_to.
-        self.fresh
-            .pop()
-            .expect("log() pushes the record it was given")
+        self.fresh.pop().expect("log() pushes the record it was given")
     }
 
     /// A copy of the chain without the event log, for an endpoint that freezes at this state.
@@ -777,25 +646,13 @@ impl Chain {
     /// Switch the watched witness's primary node off (`false`) or on.
     pub fn set_primary_up(&mut self, up: bool) -> EventRecord {
         self.primary_up = up;
-        self.record(
-            self.head.time,
-            SimEvent::NodeSwitched {
-                node: "primary".into(),
-                up,
-            },
-        )
+        self.record(self.head.time, SimEvent::NodeSwitched { node: "primary".into(), up })
     }
 
     /// Switch the watched witness's backup node off or on.
     pub fn set_backup_up(&mut self, up: bool) -> EventRecord {
         self.backup_up = up;
-        self.record(
-            self.head.time,
-            SimEvent::NodeSwitched {
-                node: "backup".into(),
-                up,
-            },
-        )
+        self.record(self.head.time, SimEvent::NodeSwitched { node: "backup".into(), up })
     }
 
     /// Switch another witness's node off or on (its slots are then missed).
@@ -805,13 +662,7 @@ impl Chain {
         } else {
             self.down.insert(witness.to_string());
         }
-        self.record(
-            self.head.time,
-            SimEvent::NodeSwitched {
-                node: witness.to_string(),
-                up,
-            },
-        )
+        self.record(self.head.time, SimEvent::NodeSwitched { node: witness.to_string(), up })
     }
 
     // ---- pool ----
@@ -819,10 +670,7 @@ impl Chain {
     /// Is this id pending, or included and not yet expired (hived keeps it until expiration)?
     pub fn is_known_tx(&self, txid: &[u8; 20]) -> bool {
         self.pending.iter().any(|p| p.txid == *txid)
-            || self
-                .included
-                .get(txid)
-                .is_some_and(|i| u64::from(i.expiration) > self.head.time)
+            || self.included.get(txid).is_some_and(|i| u64::from(i.expiration) > self.head.time)
     }
 
     /// Put a checked transaction into the pending pool (applied in the next block).
@@ -864,9 +712,7 @@ impl Chain {
         self.head.num.saturating_sub(IRREVERSIBLE_LAG)
     }
     fn lib_time(&self) -> u64 {
-        self.block(self.last_irreversible_block_num())
-            .map(|b| b.time)
-            .unwrap_or(0)
+        self.block(self.last_irreversible_block_num()).map(|b| b.time).unwrap_or(0)
     }
     /// A recent block by number.
     pub fn block(&self, num: u32) -> Option<&BlockRecord> {
@@ -883,9 +729,7 @@ impl Chain {
     }
     pub fn watched(&self) -> &Witness {
         // Chain::new always creates the watched witness and nothing removes witnesses.
-        self.witnesses
-            .get(&self.params.witness)
-            .expect("the watched witness exists from construction on")
+        self.witnesses.get(&self.params.witness).expect("the watched witness exists from construction on")
     }
     pub fn witnesses(&self) -> impl Iterator<Item = &Witness> {
         self.witnesses.values()
@@ -965,9 +809,7 @@ mod tests {
 
     /// The next absolute slot after `from` that belongs to `witness` under the current schedule.
     fn next_slot_of(c: &Chain, witness: &str, from: u64) -> u64 {
-        (from + 1..from + 1 + u64::from(ROUND))
-            .find(|s| c.scheduled_at(*s) == witness)
-            .unwrap()
+        (from + 1..from + 1 + u64::from(ROUND)).find(|s| c.scheduled_at(*s) == witness).unwrap()
     }
 
     /// Advance until a round has just been shuffled, so the next 21 slots use the current schedule.
@@ -985,10 +827,7 @@ mod tests {
         assert_eq!(Chain::new(p, T0).unwrap_err(), ChainError::ZeroInterval);
         let mut p = params();
         p.witness = "Bad_Name".into();
-        assert!(matches!(
-            Chain::new(p, T0).unwrap_err(),
-            ChainError::BadWitnessName(_)
-        ));
+        assert!(matches!(Chain::new(p, T0).unwrap_err(), ChainError::BadWitnessName(_)));
         let mut p = params();
         p.backup_key = p.primary_key;
         assert_eq!(Chain::new(p, T0).unwrap_err(), ChainError::SameKeys);
@@ -1022,16 +861,11 @@ mod tests {
     fn a_block_every_interval_when_everyone_produces() {
         let mut c = Chain::new(params(), T0).unwrap();
         let ev = c.advance_to(T0 + 30);
-        let blocks = ev
-            .iter()
-            .filter(|e| matches!(e.event, SimEvent::BlockProduced { .. }))
-            .count();
+        let blocks = ev.iter().filter(|e| matches!(e.event, SimEvent::BlockProduced { .. })).count();
         assert_eq!(blocks, 10);
         assert_eq!(c.head().num, 1010);
         assert_eq!(c.head().time, T0 + 30);
-        assert!(!ev
-            .iter()
-            .any(|e| matches!(e.event, SimEvent::SlotMissed { .. })));
+        assert!(!ev.iter().any(|e| matches!(e.event, SimEvent::SlotMissed { .. })));
         // Nothing new until the next slot.
         assert!(c.advance_to(T0 + 32).is_empty());
         // Previous links and TaPoS ring.
@@ -1075,20 +909,13 @@ mod tests {
         let missed: Vec<_> = ev
             .iter()
             .filter_map(|e| match &e.event {
-                SimEvent::SlotMissed {
-                    aslot,
-                    witness,
-                    total_missed,
-                    counted_in_block,
-                    ..
-                } => Some((*aslot, witness.clone(), *total_missed, *counted_in_block)),
+                SimEvent::SlotMissed { aslot, witness, total_missed, counted_in_block, .. } => {
+                    Some((*aslot, witness.clone(), *total_missed, *counted_in_block))
+                }
                 _ => None,
             })
             .collect();
-        assert_eq!(
-            missed,
-            vec![(slot, "watched".to_string(), 11, c.head().num)]
-        );
+        assert_eq!(missed, vec![(slot, "watched".to_string(), 11, c.head().num)]);
     }
 
     #[test]
@@ -1096,14 +923,8 @@ mod tests {
         let mut c = Chain::new(params(), T0).unwrap();
         c.set_primary_up(false);
         let ev = c.advance_to(T0 + 3 * 21 * 5);
-        let misses = ev
-            .iter()
-            .filter(|e| matches!(e.event, SimEvent::SlotMissed { .. }))
-            .count() as u32;
-        assert!(
-            misses >= 4,
-            "at least one slot per full round, got {misses}"
-        );
+        let misses = ev.iter().filter(|e| matches!(e.event, SimEvent::SlotMissed { .. })).count() as u32;
+        assert!(misses >= 4, "at least one slot per full round, got {misses}");
         assert_eq!(c.watched().total_missed, 10 + misses);
         assert!(ev.iter().all(|e| match &e.event {
             SimEvent::SlotMissed { witness, .. } => witness == "watched",
@@ -1119,19 +940,14 @@ mod tests {
         to_round_start(&mut c);
         // Take down the next three scheduled witnesses: the fourth block counts three misses.
         let head = c.head().aslot;
-        let names: Vec<String> = (1..=3)
-            .map(|i| c.scheduled_at(head + i).to_string())
-            .collect();
+        let names: Vec<String> = (1..=3).map(|i| c.scheduled_at(head + i).to_string()).collect();
         if names.iter().any(|n| n == "watched") {
             c.set_primary_up(false);
         }
         for n in &names {
             c.set_witness_up(n, false);
         }
-        let before: Vec<u32> = names
-            .iter()
-            .map(|n| c.witness(n).unwrap().total_missed)
-            .collect();
+        let before: Vec<u32> = names.iter().map(|n| c.witness(n).unwrap().total_missed).collect();
         c.advance_to((head + 3) * 3);
         assert_eq!(c.head().aslot, head);
         c.advance_to((head + 4) * 3);
@@ -1163,36 +979,24 @@ mod tests {
         let mut first_backup = None;
         for e in &ev {
             match &e.event {
-                SimEvent::TxIncluded {
-                    txid,
-                    block_num,
-                    trx_num,
-                } => {
+                SimEvent::TxIncluded { txid, block_num, trx_num } => {
                     assert_eq!((*txid, *trx_num), ([9; 20], 0));
                     included_in = Some(*block_num);
                 }
                 SimEvent::SigningKeyChanged { old, new, .. } => {
                     assert_eq!((*old, *new), (key(1), key(2)))
                 }
-                SimEvent::BlockProduced {
-                    num,
-                    producer: Producer::Backup,
-                    ..
-                } if first_backup.is_none() => first_backup = Some(*num),
-                SimEvent::BlockProduced {
-                    producer: Producer::Primary,
-                    ..
-                } => panic!("primary is down"),
+                SimEvent::BlockProduced { num, producer: Producer::Backup, .. } if first_backup.is_none() => {
+                    first_backup = Some(*num)
+                }
+                SimEvent::BlockProduced { producer: Producer::Primary, .. } => panic!("primary is down"),
                 _ => {}
             }
         }
         let included_in = included_in.unwrap();
         assert!(first_backup.unwrap() > included_in);
         assert_eq!(c.watched().signing_key, key(2));
-        assert_eq!(
-            c.tx_status(&[9; 20], None),
-            TxStatus::WithinIrreversibleBlock(included_in)
-        );
+        assert_eq!(c.tx_status(&[9; 20], None), TxStatus::WithinIrreversibleBlock(included_in));
     }
 
     #[test]
@@ -1206,24 +1010,12 @@ mod tests {
                 owner: "watched".into(),
                 url: "https://new.example".into(),
                 signing_key: key(2),
-                props: WitnessProps {
-                    account_creation_fee: 1,
-                    maximum_block_size: 70000,
-                    interest_rate: 0,
-                },
+                props: WitnessProps { account_creation_fee: 1, maximum_block_size: 70000, interest_rate: 0 },
             }],
         });
         let ev = c.advance_to(T0 + 3 * 25);
-        assert!(!ev.iter().any(|e| matches!(
-            e.event,
-            SimEvent::BlockProduced {
-                producer: Producer::Primary,
-                ..
-            }
-        )));
-        assert!(ev.iter().any(
-            |e| matches!(&e.event, SimEvent::SlotMissed { witness, .. } if witness == "watched")
-        ));
+        assert!(!ev.iter().any(|e| matches!(e.event, SimEvent::BlockProduced { producer: Producer::Primary, .. })));
+        assert!(ev.iter().any(|e| matches!(&e.event, SimEvent::SlotMissed { witness, .. } if witness == "watched")));
         let w = c.watched();
         assert_eq!(w.url, "https://new.example");
         assert_eq!(w.props.maximum_block_size, 70000);
@@ -1241,20 +1033,10 @@ mod tests {
             maximum_block_size: None,
             interest_rate: None,
         };
-        c.push_pending(PendingTx {
-            txid: [1; 20],
-            expiration: (T0 + 60) as u32,
-            ops: vec![op(1, 2)],
-        });
-        c.push_pending(PendingTx {
-            txid: [2; 20],
-            expiration: (T0 + 60) as u32,
-            ops: vec![op(1, 4)],
-        });
+        c.push_pending(PendingTx { txid: [1; 20], expiration: (T0 + 60) as u32, ops: vec![op(1, 2)] });
+        c.push_pending(PendingTx { txid: [2; 20], expiration: (T0 + 60) as u32, ops: vec![op(1, 4)] });
         let ev = c.advance_to(T0 + 3);
-        assert!(ev
-            .iter()
-            .any(|e| matches!(&e.event, SimEvent::TxDropped { txid, .. } if *txid == [2; 20])));
+        assert!(ev.iter().any(|e| matches!(&e.event, SimEvent::TxDropped { txid, .. } if *txid == [2; 20])));
         assert_eq!(c.watched().signing_key, key(2));
         assert!(c.is_known_tx(&[1; 20]));
         assert!(!c.is_known_tx(&[2; 20]));
@@ -1264,36 +1046,17 @@ mod tests {
     fn tx_status_and_duplicate_memory_follow_expiration() {
         let mut c = Chain::new(params(), T0).unwrap();
         let exp = (T0 + 9) as u32;
-        c.push_pending(PendingTx {
-            txid: [5; 20],
-            expiration: exp,
-            ops: vec![],
-        });
+        c.push_pending(PendingTx { txid: [5; 20], expiration: exp, ops: vec![] });
         assert_eq!(c.tx_status(&[5; 20], None), TxStatus::WithinMempool);
         assert!(c.is_known_tx(&[5; 20]));
         c.advance_to(T0 + 3);
-        assert_eq!(
-            c.tx_status(&[5; 20], None),
-            TxStatus::WithinReversibleBlock(1001)
-        );
+        assert_eq!(c.tx_status(&[5; 20], None), TxStatus::WithinReversibleBlock(1001));
         c.advance_to(T0 + 12);
-        assert_eq!(
-            c.tx_status(&[5; 20], None),
-            TxStatus::WithinIrreversibleBlock(1001)
-        );
-        assert!(
-            !c.is_known_tx(&[5; 20]),
-            "forgotten for duplicate checks after expiration"
-        );
+        assert_eq!(c.tx_status(&[5; 20], None), TxStatus::WithinIrreversibleBlock(1001));
+        assert!(!c.is_known_tx(&[5; 20]), "forgotten for duplicate checks after expiration");
         assert_eq!(c.tx_status(&[6; 20], Some(T0 + 100)), TxStatus::Unknown);
-        assert_eq!(
-            c.tx_status(&[6; 20], Some(T0 + 11)),
-            TxStatus::ExpiredReversible
-        );
-        assert_eq!(
-            c.tx_status(&[6; 20], Some(T0 + 3)),
-            TxStatus::ExpiredIrreversible
-        );
+        assert_eq!(c.tx_status(&[6; 20], Some(T0 + 11)), TxStatus::ExpiredReversible);
+        assert_eq!(c.tx_status(&[6; 20], Some(T0 + 3)), TxStatus::ExpiredIrreversible);
     }
 
     #[test]
@@ -1301,15 +1064,7 @@ mod tests {
         for ok in ["abc", "alice", "a-b-c", "gtg", "witness.one", "a12"] {
             assert!(is_valid_account_name(ok), "{ok}");
         }
-        for bad in [
-            "ab",
-            "Alice",
-            "1abc",
-            "abc-",
-            "a.b",
-            "averyveryverylongname",
-            "a_b",
-        ] {
+        for bad in ["ab", "Alice", "1abc", "abc-", "a.b", "averyveryverylongname", "a_b"] {
             assert!(!is_valid_account_name(bad), "{bad}");
         }
     }

@@ -37,8 +37,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{ScaledClock, SharedClock};
 
 pub use chain::{
-    Account, BlockRecord, Chain, ChainError, EventRecord, Producer, SimEvent, TxStatus, Witness,
-    WitnessProps,
+    Account, BlockRecord, Chain, ChainError, EventRecord, Producer, SimEvent, TxStatus, Witness, WitnessProps,
 };
 pub use proto::{ChainSpec, PublicKey};
 pub use sms::{SmsMessage, SmsSink, SmsSinkError};
@@ -180,22 +179,13 @@ pub(crate) struct Endpoint {
 
 impl Endpoint {
     fn new() -> Self {
-        Self {
-            fault: Mutex::new(ActiveFault::None),
-            calls: Mutex::new(BTreeMap::new()),
-            broadcasts: AtomicU64::new(0),
-        }
+        Self { fault: Mutex::new(ActiveFault::None), calls: Mutex::new(BTreeMap::new()), broadcasts: AtomicU64::new(0) }
     }
     pub(crate) fn fault(&self) -> ActiveFault {
         self.fault.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
     pub(crate) fn count_call(&self, method: &str) {
-        *self
-            .calls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(method.to_string())
-            .or_default() += 1;
+        *self.calls.lock().unwrap_or_else(|p| p.into_inner()).entry(method.to_string()).or_default() += 1;
     }
     pub(crate) fn count_broadcast(&self) {
         self.broadcasts.fetch_add(1, Ordering::Relaxed);
@@ -283,9 +273,7 @@ pub struct SimNode {
 
 impl std::fmt::Debug for SimNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimNode")
-            .field("urls", &self.urls)
-            .finish_non_exhaustive()
+        f.debug_struct("SimNode").field("urls", &self.urls).finish_non_exhaustive()
     }
 }
 
@@ -295,10 +283,7 @@ impl SimNode {
         if cfg.endpoints == 0 {
             return Err(SimError::NoEndpoints);
         }
-        let clock: SharedClock = cfg
-            .clock
-            .clone()
-            .unwrap_or_else(|| Arc::new(ScaledClock::starting_now(cfg.speedup)));
+        let clock: SharedClock = cfg.clock.clone().unwrap_or_else(|| Arc::new(ScaledClock::starting_now(cfg.speedup)));
         let params = chain::ChainParams {
             block_interval: cfg.block_interval_secs,
             seed: cfg.seed,
@@ -325,18 +310,12 @@ impl SimNode {
         let mut urls = Vec::new();
         let mut tasks = Vec::new();
         for idx in 0..cfg.endpoints {
-            let (url, task) = server::spawn(shared.clone(), idx)
-                .await
-                .map_err(SimError::Bind)?;
+            let (url, task) = server::spawn(shared.clone(), idx).await.map_err(SimError::Bind)?;
             urls.push(url);
             tasks.push(task);
         }
         tasks.push(tokio::spawn(run_blocks(shared.clone())));
-        Ok(SimNode {
-            shared,
-            urls,
-            tasks,
-        })
+        Ok(SimNode { shared, urls, tasks })
     }
 
     /// Base URLs of the endpoints ("http://127.0.0.1:PORT"), in index order.
@@ -379,11 +358,7 @@ impl SimNode {
 
     /// Make endpoint `idx` misbehave (or `Fault::None` to heal it).
     pub fn set_fault(&self, idx: usize, fault: Fault) -> Result<(), SimError> {
-        let endpoint = self
-            .shared
-            .endpoints
-            .get(idx)
-            .ok_or(SimError::NoSuchEndpoint(idx, self.urls.len()))?;
+        let endpoint = self.shared.endpoints.get(idx).ok_or(SimError::NoSuchEndpoint(idx, self.urls.len()))?;
         let active = match fault {
             Fault::None => ActiveFault::None,
             Fault::StaleHead => ActiveFault::StaleHead(Arc::new(self.shared.lock().snapshot())),
@@ -438,10 +413,7 @@ impl SimNode {
         timeout: Duration,
         pred: impl Fn(&SimEvent) -> bool,
     ) -> Result<EventRecord, SimError> {
-        self.shared
-            .wait_for(after_seq, Some(timeout), pred)
-            .await
-            .ok_or(SimError::Timeout(timeout))
+        self.shared.wait_for(after_seq, Some(timeout), pred).await.ok_or(SimError::Timeout(timeout))
     }
 
     /// JSON-RPC requests received per method, summed over endpoints.
@@ -457,20 +429,12 @@ impl SimNode {
 
     /// JSON-RPC requests received per method by endpoint `idx`.
     pub fn rpc_calls_at(&self, idx: usize) -> BTreeMap<String, u64> {
-        self.shared
-            .endpoints
-            .get(idx)
-            .map(Endpoint::calls)
-            .unwrap_or_default()
+        self.shared.endpoints.get(idx).map(Endpoint::calls).unwrap_or_default()
     }
 
     /// Broadcast requests received (accepted or not), summed over endpoints.
     pub fn broadcasts_received(&self) -> u64 {
-        self.shared
-            .endpoints
-            .iter()
-            .map(|e| e.broadcasts.load(Ordering::Relaxed))
-            .sum()
+        self.shared.endpoints.iter().map(|e| e.broadcasts.load(Ordering::Relaxed)).sum()
     }
 
     /// Stop the block timer and the endpoints (hanging requests are released).
@@ -497,9 +461,7 @@ async fn run_blocks(shared: Arc<Shared>) {
             chain.next_slot_time(now.as_secs())
         };
         // At least a millisecond of chain time, so a clock read just short of the boundary cannot spin.
-        let wait = Duration::from_secs(next)
-            .saturating_sub(shared.clock.now())
-            .max(Duration::from_millis(1));
+        let wait = Duration::from_secs(next).saturating_sub(shared.clock.now()).max(Duration::from_millis(1));
         tokio::select! {
             _ = shared.clock.sleep(wait) => {}
             _ = shared.shutdown.cancelled() => return,

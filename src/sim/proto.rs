@@ -25,20 +25,10 @@ impl ChainSpec {
     pub fn hive() -> Self {
         let mut id = [0u8; 32];
         id[..4].copy_from_slice(&[0xbe, 0xea, 0xb0, 0xde]);
-        Self {
-            name: "hive".into(),
-            family: Family::Hive,
-            chain_id: id,
-            key_prefix: "STM".into(),
-        }
+        Self { name: "hive".into(), family: Family::Hive, chain_id: id, key_prefix: "STM".into() }
     }
     pub fn steem() -> Self {
-        Self {
-            name: "steem".into(),
-            family: Family::Steem,
-            chain_id: [0; 32],
-            key_prefix: "STM".into(),
-        }
+        Self { name: "steem".into(), family: Family::Steem, chain_id: [0; 32], key_prefix: "STM".into() }
     }
 }
 

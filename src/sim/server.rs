@@ -58,11 +58,7 @@ pub struct RpcFailure {
 impl RpcFailure {
     /// An error with no fc payload (envelope problems).
     pub fn plain(code: i64, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            data: None,
-        }
+        Self { code, message: message.into(), data: None }
     }
 
     fn to_json(&self) -> Value {
@@ -89,13 +85,7 @@ pub struct FcError {
 
 impl FcError {
     pub fn new(rpc_code: i64, fc_code: i64, name: &'static str, what: &'static str) -> Self {
-        Self {
-            rpc_code,
-            fc_code,
-            name,
-            what,
-            stack: Vec::new(),
-        }
+        Self { rpc_code, fc_code, name, what, stack: Vec::new() }
     }
 
     /// Append a log message (the innermost first, as fc does).
@@ -107,11 +97,7 @@ impl FcError {
     /// The JSON-RPC error object; `timestamp` is the node's time text.
     pub fn into_failure(self, timestamp: &str) -> RpcFailure {
         // `message` = what() ":" the formatted log messages (one per line), as fc's to_string does.
-        let formatted: Vec<String> = self
-            .stack
-            .iter()
-            .map(|(f, d, _)| substitute(f, d))
-            .collect();
+        let formatted: Vec<String> = self.stack.iter().map(|(f, d, _)| substitute(f, d)).collect();
         let message = format!("{}:{}", self.what, formatted.join("\n"));
         let stack: Vec<Value> = self
             .stack
@@ -126,13 +112,8 @@ impl FcError {
                 })
             })
             .collect();
-        let data =
-            json!({"code": self.fc_code, "name": self.name, "message": self.what, "stack": stack});
-        RpcFailure {
-            code: self.rpc_code,
-            message,
-            data: Some(data),
-        }
+        let data = json!({"code": self.fc_code, "name": self.name, "message": self.what, "stack": stack});
+        RpcFailure { code: self.rpc_code, message, data: Some(data) }
     }
 }
 
@@ -197,21 +178,14 @@ pub fn symbols(spec: &ChainSpec) -> (&'static str, &'static str) {
 }
 
 /// Start endpoint `idx`; returns its URL and the server task.
-pub(crate) async fn spawn(
-    shared: Arc<Shared>,
-    idx: usize,
-) -> std::io::Result<(String, JoinHandle<()>)> {
+pub(crate) async fn spawn(shared: Arc<Shared>, idx: usize) -> std::io::Result<(String, JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let stop = shared.shutdown.clone();
-    let app = Router::new()
-        .route("/", post(handle))
-        .with_state((shared, idx));
+    let app = Router::new().route("/", post(handle)).with_state((shared, idx));
     let task = tokio::spawn(async move {
         // serve returns only on a listener error; the endpoint then stops answering, like a dead node.
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await;
+        let _ = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
     });
     Ok((format!("http://{addr}"), task))
 }
@@ -219,11 +193,7 @@ pub(crate) async fn spawn(
 type Ctx = (Arc<Shared>, usize);
 
 fn json_response(body: &Value) -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
 async fn handle(State((shared, idx)): State<Ctx>, body: Bytes) -> Response {
@@ -240,11 +210,7 @@ async fn handle(State((shared, idx)): State<Ctx>, body: Bytes) -> Response {
     let fault = endpoint.fault();
     match &fault {
         Fault::Http503 => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "503 Service Temporarily Unavailable",
-            )
-                .into_response();
+            return (StatusCode::SERVICE_UNAVAILABLE, "503 Service Temporarily Unavailable").into_response();
         }
         Fault::Hang => {
             tokio::select! {
@@ -302,34 +268,22 @@ async fn handle_one(shared: &Arc<Shared>, idx: usize, fault: &Fault, request: Va
 
 /// (method, params) from the envelope, the `call` form rewritten to `api.method` (§5.1).
 fn envelope(request: &Value) -> Result<(String, Value), RpcFailure> {
-    let obj = request
-        .as_object()
-        .ok_or_else(|| RpcFailure::plain(code::INVALID_REQUEST, "Invalid Request"))?;
+    let obj = request.as_object().ok_or_else(|| RpcFailure::plain(code::INVALID_REQUEST, "Invalid Request"))?;
     if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Err(RpcFailure::plain(
-            code::INVALID_REQUEST,
-            "jsonrpc value is not \"2.0\"",
-        ));
+        return Err(RpcFailure::plain(code::INVALID_REQUEST, "jsonrpc value is not \"2.0\""));
     }
-    let method = obj.get("method").and_then(Value::as_str).ok_or_else(|| {
-        RpcFailure::plain(code::INVALID_REQUEST, "A member \"method\" does not exist")
-    })?;
+    let method = obj
+        .get("method")
+        .and_then(Value::as_str)
+        .ok_or_else(|| RpcFailure::plain(code::INVALID_REQUEST, "A member \"method\" does not exist"))?;
     let params = obj.get("params").cloned().unwrap_or(Value::Null);
     if method == "call" {
         let p = params.as_array().filter(|p| p.len() >= 2);
         let (api, m) = match p.map(|p| (p[0].as_str(), p[1].as_str())) {
             Some((Some(api), Some(m))) => (api, m),
-            _ => {
-                return Err(RpcFailure::plain(
-                    code::INVALID_PARAMS,
-                    "Invalid parameters",
-                ))
-            }
+            _ => return Err(RpcFailure::plain(code::INVALID_PARAMS, "Invalid parameters")),
         };
-        let inner = p
-            .and_then(|p| p.get(2))
-            .cloned()
-            .unwrap_or(Value::Array(vec![]));
+        let inner = p.and_then(|p| p.get(2)).cloned().unwrap_or(Value::Array(vec![]));
         return Ok((format!("{api}.{m}"), inner));
     }
     Ok((method.to_string(), params))
@@ -352,13 +306,9 @@ const METHODS: &[&str] = &[
 
 fn not_found(method: &str) -> RpcFailure {
     let (api, name) = method.split_once('.').unwrap_or((method, ""));
-    let known_api = METHODS
-        .iter()
-        .any(|m| m.split_once('.').is_some_and(|(a, _)| a == api));
+    let known_api = METHODS.iter().any(|m| m.split_once('.').is_some_and(|(a, _)| a == api));
     let message = if known_api {
-        format!(
-            "Assert Exception:method_itr != api_itr->second.end(): Could not find method {name}"
-        )
+        format!("Assert Exception:method_itr != api_itr->second.end(): Could not find method {name}")
     } else {
         format!("Assert Exception:api_itr != _registered_apis.end(): Could not find API {api}")
     };
@@ -371,23 +321,15 @@ fn positional(params: &Value, n: usize) -> Result<&[Value], FcError> {
         Value::Array(a) => a.as_slice(),
         Value::Null if n == 0 => &[],
         _ => {
-            return Err(
-                FcError::new(code::INVALID_PARAMS, 7, "bad_cast_exception", "Bad Cast").log(
-                    "Invalid cast from ${type} to Array",
-                    json!({"type": type_name(params)}),
-                    "as_array",
-                ),
-            )
+            return Err(FcError::new(code::INVALID_PARAMS, 7, "bad_cast_exception", "Bad Cast").log(
+                "Invalid cast from ${type} to Array",
+                json!({"type": type_name(params)}),
+                "as_array",
+            ))
         }
     };
     if args.len() != n {
-        return Err(FcError::new(
-            code::ERROR_DURING_CALL,
-            10,
-            "assert_exception",
-            "Assert Exception",
-        )
-        .log(
+        return Err(FcError::new(code::ERROR_DURING_CALL, 10, "assert_exception", "Assert Exception").log(
             format!("args.args->size() == {n}: Expected #{n} argument(s), was ${{n}}"),
             json!({"n": args.len()}),
             "condenser_api_call",
@@ -430,8 +372,7 @@ async fn dispatch(
         return Err(not_found(method));
     }
     match method {
-        "condenser_api.broadcast_transaction"
-        | "condenser_api.broadcast_transaction_synchronous" => {
+        "condenser_api.broadcast_transaction" | "condenser_api.broadcast_transaction_synchronous" => {
             let sync = method.ends_with("_synchronous");
             broadcast(shared, idx, fault, &params, sync).await
         }
@@ -445,9 +386,7 @@ async fn dispatch(
                     read(shared, &chain, method, &params)
                 }
             };
-            result
-                .map(|v| lie(fault, method, v))
-                .map_err(|e| e.into_failure(&shared.now_text()))
+            result.map(|v| lie(fault, method, v)).map_err(|e| e.into_failure(&shared.now_text()))
         }
     }
 }
@@ -492,19 +431,12 @@ fn read(shared: &Shared, chain: &Chain, method: &str, params: &Value) -> Result<
         }
         "condenser_api.get_witness_by_account" => {
             let args = positional(params, 1)?;
-            let name = args[0]
-                .as_str()
-                .ok_or_else(|| bad_param("string", &args[0]))?;
-            Ok(chain
-                .witness(name)
-                .map(|w| witness_json(spec, chain, w))
-                .unwrap_or(Value::Null))
+            let name = args[0].as_str().ok_or_else(|| bad_param("string", &args[0]))?;
+            Ok(chain.witness(name).map(|w| witness_json(spec, chain, w)).unwrap_or(Value::Null))
         }
         "condenser_api.get_accounts" => {
             let args = positional(params, 1)?;
-            let names = args[0]
-                .as_array()
-                .ok_or_else(|| bad_param("Array", &args[0]))?;
+            let names = args[0].as_array().ok_or_else(|| bad_param("Array", &args[0]))?;
             let mut out = Vec::new();
             for n in names {
                 let n = n.as_str().ok_or_else(|| bad_param("string", n))?;
@@ -534,10 +466,8 @@ fn read(shared: &Shared, chain: &Chain, method: &str, params: &Value) -> Result<
         }
         "condenser_api.get_block_header" => {
             let args = positional(params, 1)?;
-            let n = args[0]
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| bad_param("uint32", &args[0]))?;
+            let n =
+                args[0].as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad_param("uint32", &args[0]))?;
             Ok(chain
                 .block(n)
                 .map(|b| {
@@ -547,20 +477,13 @@ fn read(shared: &Shared, chain: &Chain, method: &str, params: &Value) -> Result<
                 .unwrap_or(Value::Null))
         }
         "transaction_status_api.find_transaction" => {
-            let obj = params
-                .as_object()
-                .ok_or_else(|| bad_param("Object", params))?;
+            let obj = params.as_object().ok_or_else(|| bad_param("Object", params))?;
             let txid = obj
                 .get("transaction_id")
                 .and_then(Value::as_str)
                 .and_then(|s| hex::decode(s).ok())
                 .and_then(|b| <[u8; 20]>::try_from(b).ok())
-                .ok_or_else(|| {
-                    bad_param(
-                        "transaction_id_type",
-                        obj.get("transaction_id").unwrap_or(&Value::Null),
-                    )
-                })?;
+                .ok_or_else(|| bad_param("transaction_id_type", obj.get("transaction_id").unwrap_or(&Value::Null)))?;
             let expiration = match obj.get("expiration") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) => {
@@ -570,20 +493,16 @@ fn read(shared: &Shared, chain: &Chain, method: &str, params: &Value) -> Result<
             };
             let status = chain.tx_status(&txid, expiration);
             let mut out = json!({"status": status.as_str()});
-            if let TxStatus::WithinReversibleBlock(n) | TxStatus::WithinIrreversibleBlock(n) =
-                status
-            {
+            if let TxStatus::WithinReversibleBlock(n) | TxStatus::WithinIrreversibleBlock(n) = status {
                 out["block_num"] = json!(n);
             }
             Ok(out)
         }
-        _ => Err(
-            FcError::new(code::SERVER_ERROR, 0, "exception", "unspecified").log(
-                "unhandled method ${m}",
-                json!({"m": method}),
-                "dispatch",
-            ),
-        ),
+        _ => Err(FcError::new(code::SERVER_ERROR, 0, "exception", "unspecified").log(
+            "unhandled method ${m}",
+            json!({"m": method}),
+            "dispatch",
+        )),
     }
 }
 
@@ -591,11 +510,7 @@ fn dynamic_global_properties(spec: &ChainSpec, chain: &Chain) -> Value {
     let head = chain.head();
     let (core, debt) = symbols(spec);
     let d = if proto::is_hive(spec) { "hbd" } else { "sbd" };
-    let c = if proto::is_hive(spec) {
-        "hive"
-    } else {
-        "steem"
-    };
+    let c = if proto::is_hive(spec) { "hive" } else { "steem" };
     let mut o = Map::new();
     o.insert("id".into(), json!(0));
     o.insert("head_block_number".into(), json!(head.num));
@@ -604,50 +519,23 @@ fn dynamic_global_properties(spec: &ChainSpec, chain: &Chain) -> Value {
     o.insert("current_witness".into(), json!(head.witness));
     o.insert("total_pow".into(), json!(514415));
     o.insert("num_pow_witnesses".into(), json!(172));
-    o.insert(
-        "virtual_supply".into(),
-        json!(asset_text(495_000_000_000, core)),
-    );
-    o.insert(
-        "current_supply".into(),
-        json!(asset_text(480_000_000_000, core)),
-    );
-    o.insert(
-        format!("current_{d}_supply"),
-        json!(asset_text(30_000_000_000, debt)),
-    );
-    o.insert(
-        format!("total_vesting_fund_{c}"),
-        json!(asset_text(180_000_000_000, core)),
-    );
-    o.insert(
-        "total_vesting_shares".into(),
-        json!("300000000000.000000 VESTS"),
-    );
+    o.insert("virtual_supply".into(), json!(asset_text(495_000_000_000, core)));
+    o.insert("current_supply".into(), json!(asset_text(480_000_000_000, core)));
+    o.insert(format!("current_{d}_supply"), json!(asset_text(30_000_000_000, debt)));
+    o.insert(format!("total_vesting_fund_{c}"), json!(asset_text(180_000_000_000, core)));
+    o.insert("total_vesting_shares".into(), json!("300000000000.000000 VESTS"));
     o.insert(format!("{d}_interest_rate"), json!(1500));
     o.insert(format!("{d}_print_rate"), json!(10000));
     o.insert("maximum_block_size".into(), json!(65536));
     o.insert("current_aslot".into(), json!(head.aslot));
-    o.insert(
-        "recent_slots_filled".into(),
-        json!(chain.recent_slots_filled().to_string()),
-    );
-    o.insert(
-        "participation_count".into(),
-        json!(chain.participation_count()),
-    );
-    o.insert(
-        "last_irreversible_block_num".into(),
-        json!(chain.last_irreversible_block_num()),
-    );
+    o.insert("recent_slots_filled".into(), json!(chain.recent_slots_filled().to_string()));
+    o.insert("participation_count".into(), json!(chain.participation_count()));
+    o.insert("last_irreversible_block_num".into(), json!(chain.last_irreversible_block_num()));
     o.insert("vote_power_reserve_rate".into(), json!(10));
     o.insert("delegation_return_period".into(), json!(432000));
     o.insert("reverse_auction_seconds".into(), json!(0));
     o.insert("available_account_subsidies".into(), json!(26000000));
-    o.insert(
-        "next_maintenance_time".into(),
-        json!(time_text(head.time + 3600 - head.time % 3600)),
-    );
+    o.insert("next_maintenance_time".into(), json!(time_text(head.time + 3600 - head.time % 3600)));
     o.insert("content_reward_percent".into(), json!(6500));
     o.insert("vesting_reward_percent".into(), json!(1500));
     Value::Object(o)
@@ -658,22 +546,12 @@ fn witness_json(spec: &ChainSpec, chain: &Chain, w: &Witness) -> Value {
     let d = if proto::is_hive(spec) { "hbd" } else { "sbd" };
     let prefix = proto::prefix(spec);
     let mut props = Map::new();
-    props.insert(
-        "account_creation_fee".into(),
-        json!(asset_text(w.props.account_creation_fee, core)),
-    );
-    props.insert(
-        "maximum_block_size".into(),
-        json!(w.props.maximum_block_size),
-    );
+    props.insert("account_creation_fee".into(), json!(asset_text(w.props.account_creation_fee, core)));
+    props.insert("maximum_block_size".into(), json!(w.props.maximum_block_size));
     props.insert(format!("{d}_interest_rate"), json!(w.props.interest_rate));
     props.insert("account_subsidy_budget".into(), json!(797));
     props.insert("account_subsidy_decay".into(), json!(347321));
-    let version = if proto::is_hive(spec) {
-        HIVE_VERSION
-    } else {
-        STEEM_VERSION
-    };
+    let version = if proto::is_hive(spec) { HIVE_VERSION } else { STEEM_VERSION };
     let mut o = Map::new();
     o.insert("id".into(), json!(w.id));
     o.insert("owner".into(), json!(w.owner));
@@ -681,41 +559,20 @@ fn witness_json(spec: &ChainSpec, chain: &Chain, w: &Witness) -> Value {
     o.insert("url".into(), json!(w.url));
     // 128-bit values are strings in JSON (§5.2).
     o.insert("votes".into(), json!(w.votes.to_string()));
-    o.insert(
-        "virtual_last_update".into(),
-        json!("990761417362868601418459905"),
-    );
+    o.insert("virtual_last_update".into(), json!("990761417362868601418459905"));
     o.insert("virtual_position".into(), json!("0"));
-    o.insert(
-        "virtual_scheduled_time".into(),
-        json!("990761842934669614988380162"),
-    );
+    o.insert("virtual_scheduled_time".into(), json!("990761842934669614988380162"));
     o.insert("total_missed".into(), json!(w.total_missed));
     o.insert("last_aslot".into(), json!(w.last_aslot));
-    o.insert(
-        "last_confirmed_block_num".into(),
-        json!(w.last_confirmed_block_num),
-    );
+    o.insert("last_confirmed_block_num".into(), json!(w.last_confirmed_block_num));
     o.insert("pow_worker".into(), json!(0));
     o.insert("signing_key".into(), json!(w.signing_key.to_text(prefix)));
     o.insert("props".into(), Value::Object(props));
-    o.insert(
-        format!("{d}_exchange_rate"),
-        json!({"base": asset_text(207, debt), "quote": asset_text(1000, core)}),
-    );
-    o.insert(
-        format!("last_{d}_exchange_update"),
-        json!(time_text(chain.head().time.saturating_sub(1800))),
-    );
-    o.insert(
-        "last_work".into(),
-        json!("0000000000000000000000000000000000000000000000000000000000000000"),
-    );
+    o.insert(format!("{d}_exchange_rate"), json!({"base": asset_text(207, debt), "quote": asset_text(1000, core)}));
+    o.insert(format!("last_{d}_exchange_update"), json!(time_text(chain.head().time.saturating_sub(1800))));
+    o.insert("last_work".into(), json!("0000000000000000000000000000000000000000000000000000000000000000"));
     o.insert("running_version".into(), json!(version));
-    o.insert(
-        "hardfork_version_vote".into(),
-        json!(version.rsplit_once('.').map(|(a, _)| format!("{a}.0"))),
-    );
+    o.insert("hardfork_version_vote".into(), json!(version.rsplit_once('.').map(|(a, _)| format!("{a}.0"))));
     o.insert("hardfork_time_vote".into(), json!("2025-11-19T13:00:00"));
     o.insert("available_witness_account_subsidies".into(), json!(2452201));
     Value::Object(o)
@@ -740,14 +597,7 @@ fn account_json(spec: &ChainSpec, chain: &Chain, a: &super::chain::Account) -> V
     o.insert("json_metadata".into(), json!(""));
     o.insert("proxy".into(), json!(""));
     o.insert("created".into(), json!(time_text(created)));
-    o.insert(
-        "recovery_account".into(),
-        json!(if proto::is_hive(spec) {
-            "hive"
-        } else {
-            "steem"
-        }),
-    );
+    o.insert("recovery_account".into(), json!(if proto::is_hive(spec) { "hive" } else { "steem" }));
     o.insert("balance".into(), json!(asset_text(1_234_567, core)));
     o.insert("savings_balance".into(), json!(asset_text(0, core)));
     o.insert(format!("{d}_balance"), json!(asset_text(10_000, debt)));
@@ -771,24 +621,13 @@ fn version_json(spec: &ChainSpec) -> Value {
 }
 
 fn config_json(spec: &ChainSpec, chain: &Chain, max_expiration: u32) -> Value {
-    let p = if proto::is_hive(spec) {
-        "HIVE"
-    } else {
-        "STEEM"
-    };
+    let p = if proto::is_hive(spec) { "HIVE" } else { "STEEM" };
     let interval = chain.block_interval();
-    let version = if proto::is_hive(spec) {
-        HIVE_VERSION
-    } else {
-        STEEM_VERSION
-    };
+    let version = if proto::is_hive(spec) { HIVE_VERSION } else { STEEM_VERSION };
     let mut o = BTreeMap::new();
     o.insert("IS_TEST_NET".to_string(), json!(proto::is_testnet(spec)));
     o.insert(format!("{p}_BLOCK_INTERVAL"), json!(interval));
-    o.insert(
-        format!("{p}_BLOCKS_PER_DAY"),
-        json!(86_400 / interval.max(1)),
-    );
+    o.insert(format!("{p}_BLOCKS_PER_DAY"), json!(86_400 / interval.max(1)));
     o.insert(format!("{p}_CHAIN_ID"), json!(hex::encode(spec.chain_id)));
     o.insert(format!("{p}_ADDRESS_PREFIX"), json!(proto::prefix(spec)));
     o.insert(format!("{p}_BLOCKCHAIN_VERSION"), json!(version));
@@ -796,10 +635,7 @@ fn config_json(spec: &ChainSpec, chain: &Chain, max_expiration: u32) -> Value {
     o.insert(format!("{p}_MAX_VOTED_WITNESSES_HF17"), json!(20));
     o.insert(format!("{p}_MAX_RUNNER_WITNESSES_HF17"), json!(1));
     o.insert(format!("{p}_HARDFORK_REQUIRED_WITNESSES"), json!(17));
-    o.insert(
-        format!("{p}_MAX_TIME_UNTIL_EXPIRATION"),
-        json!(max_expiration),
-    );
+    o.insert(format!("{p}_MAX_TIME_UNTIL_EXPIRATION"), json!(max_expiration));
     o.insert(format!("{p}_100_PERCENT"), json!(10000));
     json!(o)
 }
@@ -807,11 +643,7 @@ fn config_json(spec: &ChainSpec, chain: &Chain, max_expiration: u32) -> Value {
 fn schedule_json(spec: &ChainSpec, chain: &Chain) -> Value {
     let (core, _) = symbols(spec);
     let d = if proto::is_hive(spec) { "hbd" } else { "sbd" };
-    let version = if proto::is_hive(spec) {
-        HIVE_VERSION
-    } else {
-        STEEM_VERSION
-    };
+    let version = if proto::is_hive(spec) { HIVE_VERSION } else { STEEM_VERSION };
     let mut median = Map::new();
     median.insert("account_creation_fee".into(), json!(asset_text(3000, core)));
     median.insert("maximum_block_size".into(), json!(65536));
@@ -853,10 +685,7 @@ async fn broadcast(
     // elsewhere, as with a stuck real node.
     if let Fault::StaleHead(frozen) = fault {
         let checked = validate::check_transaction(&shared.spec, frozen, tx_json, &shared.limits)
-            .map_err(|e| {
-                e.to_fc(&shared.spec)
-                    .into_failure(&time_text(frozen.head().time))
-            })?;
+            .map_err(|e| e.to_fc(&shared.spec).into_failure(&time_text(frozen.head().time)))?;
         return Ok(if sync {
             json!({"id": hex::encode(checked.txid), "block_num": 0, "trx_num": 0, "expired": true})
         } else {
@@ -867,21 +696,11 @@ async fn broadcast(
     let (txid, expiration, after_seq) = {
         let mut chain = shared.lock();
         let checked = validate::check_transaction(&shared.spec, &chain, tx_json, &shared.limits)
-            .map_err(|e| {
-                e.to_fc(&shared.spec)
-                    .into_failure(&time_text(chain.head().time))
-            })?;
+            .map_err(|e| e.to_fc(&shared.spec).into_failure(&time_text(chain.head().time)))?;
         let (txid, exp) = (checked.txid, checked.expiration);
         chain.push_pending(checked);
         let head_time = chain.head().time;
-        let rec = chain.record(
-            head_time,
-            SimEvent::TxAccepted {
-                txid,
-                endpoint: idx,
-                expiration: exp,
-            },
-        );
+        let rec = chain.record(head_time, SimEvent::TxAccepted { txid, endpoint: idx, expiration: exp });
         shared.publish(vec![rec.clone()]);
         (txid, exp, rec.seq)
     };
@@ -891,17 +710,13 @@ async fn broadcast(
     // broadcast_transaction_synchronous: answer when the transaction is in a block or can no longer be.
     let outcome = shared
         .wait_for(after_seq, None, |e| match e {
-            SimEvent::TxIncluded { txid: t, .. } | SimEvent::TxDropped { txid: t, .. } => {
-                *t == txid
-            }
+            SimEvent::TxIncluded { txid: t, .. } | SimEvent::TxDropped { txid: t, .. } => *t == txid,
             SimEvent::BlockProduced { time, .. } => *time >= u64::from(expiration),
             _ => false,
         })
         .await;
     Ok(match outcome.map(|r| r.event) {
-        Some(SimEvent::TxIncluded {
-            block_num, trx_num, ..
-        }) => {
+        Some(SimEvent::TxIncluded { block_num, trx_num, .. }) => {
             json!({"id": hex::encode(txid), "block_num": block_num, "trx_num": trx_num, "expired": false})
         }
         _ => json!({"id": hex::encode(txid), "block_num": 0, "trx_num": 0, "expired": true}),
@@ -918,10 +733,7 @@ mod tests {
             substitute("Missing Active Authority ${id}", &json!({"id": "alice"})),
             "Missing Active Authority alice"
         );
-        assert_eq!(
-            substitute("a ${n} b ${missing}", &json!({"n": 3})),
-            "a 3 b ${missing}"
-        );
+        assert_eq!(substitute("a ${n} b ${missing}", &json!({"n": 3})), "a 3 b ${missing}");
         assert_eq!(substitute("open ${", &json!({})), "open ${");
     }
 
@@ -940,20 +752,9 @@ mod tests {
         let (m, p) = envelope(&json!({"jsonrpc": "2.0", "method": "call", "id": 1,
             "params": ["condenser_api", "get_witness_by_account", ["alice"]]}))
         .unwrap();
-        assert_eq!(
-            (m.as_str(), p),
-            ("condenser_api.get_witness_by_account", json!(["alice"]))
-        );
-        assert_eq!(
-            envelope(&json!({"method": "x"})).unwrap_err().code,
-            code::INVALID_REQUEST
-        );
-        assert_eq!(
-            not_found("condenser_api.get_nothing").code,
-            code::METHOD_NOT_FOUND
-        );
-        assert!(not_found("foo_api.bar")
-            .message
-            .contains("Could not find API foo_api"));
+        assert_eq!((m.as_str(), p), ("condenser_api.get_witness_by_account", json!(["alice"])));
+        assert_eq!(envelope(&json!({"method": "x"})).unwrap_err().code, code::INVALID_REQUEST);
+        assert_eq!(not_found("condenser_api.get_nothing").code, code::METHOD_NOT_FOUND);
+        assert!(not_found("foo_api.bar").message.contains("Could not find API foo_api"));
     }
 }

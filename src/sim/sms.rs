@@ -84,21 +84,14 @@ pub struct SmsSink {
 
 impl std::fmt::Debug for SmsSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmsSink")
-            .field("url", &self.url)
-            .finish_non_exhaustive()
+        f.debug_struct("SmsSink").field("url", &self.url).finish_non_exhaustive()
     }
 }
 
 impl SmsSink {
     /// Listen on 127.0.0.1 (ephemeral port) and accept messages authenticated as `account_sid:auth_token`.
-    pub async fn start(
-        account_sid: &str,
-        auth_token: SecretString,
-    ) -> Result<SmsSink, SmsSinkError> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(SmsSinkError::Bind)?;
+    pub async fn start(account_sid: &str, auth_token: SecretString) -> Result<SmsSink, SmsSinkError> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(SmsSinkError::Bind)?;
         let addr = listener.local_addr().map_err(SmsSinkError::Bind)?;
         let state = Arc::new(SmsState {
             account_sid: account_sid.to_string(),
@@ -107,20 +100,13 @@ impl SmsSink {
             count: watch::channel(0).0,
         });
         let app = Router::new()
-            .route(
-                "/2010-04-01/Accounts/{sid}/Messages.json",
-                post(create_message),
-            )
+            .route("/2010-04-01/Accounts/{sid}/Messages.json", post(create_message))
             .with_state(state.clone());
         let task = tokio::spawn(async move {
             // serve returns only on a listener error; the sink then simply stops answering.
             let _ = axum::serve(listener, app).await;
         });
-        Ok(SmsSink {
-            url: format!("http://{addr}"),
-            state,
-            task,
-        })
+        Ok(SmsSink { url: format!("http://{addr}"), state, task })
     }
 
     /// Base URL to use in place of `https://api.twilio.com`.
@@ -161,14 +147,9 @@ impl SmsSink {
     }
 
     /// Wait (real time) until at least `n` messages were accepted; returns them.
-    pub async fn wait_for_messages(
-        &self,
-        n: usize,
-        timeout: Duration,
-    ) -> Result<Vec<SmsMessage>, SmsSinkError> {
+    pub async fn wait_for_messages(&self, n: usize, timeout: Duration) -> Result<Vec<SmsMessage>, SmsSinkError> {
         let mut rx = self.state.count.subscribe();
-        let reached =
-            tokio::time::timeout(timeout, async { rx.wait_for(|c| *c >= n).await.is_ok() }).await;
+        let reached = tokio::time::timeout(timeout, async { rx.wait_for(|c| *c >= n).await.is_ok() }).await;
         match reached {
             Ok(true) => Ok(self.messages()),
             _ => Err(SmsSinkError::Timeout(timeout, n, self.messages().len())),
@@ -199,12 +180,8 @@ fn twilio_error(status: StatusCode, code: u32, message: &str) -> Response {
 /// `user:password` from an `Authorization: Basic …` header.
 fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, pass) = text.split_once(':')?;
     Some((user.to_string(), pass.to_string()))
@@ -212,9 +189,9 @@ fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
 
 /// E.164 as Twilio wants it: `+`, a non-zero digit, at most 15 digits in all.
 fn is_e164(number: &str) -> bool {
-    number.strip_prefix('+').is_some_and(|d| {
-        (2..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0')
-    })
+    number
+        .strip_prefix('+')
+        .is_some_and(|d| (2..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0'))
 }
 
 async fn create_message(
@@ -228,33 +205,22 @@ async fn create_message(
         inner.requests += 1;
         let f = &mut inner.faults;
         if f.fail_forever {
-            return twilio_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                20500,
-                "An internal server error has occurred",
-            );
+            return twilio_error(StatusCode::INTERNAL_SERVER_ERROR, 20500, "An internal server error has occurred");
         }
         if f.fail_next > 0 {
             f.fail_next -= 1;
-            return twilio_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                20500,
-                "An internal server error has occurred",
-            );
+            return twilio_error(StatusCode::INTERNAL_SERVER_ERROR, 20500, "An internal server error has occurred");
         }
         if f.rate_limit_next > 0 {
             f.rate_limit_next -= 1;
             let mut resp = twilio_error(StatusCode::TOO_MANY_REQUESTS, 20429, "Too Many Requests");
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(f.retry_after_secs));
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(f.retry_after_secs));
             return resp;
         }
     }
 
     let authed = basic_auth(&headers).is_some_and(|(user, pass)| {
-        user == state.account_sid
-            && pass == state.auth_token.expose_secret()
-            && sid == state.account_sid
+        user == state.account_sid && pass == state.auth_token.expose_secret() && sid == state.account_sid
     });
     if !authed {
         return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
@@ -264,40 +230,19 @@ async fn create_message(
         Ok(f) => f,
         Err(_) => return twilio_error(StatusCode::BAD_REQUEST, 21620, "Invalid form body"),
     };
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let Some(to) = field("To") else {
-        return twilio_error(
-            StatusCode::BAD_REQUEST,
-            21604,
-            "A 'To' phone number is required.",
-        );
+        return twilio_error(StatusCode::BAD_REQUEST, 21604, "A 'To' phone number is required.");
     };
     let Some(from) = field("From") else {
-        return twilio_error(
-            StatusCode::BAD_REQUEST,
-            21603,
-            "A 'From' phone number is required.",
-        );
+        return twilio_error(StatusCode::BAD_REQUEST, 21603, "A 'From' phone number is required.");
     };
     let body_text = field("Body").unwrap_or_default();
     if !is_e164(&to) {
-        return twilio_error(
-            StatusCode::BAD_REQUEST,
-            21211,
-            &format!("Invalid 'To' Phone Number: {to}"),
-        );
+        return twilio_error(StatusCode::BAD_REQUEST, 21211, &format!("Invalid 'To' Phone Number: {to}"));
     }
     if !is_e164(&from) {
-        return twilio_error(
-            StatusCode::BAD_REQUEST,
-            21212,
-            &format!("Invalid From Number (caller ID): {from}"),
-        );
+        return twilio_error(StatusCode::BAD_REQUEST, 21212, &format!("Invalid From Number (caller ID): {from}"));
     }
     if body_text.is_empty() {
         return twilio_error(StatusCode::BAD_REQUEST, 21602, "Message body is required.");
@@ -319,10 +264,7 @@ async fn create_message(
         0..=160 => 1,
         n => n.div_ceil(153),
     };
-    let uri = format!(
-        "/2010-04-01/Accounts/{}/Messages/{msid}.json",
-        state.account_sid
-    );
+    let uri = format!("/2010-04-01/Accounts/{}/Messages/{msid}.json", state.account_sid);
     let resource: Value = json!({
         "account_sid": state.account_sid,
         "api_version": "2010-04-01",
@@ -369,14 +311,7 @@ mod tests {
         for ok in ["+15005550006", "+447700900123", "+12"] {
             assert!(is_e164(ok), "{ok}");
         }
-        for bad in [
-            "15005550006",
-            "+0123",
-            "+1",
-            "+1234567890123456",
-            "+1 500",
-            "",
-        ] {
+        for bad in ["15005550006", "+0123", "+1", "+1234567890123456", "+1 500", ""] {
             assert!(!is_e164(bad), "{bad}");
         }
     }
@@ -384,10 +319,7 @@ mod tests {
     #[test]
     fn basic_auth_header() {
         let mut h = HeaderMap::new();
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Basic QUMxMjM6c2VjcmV0"),
-        );
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic QUMxMjM6c2VjcmV0"));
         assert_eq!(basic_auth(&h), Some(("AC123".into(), "secret".into())));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
         assert_eq!(basic_auth(&h), None);

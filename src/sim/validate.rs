@@ -28,15 +28,9 @@ impl Limits {
     /// The rules of the node versions protocol.md describes (Hive 1.28 after HF28, Steem 0.23).
     pub fn for_chain(spec: &ChainSpec) -> Self {
         if proto::is_hive(spec) {
-            Self {
-                max_expiration_secs: 86_400,
-                allow_extra_signatures: true,
-            }
+            Self { max_expiration_secs: 86_400, allow_extra_signatures: true }
         } else {
-            Self {
-                max_expiration_secs: 3_600,
-                allow_extra_signatures: false,
-            }
+            Self { max_expiration_secs: 3_600, allow_extra_signatures: false }
         }
     }
 }
@@ -89,19 +83,8 @@ impl BroadcastError {
     /// `assert_exception` (-32003); on Steem from plain `fc::exception` (-32000).
     pub fn to_fc(&self, spec: &ChainSpec) -> FcError {
         let hive = proto::is_hive(spec);
-        let tx_code = if hive {
-            code::ERROR_DURING_CALL
-        } else {
-            code::SERVER_ERROR
-        };
-        let assert = || {
-            FcError::new(
-                code::ERROR_DURING_CALL,
-                10,
-                "assert_exception",
-                "Assert Exception",
-            )
-        };
+        let tx_code = if hive { code::ERROR_DURING_CALL } else { code::SERVER_ERROR };
+        let assert = || FcError::new(code::ERROR_DURING_CALL, 10, "assert_exception", "Assert Exception");
         let both_failed = |e: FcError| {
             if hive {
                 e.log(
@@ -182,18 +165,15 @@ impl BroadcastError {
                 json!({"now": super::server::time_text(*now), "trx.expiration": super::server::time_text(*expiration)}),
                 "validate_transaction",
             ),
-            BroadcastError::TooFar { now, expiration, max } => FcError::new(
-                tx_code,
-                4030100,
-                "transaction_expiration_exception",
-                "transaction expiration exception",
-            )
-            .log(
-                "trx.expiration <= now + fc::seconds(max_til_exp): ",
-                json!({"trx.expiration": super::server::time_text(*expiration),
+            BroadcastError::TooFar { now, expiration, max } => {
+                FcError::new(tx_code, 4030100, "transaction_expiration_exception", "transaction expiration exception")
+                    .log(
+                        "trx.expiration <= now + fc::seconds(max_til_exp): ",
+                        json!({"trx.expiration": super::server::time_text(*expiration),
                        "now": super::server::time_text(*now), "max_til_exp": max}),
-                "validate_transaction",
-            ),
+                        "validate_transaction",
+                    )
+            }
             BroadcastError::Eval(e) => assert().log(e.to_string(), json!({}), "do_apply"),
         }
     }
@@ -207,7 +187,5 @@ pub fn check_transaction(
     limits: &Limits,
 ) -> Result<PendingTx, BroadcastError> {
     let _ = (spec, chain, tx, limits);
-    Err(BroadcastError::Json(
-        "protocol module not merged yet".into(),
-    ))
+    Err(BroadcastError::Json("protocol module not merged yet".into()))
 }
