@@ -2,4 +2,8 @@
 
 pub mod clock;
 
+pub mod protocol;
+
+pub mod cli;
+
 pub mod sim;

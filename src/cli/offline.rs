@@ -1,0 +1,259 @@
+//! Offline tools for operators (issue 3, item 6): `key pub`, `key new`, `tx digest`, `tx sign`. JSON on
+//! stdin, JSON on stdout; on error nothing on stdout and one line (naming the field) for stderr.
+//!
+//! Secrets: a WIF read from stdin or `--wif-file` is held in zeroizing buffers and as a `SecretString`,
+//! exposed only at the call that parses it; `key new` writes the WIF to a *new* file with mode 0600 and
+//! prints only the public key. No error message contains key text. All protocol work is in
+//! `crate::protocol`; this file parses arguments, reads and writes.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+use crate::protocol::{
+    add_signature, transaction_from_json, transaction_to_json, ChainError, ChainSpec, JsonError, KeyError, PackMode,
+    PrivateKey, SignError,
+};
+
+/// `witness-trap key …`
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum KeyCommand {
+    /// Read a WIF private key on stdin and print its public key: {"public_key": "STM…"}.
+    Pub {
+        /// Chain whose key prefix to use: hive, steem, hive-testnet, steem-testnet or a 64-hex chain id.
+        #[arg(long, default_value = "hive")]
+        chain: String,
+    },
+    /// Generate a key pair: the WIF goes to a new file (mode 0600, never overwritten), the public key to
+    /// stdout. The secret never goes to stdout.
+    New {
+        /// Chain whose key prefix to use.
+        #[arg(long, default_value = "hive")]
+        chain: String,
+        /// File to create for the WIF; must not exist.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// `witness-trap tx …`
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum TxCommand {
+    /// Read a transaction (condenser JSON) on stdin and print {"serialized_hex", "sig_digest", "txid"} of the
+    /// legacy form, plus "hf26": {…} on Hive.
+    Digest {
+        /// hive, steem, hive-testnet, steem-testnet, hive-mirrornet or a 64-hex chain id.
+        #[arg(long)]
+        chain: String,
+    },
+    /// Read a transaction (condenser JSON) on stdin, validate it, sign its legacy digest with the WIF in
+    /// --wif-file, check the signature by recovery, and print the transaction with the signature appended.
+    Sign {
+        /// hive, steem, hive-testnet, steem-testnet, hive-mirrornet or a 64-hex chain id.
+        #[arg(long)]
+        chain: String,
+        /// File holding the WIF (one line).
+        #[arg(long)]
+        wif_file: PathBuf,
+    },
+}
+
+/// Errors of the offline tools; `Display` is one line naming the input and the problem.
+#[derive(Debug, Error)]
+pub enum OfflineError {
+    /// `--chain` is not a known chain.
+    #[error("--chain: {0}")]
+    Chain(#[from] ChainError),
+    /// stdin could not be read (or is not UTF-8).
+    #[error("stdin: cannot read: {0}")]
+    Stdin(io::Error),
+    /// stdin is not JSON.
+    #[error("stdin: invalid json: {0}")]
+    InvalidJson(serde_json::Error),
+    /// JSON that does not describe a transaction.
+    #[error("{0}")]
+    Json(#[from] JsonError),
+    /// A WIF that does not parse; `origin` is `stdin` or `--wif-file <path>`. Never contains the WIF.
+    #[error("{origin}: {source}")]
+    Wif {
+        /// Where the WIF came from.
+        origin: String,
+        /// Which check failed.
+        source: KeyError,
+    },
+    /// No WIF in the input.
+    #[error("{0}: no wif found (expected one line holding a wif starting with 5)")]
+    EmptyWif(String),
+    /// The WIF file could not be read.
+    #[error("--wif-file {path}: cannot read: {source}")]
+    WifFile {
+        /// The file.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// `key new --out` names an existing file.
+    #[error("--out {0}: file already exists; refusing to overwrite a key file")]
+    OutExists(String),
+    /// `key new --out` could not be written.
+    #[error("--out {path}: cannot write: {source}")]
+    OutWrite {
+        /// The file.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// Validation or signing failed (field path included).
+    #[error("{0}")]
+    Sign(#[from] SignError),
+    /// stdout could not be written.
+    #[error("stdout: cannot write: {0}")]
+    Stdout(io::Error),
+}
+
+fn show(path: &Path) -> String {
+    // Debug-quoting keeps odd file names on one line.
+    let s = path.display().to_string();
+    if s.chars().any(char::is_control) {
+        format!("{s:?}")
+    } else {
+        s
+    }
+}
+
+/// Runs `key pub` / `key new`.
+pub fn run_key(cmd: &KeyCommand, stdin: &mut dyn Read, stdout: &mut dyn Write) -> Result<(), OfflineError> {
+    match cmd {
+        KeyCommand::Pub { chain } => {
+            let chain = ChainSpec::from_arg(chain)?;
+            let mut buf = Zeroizing::new(String::with_capacity(256));
+            stdin.read_to_string(&mut buf).map_err(OfflineError::Stdin)?;
+            let key = parse_wif(&buf, "stdin")?;
+            emit(stdout, &json!({ "public_key": key.public_key().to_text(&chain.key_prefix) }))
+        }
+        KeyCommand::New { chain, out } => {
+            let chain = ChainSpec::from_arg(chain)?;
+            let key = PrivateKey::generate();
+            write_new_secret_file(out, &key)?;
+            emit(stdout, &json!({ "public_key": key.public_key().to_text(&chain.key_prefix) }))
+        }
+    }
+}
+
+/// Runs `tx digest` / `tx sign`.
+pub fn run_tx(cmd: &TxCommand, stdin: &mut dyn Read, stdout: &mut dyn Write) -> Result<(), OfflineError> {
+    match cmd {
+        TxCommand::Digest { chain } => {
+            let chain = ChainSpec::from_arg(chain)?;
+            let signed = transaction_from_json(&read_json(stdin)?, &chain)?;
+            let tx = &signed.transaction;
+            let form = |mode| {
+                json!({
+                    "serialized_hex": hex::encode(tx.serialize_for(&chain, mode)),
+                    "sig_digest": hex::encode(tx.digest(&chain, mode)),
+                    "txid": tx.id_for(&chain, mode).to_string(),
+                })
+            };
+            let mut out = form(PackMode::Legacy);
+            if chain.has_hf26() {
+                out["hf26"] = form(PackMode::Hf26);
+            }
+            emit(stdout, &out)
+        }
+        TxCommand::Sign { chain, wif_file } => {
+            let chain = ChainSpec::from_arg(chain)?;
+            // Parse the transaction before touching the key: bad input never reads the secret.
+            let mut signed = transaction_from_json(&read_json(stdin)?, &chain)?;
+            let key = read_wif_file(wif_file)?;
+            add_signature(&mut signed, &chain, &key)?;
+            emit(stdout, &transaction_to_json(&signed, &chain))
+        }
+    }
+}
+
+fn read_json(stdin: &mut dyn Read) -> Result<Value, OfflineError> {
+    let mut text = String::new();
+    stdin.read_to_string(&mut text).map_err(OfflineError::Stdin)?;
+    serde_json::from_str(&text).map_err(OfflineError::InvalidJson)
+}
+
+fn parse_wif(text: &str, origin: &str) -> Result<PrivateKey, OfflineError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(OfflineError::EmptyWif(origin.to_string()));
+    }
+    // Exact-size copy: converting it into a `SecretString` does not reallocate and leave a stray copy.
+    let wif = SecretString::from(trimmed.to_string());
+    PrivateKey::from_wif(wif.expose_secret()).map_err(|source| OfflineError::Wif { origin: origin.to_string(), source })
+}
+
+fn read_wif_file(path: &Path) -> Result<PrivateKey, OfflineError> {
+    let bytes = Zeroizing::new(fs::read(path).map_err(|source| OfflineError::WifFile { path: show(path), source })?);
+    let origin = format!("--wif-file {}", show(path));
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| OfflineError::Wif { origin: origin.clone(), source: KeyError::WifNotBase58 })?;
+    parse_wif(text, &origin)
+}
+
+fn write_new_secret_file(path: &Path, key: &PrivateKey) -> Result<(), OfflineError> {
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut file = opts.open(path).map_err(|source| match source.kind() {
+        io::ErrorKind::AlreadyExists => OfflineError::OutExists(show(path)),
+        _ => OfflineError::OutWrite { path: show(path), source },
+    })?;
+    let mut line = Zeroizing::new(String::with_capacity(64));
+    line.push_str(&key.to_wif());
+    line.push('\n');
+    let written = file.write_all(line.as_bytes()).and_then(|()| file.sync_all());
+    if let Err(source) = written {
+        // Do not leave a truncated key file that looks usable.
+        drop(file);
+        let _ = fs::remove_file(path);
+        return Err(OfflineError::OutWrite { path: show(path), source });
+    }
+    Ok(())
+}
+
+fn emit(stdout: &mut dyn Write, value: &Value) -> Result<(), OfflineError> {
+    // Serializing a `Value` cannot fail; `to_string_pretty` only errors on non-string map keys.
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string());
+    text.push('\n');
+    stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).map_err(OfflineError::Stdout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WIF: &str = "5HtQi3NTCkxayuq97YG3FbR5ZoLjSn8rjduATq8jmdqH4Js2BDd";
+
+    #[test]
+    fn key_pub_in_process() {
+        let mut out = Vec::new();
+        run_key(&KeyCommand::Pub { chain: "steem".into() }, &mut format!("{WIF}\n").as_bytes(), &mut out).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["public_key"], "STM4z3STJxcpXjbW2L8Bo1LXid23M2ounqRC4VHATVq4Fvm5QJdoj");
+    }
+
+    #[test]
+    fn bad_wif_writes_nothing_and_hides_the_key() {
+        let mut out = Vec::new();
+        let bad = &WIF[..50];
+        let err = run_key(&KeyCommand::Pub { chain: "hive".into() }, &mut bad.as_bytes(), &mut out).unwrap_err();
+        assert!(out.is_empty());
+        let msg = err.to_string();
+        assert!(msg.starts_with("stdin: wif"), "{msg}");
+        assert!(!msg.contains(bad) && !msg.contains('\n'));
+    }
+}
