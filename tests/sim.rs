@@ -7,14 +7,25 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use witness_trap::sim::{ChainSpec, Fault, Lie, Producer, PublicKey, SimConfig, SimEvent, SimNode, SmsSink};
+use witness_trap::protocol::{
+    sign_digest, sign_transaction, transaction_to_json, Asset, BlockId, LegacyChainProperties, Operation, PackMode,
+    PrivateKey, SignedTransaction, TimePointSec, Transaction, WitnessSetProperties, WitnessUpdate,
+};
+use witness_trap::sim::{ChainSpec, Fault, Lie, Producer, PublicKey, SimConfig, SimEvent, SimNode, SmsSink, TxStatus};
 
 const WAIT: Duration = Duration::from_secs(30);
 
+/// Expiration used for transactions that must stay valid: 1800 chain seconds = 60 s of wall time at speedup
+/// 30, ample on a loaded machine and within Steem's one-hour limit.
+const EXP: i64 = 1800;
+
+/// Test keys: 1 = primary (signing key at start), 2 = backup, 3 = the witness account's active key.
+fn private(seed: u8) -> PrivateKey {
+    PrivateKey::from_secret_bytes(&[seed; 32]).expect("small constant is a valid secret")
+}
+
 fn key(seed: u8) -> PublicKey {
-    let secp = secp256k1::Secp256k1::signing_only();
-    let sk = secp256k1::SecretKey::from_byte_array(&[seed; 32]).expect("small constant is a valid secret");
-    PublicKey(secp256k1::PublicKey::from_secret_key(&secp, &sk).serialize())
+    private(seed).public_key()
 }
 
 fn config(chain: ChainSpec, endpoints: usize) -> SimConfig {
@@ -262,8 +273,11 @@ async fn fault_stale_head_freezes_one_endpoint() {
     blocks(&node, 1).await;
     node.set_fault(0, Fault::StaleHead).unwrap();
     let frozen = result(&urls[0], "condenser_api.get_dynamic_global_properties", json!([])).await;
+    let from = node.last_seq();
     node.fail_primary();
-    blocks(&node, 25).await; // more than a round: the watched witness misses at least once
+    node.wait_for_event(from, WAIT, |e| matches!(e, SimEvent::SlotMissed { witness, .. } if witness == "watched"))
+        .await
+        .unwrap();
     let stale = result(&urls[0], "condenser_api.get_dynamic_global_properties", json!([])).await;
     let live = result(&urls[1], "condenser_api.get_dynamic_global_properties", json!([])).await;
     assert_eq!(stale, frozen);
@@ -290,6 +304,249 @@ async fn fault_lying_total_missed_and_wrong_chain_id() {
     assert_eq!(result(url, "database_api.get_version", json!({})).await["chain_id"], wrong);
     assert_eq!(result(url, "condenser_api.get_version", json!([])).await["chain_id"], wrong);
     assert_eq!(result(url, "condenser_api.get_config", json!([])).await["HIVE_CHAIN_ID"], wrong);
+}
+
+// ---- broadcasts ----
+
+/// TaPoS from the head block and an expiration `exp_in` seconds after head time, read over RPC as a
+/// client would.
+async fn tapos(url: &str, exp_in: i64) -> (BlockId, TimePointSec) {
+    let dgp = result(url, "condenser_api.get_dynamic_global_properties", json!([])).await;
+    let head = BlockId::from_hex(dgp["head_block_id"].as_str().unwrap()).unwrap();
+    let time: TimePointSec = dgp["time"].as_str().unwrap().parse().unwrap();
+    let exp = u32::try_from(i64::from(time.0) + exp_in).unwrap();
+    (head, TimePointSec(exp))
+}
+
+fn key_swap(current: u8, new: u8) -> Operation {
+    Operation::WitnessSetProperties(WitnessSetProperties::key_swap("watched", key(current), key(new)))
+}
+
+fn witness_update(new: u8) -> Operation {
+    Operation::WitnessUpdate(WitnessUpdate {
+        owner: "watched".into(),
+        url: "https://watched.example".into(),
+        block_signing_key: key(new),
+        props: LegacyChainProperties {
+            account_creation_fee: Asset::core(3000),
+            maximum_block_size: 65536,
+            interest_rate: 1000,
+        },
+        fee: Asset::core(0),
+    })
+}
+
+async fn signed(url: &str, chain: &ChainSpec, op: Operation, signer: u8, exp_in: i64) -> SignedTransaction {
+    let (head, exp) = tapos(url, exp_in).await;
+    let tx = Transaction::with_tapos(&head, exp, vec![op]);
+    sign_transaction(&tx, chain, &private(signer)).expect("valid op signs")
+}
+
+async fn broadcast(url: &str, chain: &ChainSpec, tx: &SignedTransaction) -> Value {
+    call(url, "condenser_api.broadcast_transaction", json!([transaction_to_json(tx, chain)])).await
+}
+
+/// Assert the §5.9 error shape: JSON-RPC code, fc name, and a substring of stack[0].format.
+fn assert_error(r: &Value, code: i64, name: &str, format: &str, why: &str) {
+    let e = &r["error"];
+    assert_eq!(e["code"], code, "{why}: {r}");
+    assert_eq!(e["data"]["name"], name, "{why}: {r}");
+    assert!(e["data"]["stack"][0]["format"].as_str().unwrap().contains(format), "{why}: {r}");
+    assert!(e["message"].is_string(), "{why}");
+}
+
+#[tokio::test]
+async fn op42_key_swap_is_accepted_applied_and_the_backup_signs() {
+    for chain in [ChainSpec::hive(), ChainSpec::steem()] {
+        let node = start(chain.clone(), 1).await;
+        let url = &node.urls()[0];
+        let tx = signed(url, &chain, key_swap(1, 2), 1, EXP).await;
+        let from = node.last_seq();
+        assert_eq!(broadcast(url, &chain, &tx).await["result"], json!({}), "{}", chain.name);
+        let txid = tx.transaction.id_for(&chain, PackMode::Legacy).0;
+        node.wait_for_event(from, WAIT, |e| matches!(e, SimEvent::TxIncluded { txid: t, .. } if *t == txid))
+            .await
+            .unwrap();
+        assert_eq!(node.witness().signing_key, key(2));
+        let w = result(url, "condenser_api.get_witness_by_account", json!(["watched"])).await;
+        assert_eq!(w["signing_key"], key(2).to_text("STM"));
+        node.fail_primary();
+        node.wait_for_event(from, WAIT, |e| matches!(e, SimEvent::BlockProduced { producer: Producer::Backup, .. }))
+            .await
+            .unwrap();
+        assert_eq!(node.broadcasts_received(), 1);
+        assert!(matches!(
+            node.with_chain(|c| c.tx_status(&txid, None)),
+            TxStatus::WithinReversibleBlock(_) | TxStatus::WithinIrreversibleBlock(_)
+        ));
+        if chain.has_hf26() {
+            let st = result(
+                url,
+                "transaction_status_api.find_transaction",
+                json!({"transaction_id": hex::encode(txid), "expiration": tx.transaction.expiration.to_string()}),
+            )
+            .await;
+            assert!(st["status"].as_str().unwrap().starts_with("within_"), "{st}");
+            assert!(st["block_num"].is_u64());
+        }
+    }
+}
+
+#[tokio::test]
+async fn op11_synchronous_broadcast_returns_the_inclusion() {
+    for chain in [ChainSpec::hive(), ChainSpec::steem()] {
+        let node = start(chain.clone(), 1).await;
+        let url = &node.urls()[0];
+        let tx = signed(url, &chain, witness_update(2), 3, EXP).await;
+        let r = call(url, "condenser_api.broadcast_transaction_synchronous", json!([transaction_to_json(&tx, &chain)]))
+            .await;
+        let res = &r["result"];
+        // Signed over the legacy digest: on Hive the node's hf26 attempt fails and the legacy one succeeds, so
+        // the id reported is the legacy id (§1.4).
+        assert_eq!(res["id"], hex::encode(tx.transaction.id_for(&chain, PackMode::Legacy).0), "{}: {r}", chain.name);
+        assert_eq!(res["expired"], false);
+        assert!(res["block_num"].as_u64().unwrap() > 0);
+        assert_eq!(node.witness().signing_key, key(2));
+        assert_eq!(node.witness().url, "https://watched.example");
+    }
+}
+
+#[tokio::test]
+async fn wrong_keys_get_missing_authority() {
+    for (chain, code) in [(ChainSpec::hive(), -32003), (ChainSpec::steem(), -32000)] {
+        let node = start(chain.clone(), 1).await;
+        let url = &node.urls()[0];
+        // op 11 signed with the signing key instead of the active key.
+        let tx = signed(url, &chain, witness_update(2), 1, EXP).await;
+        let r = broadcast(url, &chain, &tx).await;
+        assert_error(&r, code, "tx_missing_active_auth", "Missing Active Authority", &chain.name);
+        assert!(r["error"]["message"].as_str().unwrap().contains("Missing Active Authority watched"), "{r}");
+        let second = r["error"]["data"]["stack"][1]["format"].as_str().unwrap_or("");
+        assert_eq!(second.contains("both new (hf26) and legacy"), chain.has_hf26(), "{r}");
+        // op 42 signed with a key other than props.key.
+        let tx = signed(url, &chain, key_swap(1, 2), 2, EXP).await;
+        assert_error(
+            &broadcast(url, &chain, &tx).await,
+            code,
+            "tx_missing_other_auth",
+            "Missing Authority",
+            &chain.name,
+        );
+        // op 42 whose key is not the on-chain key (signed by it, so authority passes).
+        let tx = signed(url, &chain, key_swap(2, 4), 2, EXP).await;
+        assert_error(
+            &broadcast(url, &chain, &tx).await,
+            -32003,
+            "assert_exception",
+            "'key' does not match witness signing key.",
+            &chain.name,
+        );
+        assert_eq!(node.witness().signing_key, key(1), "nothing was applied");
+        assert_eq!(node.broadcasts_received(), 3);
+    }
+}
+
+#[tokio::test]
+async fn expiration_tapos_duplicate_and_malformed() {
+    for (chain, code, max) in [(ChainSpec::hive(), -32003, 86_400), (ChainSpec::steem(), -32000, 3_600)] {
+        let node = start(chain.clone(), 1).await;
+        let url = &node.urls()[0];
+        let name = chain.name.clone();
+
+        let expired = signed(url, &chain, key_swap(1, 2), 1, 0).await;
+        assert_error(&broadcast(url, &chain, &expired).await, code, "transaction_expiration_exception", "now <", &name);
+        let far = signed(url, &chain, key_swap(1, 2), 1, max + 3600).await;
+        assert_error(
+            &broadcast(url, &chain, &far).await,
+            code,
+            "transaction_expiration_exception",
+            "max_til_exp",
+            &name,
+        );
+
+        let (head, exp) = tapos(url, EXP).await;
+        let mut tx = Transaction::with_tapos(&head, exp, vec![key_swap(1, 2)]);
+        tx.ref_block_prefix ^= 1;
+        let bad_tapos = sign_transaction(&tx, &chain, &private(1)).unwrap();
+        assert_error(
+            &broadcast(url, &chain, &bad_tapos).await,
+            code,
+            "transaction_tapos_exception",
+            "ref_block_prefix",
+            &name,
+        );
+
+        let good = signed(url, &chain, key_swap(1, 2), 1, EXP).await;
+        assert_eq!(broadcast(url, &chain, &good).await["result"], json!({}), "{name}");
+        let dup = broadcast(url, &chain, &good).await;
+        assert_error(&dup, -32003, "assert_exception", "Duplicate transaction check failed", &name);
+        assert_eq!(
+            dup["error"]["data"]["stack"][0]["data"]["trx_id"],
+            hex::encode(good.transaction.id_for(&chain, PackMode::Legacy).0)
+        );
+
+        // A signature header outside 27..=34 and a signature over another digest.
+        let mut bad_header = good.clone();
+        bad_header.transaction.expiration = TimePointSec(good.transaction.expiration.0 + 1);
+        bad_header.signatures[0].0[0] = 40;
+        assert_error(&broadcast(url, &chain, &bad_header).await, -32000, "exception", "unable to reconstruct", &name);
+        let mut other = good.clone();
+        other.transaction.expiration = TimePointSec(good.transaction.expiration.0 + 2);
+        other.signatures = vec![sign_digest(&[7; 32], &private(1))];
+        let r = broadcast(url, &chain, &other).await;
+        assert_eq!(r["error"]["data"]["name"], "tx_missing_other_auth", "{name}: {r}");
+
+        // Not a transaction at all.
+        let r = call(url, "condenser_api.broadcast_transaction", json!([{"ref_block_num": "x"}])).await;
+        assert_eq!(r["error"]["code"], -32000, "{name}: {r}");
+        // Invalid op (stateless validate): empty url in op 11.
+        let mut op = witness_update(2);
+        if let Operation::WitnessUpdate(w) = &mut op {
+            w.url.clear();
+        }
+        let (head, exp) = tapos(url, EXP).await;
+        let tx = Transaction::with_tapos(&head, exp, vec![op]);
+        let digest = tx.digest(&chain, PackMode::Legacy);
+        let invalid = SignedTransaction { transaction: tx, signatures: vec![sign_digest(&digest, &private(3))] };
+        let r = broadcast(url, &chain, &invalid).await;
+        assert_eq!(r["error"]["data"]["name"], "assert_exception", "{name}: {r}");
+        assert_eq!(r["error"]["code"], -32003);
+    }
+}
+
+#[tokio::test]
+async fn extra_signatures_allowed_on_hive_only() {
+    for (chain, ok) in [(ChainSpec::hive(), true), (ChainSpec::steem(), false)] {
+        let node = start(chain.clone(), 1).await;
+        let url = &node.urls()[0];
+        let (head, exp) = tapos(url, EXP).await;
+        let tx = Transaction::with_tapos(&head, exp, vec![key_swap(1, 2)]);
+        let digest = tx.digest(&chain, PackMode::Legacy);
+        let signed = SignedTransaction {
+            transaction: tx,
+            signatures: vec![sign_digest(&digest, &private(1)), sign_digest(&digest, &private(3))],
+        };
+        let r = broadcast(url, &chain, &signed).await;
+        if ok {
+            assert_eq!(r["result"], json!({}), "{r}");
+        } else {
+            assert_eq!(r["error"]["data"]["name"], "tx_irrelevant_sig", "{r}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn stale_endpoint_does_not_relay_broadcasts() {
+    let chain = ChainSpec::hive();
+    let node = start(chain.clone(), 2).await;
+    let urls = node.urls();
+    node.set_fault(0, Fault::StaleHead).unwrap();
+    let tx = signed(&urls[0], &chain, key_swap(1, 2), 1, EXP).await;
+    assert_eq!(broadcast(&urls[0], &chain, &tx).await["result"], json!({}));
+    blocks(&node, 3).await;
+    assert_eq!(node.witness().signing_key, key(1));
+    // The healthy endpoint takes the same transaction.
+    assert_eq!(broadcast(&urls[1], &chain, &tx).await["result"], json!({}));
 }
 
 // ---- SMS sink ----

@@ -169,12 +169,8 @@ pub fn asset_text(milli: i64, symbol: &str) -> String {
 }
 
 /// (core, debt) symbols as JSON writes them on this chain.
-pub fn symbols(spec: &ChainSpec) -> (&'static str, &'static str) {
-    match (proto::is_testnet(spec), proto::is_hive(spec)) {
-        (true, _) => ("TESTS", "TBD"),
-        (false, true) => ("HIVE", "HBD"),
-        (false, false) => ("STEEM", "SBD"),
-    }
+pub fn symbols(spec: &ChainSpec) -> (&str, &str) {
+    (&spec.core_symbol, &spec.debt_symbol)
 }
 
 /// Start endpoint `idx`; returns its URL and the server task.

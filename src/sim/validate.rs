@@ -10,8 +10,11 @@
 use serde_json::{json, Value};
 use thiserror::Error;
 
-use super::chain::{Chain, EvalError, PendingTx};
-use super::proto::{self, ChainSpec};
+use super::chain::{Chain, ChainOp, EvalError, PendingTx, WitnessProps};
+use super::proto::{
+    self, recover, transaction_from_json, Asset, BlockId, ChainSpec, Operation, PackMode, PublicKey, Reader,
+    SignedTransaction, UnpackError, WitnessSetProperties,
+};
 use super::server::{code, FcError};
 
 /// Chain-rule limits that differ between networks and hardforks.
@@ -179,6 +182,15 @@ impl BroadcastError {
     }
 }
 
+/// An authority an operation requires (§4.1, §4.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Required {
+    /// The active authority of this account (op 11).
+    Active(String),
+    /// `authority(1, key, 1)` from op 42's `key` prop; the owner is named in the error.
+    Key { owner: String, key: PublicKey },
+}
+
 /// Run every check against `chain`; on success the transaction to put in the pending pool.
 pub fn check_transaction(
     spec: &ChainSpec,
@@ -186,6 +198,174 @@ pub fn check_transaction(
     tx: &Value,
     limits: &Limits,
 ) -> Result<PendingTx, BroadcastError> {
-    let _ = (spec, chain, tx, limits);
-    Err(BroadcastError::Json("protocol module not merged yet".into()))
+    // condenser_api parses the legacy JSON form (§1.3). A real node fills misspelt fields with defaults and
+    // then fails on the signature; the shared parser refuses them outright, which is the stricter answer.
+    let signed = transaction_from_json(tx, spec).map_err(|e| BroadcastError::Json(e.to_string()))?;
+    signed.transaction.validate(spec).map_err(|e| BroadcastError::Invalid(e.to_string()))?;
+    let (ops, required) = decode_ops(spec, &signed.transaction.operations)?;
+
+    // Hive: hf26 first, legacy if the authority check failed (§1.4). Steem: legacy only.
+    let modes: &[PackMode] = if spec.has_hf26() { &[PackMode::Hf26, PackMode::Legacy] } else { &[PackMode::Legacy] };
+    let mut result = Err(BroadcastError::Json("no serialization tried".into()));
+    for (i, mode) in modes.iter().enumerate() {
+        result = check_in_mode(spec, chain, &signed, *mode, &required, limits);
+        match &result {
+            Err(e) if e.is_auth() && i + 1 < modes.len() => continue,
+            _ => break,
+        }
+    }
+    let (txid, expiration) = result?;
+    chain.check_ops(&ops)?;
+    Ok(PendingTx { txid, expiration, ops })
+}
+
+/// The checks that depend on the serialization: id (duplicates), digest (signatures), then TaPoS and
+/// expiration, in hived's order.
+fn check_in_mode(
+    spec: &ChainSpec,
+    chain: &Chain,
+    signed: &SignedTransaction,
+    mode: PackMode,
+    required: &[Required],
+    limits: &Limits,
+) -> Result<([u8; 20], u32), BroadcastError> {
+    let tx = &signed.transaction;
+    let txid = tx.id_for(spec, mode).0;
+    if chain.is_known_tx(&txid) {
+        return Err(BroadcastError::Duplicate(hex::encode(txid)));
+    }
+
+    let digest = tx.digest(spec, mode);
+    let mut keys: Vec<PublicKey> = Vec::new();
+    for sig in &signed.signatures {
+        if !(27..=34).contains(&sig.header()) {
+            return Err(BroadcastError::SignatureHeader(sig.header()));
+        }
+        if !sig.hived_accepts() {
+            return Err(BroadcastError::NotCanonical);
+        }
+        let key = recover(&digest, sig).map_err(|_| BroadcastError::Unrecoverable)?;
+        if keys.contains(&key) {
+            return Err(BroadcastError::DuplicateSignature);
+        }
+        keys.push(key);
+    }
+
+    let mut used = vec![false; keys.len()];
+    for req in required {
+        let wanted = match req {
+            Required::Active(account) => chain
+                .account(account)
+                .map(|a| a.active)
+                .ok_or_else(|| BroadcastError::MissingActive(account.clone()))?,
+            Required::Key { key, .. } => *key,
+        };
+        match keys.iter().position(|k| *k == wanted) {
+            Some(i) => used[i] = true,
+            None => {
+                return Err(match req {
+                    Required::Active(account) => BroadcastError::MissingActive(account.clone()),
+                    Required::Key { owner, key } => {
+                        BroadcastError::MissingOther { owner: owner.clone(), key: key.to_text(proto::prefix(spec)) }
+                    }
+                })
+            }
+        }
+    }
+    if !limits.allow_extra_signatures && used.iter().any(|u| !u) {
+        return Err(BroadcastError::IrrelevantSignature);
+    }
+
+    // TaPoS against the block_summary ring (§3.3).
+    // A ring entry never written (all zeros) matches nothing.
+    let id = chain.summary_id(tx.ref_block_num);
+    if id == [0; 20] || BlockId(id).tapos() != (tx.ref_block_num, tx.ref_block_prefix) {
+        return Err(BroadcastError::Tapos { num: tx.ref_block_num, prefix: tx.ref_block_prefix });
+    }
+
+    // Expiration against head block time, not wall time (§3.4).
+    let now = chain.head().time;
+    let exp = u64::from(tx.expiration.0);
+    if exp > now + u64::from(limits.max_expiration_secs) {
+        return Err(BroadcastError::TooFar { now, expiration: exp, max: limits.max_expiration_secs });
+    }
+    if now >= exp {
+        return Err(BroadcastError::Expired { now, expiration: exp });
+    }
+    Ok((txid, tx.expiration.0))
+}
+
+/// Operations as chain state changes, and the authorities they require.
+fn decode_ops(spec: &ChainSpec, ops: &[Operation]) -> Result<(Vec<ChainOp>, Vec<Required>), BroadcastError> {
+    let mut out = Vec::new();
+    let mut required = Vec::new();
+    for op in ops {
+        match op {
+            Operation::WitnessUpdate(w) => {
+                out.push(ChainOp::WitnessUpdate {
+                    owner: w.owner.clone(),
+                    url: w.url.clone(),
+                    signing_key: w.block_signing_key,
+                    props: WitnessProps {
+                        account_creation_fee: w.props.account_creation_fee.amount,
+                        maximum_block_size: w.props.maximum_block_size,
+                        interest_rate: w.props.interest_rate,
+                    },
+                });
+                required.push(Required::Active(w.owner.clone()));
+            }
+            Operation::WitnessSetProperties(p) => {
+                let (op, key) = decode_set_properties(spec, p)?;
+                out.push(op);
+                required.push(Required::Key { owner: p.owner.clone(), key });
+            }
+        }
+    }
+    Ok((out, required))
+}
+
+/// Op 42's packed props to typed changes (after `validate()`, so every present value unpacks).
+fn decode_set_properties(spec: &ChainSpec, p: &WitnessSetProperties) -> Result<(ChainOp, PublicKey), BroadcastError> {
+    let bad = |field: &str| BroadcastError::Invalid(format!("props.{field}: cannot unpack"));
+    let key = p.key().ok_or_else(|| bad("key"))?;
+    let url = match p.get("url") {
+        Some(b) => Some(read(b, |r| r.string()).ok_or_else(|| bad("url"))?),
+        None => None,
+    };
+    let maximum_block_size = match p.get("maximum_block_size") {
+        Some(b) => Some(read(b, |r| r.u32()).ok_or_else(|| bad("maximum_block_size"))?),
+        None => None,
+    };
+    // Hive reads `sbd_interest_rate` first and `hbd_` only if absent; Steem knows only `sbd_` (§4.2).
+    let rate_bytes = match (p.get("sbd_interest_rate"), p.get("hbd_interest_rate"), proto::is_hive(spec)) {
+        (Some(b), _, _) => Some(b),
+        (None, Some(b), true) => Some(b),
+        _ => None,
+    };
+    let interest_rate = match rate_bytes {
+        Some(b) => Some(read(b, |r| r.u16()).ok_or_else(|| bad("interest_rate"))?),
+        None => None,
+    };
+    let account_creation_fee = match p.get("account_creation_fee") {
+        Some(b) => Some(Asset::from_packed(b, spec.testnet).map_err(|_| bad("account_creation_fee"))?.amount),
+        None => None,
+    };
+    let op = ChainOp::SetProperties {
+        owner: p.owner.clone(),
+        key,
+        new_signing_key: p.new_signing_key(),
+        url,
+        account_creation_fee,
+        maximum_block_size,
+        interest_rate,
+    };
+    Ok((op, key))
+}
+
+/// One value filling exactly `bytes`.
+fn read<T>(bytes: &[u8], f: impl FnOnce(&mut Reader<'_>) -> Result<T, UnpackError>) -> Option<T> {
+    let mut r = Reader::new(bytes);
+    let v = f(&mut r).ok()?;
+    r.finish().ok()?;
+    Some(v)
 }
