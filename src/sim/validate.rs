@@ -369,3 +369,113 @@ fn read<T>(bytes: &[u8], f: impl FnOnce(&mut Reader<'_>) -> Result<T, UnpackErro
     r.finish().ok()?;
     Some(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{sign_transaction, transaction_to_json, Signature, TimePointSec, Transaction};
+    use crate::sim::chain::ChainParams;
+    use crate::sim::proto::PrivateKey;
+
+    const T0: u64 = 1_750_000_002;
+
+    fn private(seed: u8) -> PrivateKey {
+        PrivateKey::from_secret_bytes(&[seed; 32]).unwrap()
+    }
+
+    fn chain() -> Chain {
+        let p = ChainParams {
+            block_interval: 3,
+            seed: 3,
+            witness: "watched".into(),
+            witness_url: "https://watched.example".into(),
+            primary_key: private(1).public_key(),
+            backup_key: private(2).public_key(),
+            active_key: private(3).public_key(),
+            initial_total_missed: 0,
+            initial_block_num: 500,
+        };
+        Chain::new(p, T0).unwrap()
+    }
+
+    fn swap_tx(c: &Chain, exp_in: u32) -> Transaction {
+        let op = WitnessSetProperties::key_swap("watched", private(1).public_key(), private(2).public_key());
+        let head = BlockId(c.head().id);
+        Transaction::with_tapos(
+            &head,
+            TimePointSec(c.head().time as u32 + exp_in),
+            vec![Operation::WitnessSetProperties(op)],
+        )
+    }
+
+    /// n − s on 32 big-endian bytes: the high-S twin of a signature (same r, other recovery parity).
+    fn high_s_twin(sig: &Signature) -> Signature {
+        const N: [u8; 32] = [
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xba, 0xae,
+            0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41,
+        ];
+        let mut out = sig.0;
+        let mut borrow = 0i16;
+        for i in (0..32).rev() {
+            let d = i16::from(N[i]) - i16::from(sig.0[33 + i]) - borrow;
+            borrow = i16::from(d < 0);
+            out[33 + i] = (d + if d < 0 { 256 } else { 0 }) as u8;
+        }
+        out[0] = 27 + 4 + (((sig.0[0] - 27) & 3) ^ 1);
+        Signature(out)
+    }
+
+    #[test]
+    fn accepts_a_correct_key_swap_on_both_chains() {
+        for spec in [ChainSpec::hive(), ChainSpec::steem()] {
+            let c = chain();
+            let signed = sign_transaction(&swap_tx(&c, 60), &spec, &private(1)).unwrap();
+            let json = transaction_to_json(&signed, &spec);
+            let p = check_transaction(&spec, &c, &json, &Limits::for_chain(&spec)).unwrap();
+            assert_eq!(p.txid, signed.transaction.id_for(&spec, PackMode::Legacy).0);
+            assert!(matches!(&p.ops[0], ChainOp::SetProperties { new_signing_key: Some(k), .. }
+                if *k == private(2).public_key()));
+        }
+    }
+
+    #[test]
+    fn a_high_s_twin_that_hived_rejects_is_not_canonical() {
+        let spec = ChainSpec::hive();
+        let c = chain();
+        // Signatures are deterministic; find an expiration whose twin has s[0] > 0xa0 (about a third do).
+        let (signed, twin) = (60..400)
+            .find_map(|exp| {
+                let signed = sign_transaction(&swap_tx(&c, exp), &spec, &private(1)).unwrap();
+                let twin = high_s_twin(&signed.signatures[0]);
+                (!twin.hived_accepts()).then_some((signed, twin))
+            })
+            .expect("some twin is rejected");
+        let digest = signed.transaction.digest(&spec, PackMode::Legacy);
+        assert_eq!(recover(&digest, &twin).unwrap(), private(1).public_key(), "the twin is a valid signature");
+        let mut bad = signed.clone();
+        bad.signatures = vec![twin];
+        let err = check_transaction(&spec, &c, &transaction_to_json(&bad, &spec), &Limits::for_chain(&spec));
+        assert_eq!(err.unwrap_err(), BroadcastError::NotCanonical);
+    }
+
+    #[test]
+    fn error_codes_differ_by_family() {
+        let cases = [
+            (BroadcastError::MissingActive("a".into()), -32003, -32000),
+            (BroadcastError::Tapos { num: 1, prefix: 2 }, -32003, -32000),
+            (BroadcastError::Expired { now: 2, expiration: 1 }, -32003, -32000),
+            (BroadcastError::Duplicate("00".into()), -32003, -32003),
+            (BroadcastError::NotCanonical, -32003, -32003),
+            (BroadcastError::Eval(EvalError::KeyMismatch), -32003, -32003),
+            (BroadcastError::SignatureHeader(40), -32000, -32000),
+        ];
+        for (e, hive, steem) in cases {
+            assert_eq!(e.to_fc(&ChainSpec::hive()).rpc_code, hive, "{e}");
+            assert_eq!(e.to_fc(&ChainSpec::steem()).rpc_code, steem, "{e}");
+        }
+        let f = BroadcastError::MissingActive("alice".into()).to_fc(&ChainSpec::steem()).into_failure("t");
+        assert_eq!(f.message, "missing required active authority:Missing Active Authority alice");
+        assert!(BroadcastError::MissingOther { owner: "a".into(), key: "k".into() }.is_auth());
+        assert!(!BroadcastError::NotCanonical.is_auth());
+    }
+}
