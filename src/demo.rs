@@ -14,7 +14,7 @@ use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ExitStatus;
-use crate::clock::{Clock, ScaledClock, SharedClock};
+use crate::clock::{ScaledClock, SharedClock};
 use crate::protocol::chain::ChainSpec;
 use crate::protocol::keys::PrivateKey;
 use crate::sim::{EventRecord, Producer, SimConfig, SimEvent, SimNode, SmsSink};

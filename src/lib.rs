@@ -18,14 +18,18 @@
 //! | [`persist`] | atomic durable writes |
 //! | [`logging`] | tracing, human or JSON |
 //! | [`cli`] | subcommands and exit statuses |
+//! | [`sim`] | a simulated Hive/Steem node and Twilio on 127.0.0.1, for the demo, the tests and the benchmark |
+//! | [`demo`] | `witness-trap demo`: the simulated incident, narrated |
 
 pub mod alert;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod logging;
 pub mod persist;
 pub mod producer;
 pub mod protocol;
 pub mod rpc;
+pub mod sim;
 pub mod trap;

@@ -49,6 +49,15 @@ pub enum Command {
     TestAlert,
     /// Exit 0 if the trap is armed and its last poll is recent and healthy (for docker's HEALTHCHECK).
     Health,
+    /// A simulated chain, a failing witness and the real trap, narrated in the terminal. No network needed.
+    Demo {
+        /// hive or steem.
+        #[arg(long, default_value = "hive")]
+        chain: String,
+        /// How many times faster than real time the simulated chain runs.
+        #[arg(long, default_value_t = 6.0)]
+        speed: f64,
+    },
     /// Offline key tools (JSON on stdin/stdout).
     Key {
         #[command(subcommand)]
@@ -70,6 +79,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Tx { command } => {
             offline_result(offline::run_tx(&command, &mut std::io::stdin().lock(), &mut std::io::stdout().lock()))
         }
+        Command::Demo { chain, speed } => demo(&chain, speed),
         other => trap::run_command(other, cli.env_file.as_deref()),
     }
 }
@@ -77,6 +87,41 @@ pub fn run(cli: Cli) -> ExitStatus {
 fn offline_result(r: Result<(), offline::OfflineError>) -> ExitStatus {
     match r {
         Ok(()) => ExitStatus::Ok,
+        Err(e) => {
+            eprintln!("witness-trap: {e}");
+            ExitStatus::Failure
+        }
+    }
+}
+
+fn demo(chain: &str, speed: f64) -> ExitStatus {
+    let chain = match chain {
+        "hive" => crate::protocol::chain::ChainSpec::hive(),
+        "steem" => crate::protocol::chain::ChainSpec::steem(),
+        other => {
+            eprintln!("witness-trap: --chain {other:?}: the demo runs on hive or steem");
+            return ExitStatus::Usage;
+        }
+    };
+    if !(1.0..=100.0).contains(&speed) {
+        eprintln!("witness-trap: --speed must be between 1 and 100");
+        return ExitStatus::Usage;
+    }
+    crate::logging::init_with_writer(
+        crate::logging::LogFormat::Human,
+        Some("warn,witness_trap::trap=info"),
+        crate::demo::PrefixWriter::new("  trap │ "),
+    );
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("witness-trap: cannot start the async runtime: {e}");
+            return ExitStatus::Failure;
+        }
+    };
+    let opts = crate::demo::DemoOptions { chain, speedup: speed, ..Default::default() };
+    match runtime.block_on(crate::demo::run(opts, &mut std::io::stdout())) {
+        Ok(status) => status,
         Err(e) => {
             eprintln!("witness-trap: {e}");
             ExitStatus::Failure

@@ -58,7 +58,7 @@ pub fn run_command(command: Command, env_file: Option<&Path>) -> ExitStatus {
             with_settings(&src, |s| runtime.block_on(fire_dry_run(s, clock)))
         }
         Command::Rearm => with_settings(&src, |s| runtime.block_on(rearm(s, clock))),
-        Command::Key { .. } | Command::Tx { .. } => ExitStatus::Usage,
+        Command::Key { .. } | Command::Tx { .. } | Command::Demo { .. } => ExitStatus::Usage,
     }
 }
 
