@@ -67,7 +67,8 @@ pub async fn run(opts: DemoOptions, out: &mut (impl Write + Send)) -> Result<Exi
     let active = PrivateKey::generate();
     let prefix = opts.chain.key_prefix.clone();
     let clock: SharedClock = std::sync::Arc::new(ScaledClock::starting_now(opts.speedup));
-    let mut cfg = SimConfig::new(opts.chain.clone(), WITNESS, primary.public_key(), backup.public_key(), active.public_key());
+    let mut cfg =
+        SimConfig::new(opts.chain.clone(), WITNESS, primary.public_key(), backup.public_key(), active.public_key());
     cfg.clock = Some(clock.clone());
     cfg.endpoints = 2;
     cfg.initial_total_missed = 7;
@@ -78,21 +79,32 @@ pub async fn run(opts: DemoOptions, out: &mut (impl Write + Send)) -> Result<Exi
     let dir = tempfile_dir()?;
     let state_file = dir.join("witness-trap-state.json");
 
-    say(out, "demo", &format!(
-        "a simulated {} chain on {} ({}× real time: a 3 s block every {} ms), 21 witnesses, one of them @{WITNESS}",
-        opts.chain.name,
-        node.urls().join(" and "),
-        opts.speedup,
-        (3000.0 / opts.speedup) as u64
-    ));
+    say(
+        out,
+        "demo",
+        &format!(
+            "a simulated {} chain on {} ({}× real time: a 3 s block every {} ms), 21 witnesses, one of them @{WITNESS}",
+            opts.chain.name,
+            node.urls().join(" and "),
+            opts.speedup,
+            (3000.0 / opts.speedup) as u64
+        ),
+    );
     say(out, "demo", &format!("primary node key {}", primary.public_key().to_text(&prefix)));
-    say(out, "demo", &format!("backup node key  {}  (the trap swaps to this one)", backup.public_key().to_text(&prefix)));
+    say(
+        out,
+        "demo",
+        &format!("backup node key  {}  (the trap swaps to this one)", backup.public_key().to_text(&prefix)),
+    );
     say(out, "demo", &format!("the trap: MISSED_BLOCKS_ALLOWED={}, POLL_INTERVAL_SECS=30, DETECTION=slots, signing with the current signing key", opts.missed_blocks_allowed));
 
     let mut vars: HashMap<String, String> = HashMap::new();
     for (k, v) in [
         ("WITNESS_ACCOUNT", WITNESS.to_string()),
-        ("CHAIN", if opts.chain.family == crate::protocol::chain::Family::Steem { "steem" } else { "hive" }.to_string()),
+        (
+            "CHAIN",
+            if opts.chain.family == crate::protocol::chain::Family::Steem { "steem" } else { "hive" }.to_string(),
+        ),
         ("RPC_URLS", node.urls().join(",")),
         ("BACKUP_SIGNING_KEY", backup.public_key().to_text(&prefix)),
         ("SIGNING_WIF", primary.to_wif().to_string()),
@@ -162,9 +174,10 @@ pub async fn run(opts: DemoOptions, out: &mut (impl Write + Send)) -> Result<Exi
                         let ids: Vec<String> = txids.iter().map(hex8).collect();
                         say(out, "chain", &format!("block {num} includes transaction {}…", ids.join(", ")));
                     }
-                    SimEvent::SlotMissed { witness, total_missed, counted_in_block, .. } if witness == WITNESS => {
+                    SimEvent::SlotMissed { witness, total_missed, counted_in_block, slot_time, .. } if witness == WITNESS => {
                         missed_count += 1;
-                        first_miss.get_or_insert(time);
+                        let _ = time;
+                        first_miss.get_or_insert(slot_time);
                         say(out, "chain", &format!("@{WITNESS} MISSED its slot (seen when block {counted_in_block} was applied): total_missed = {total_missed}"));
                     }
                     SimEvent::TxAccepted { txid, endpoint, .. } => {
@@ -188,10 +201,18 @@ pub async fn run(opts: DemoOptions, out: &mut (impl Write + Send)) -> Result<Exi
     say(out, "demo", "summary");
     say(out, "", &format!("missed blocks: {missed_count} (MISSED_BLOCKS_ALLOWED={})", opts.missed_blocks_allowed));
     if let (Some(miss), Some((block, at))) = (first_miss, swap_block) {
-        say(out, "", &format!("first miss → key swap in block {block}: {} chain seconds", at.saturating_sub(miss)));
+        say(
+            out,
+            "",
+            &format!("first missed slot → key swap in block {block}: {} chain seconds", at.saturating_sub(miss)),
+        );
     }
     if let (Some(down), Some((block, at))) = (failed_at, backup_block) {
-        say(out, "", &format!("primary down → backup's first block {block}: {} chain seconds", at.saturating_sub(down)));
+        say(
+            out,
+            "",
+            &format!("primary down → backup's first block {block}: {} chain seconds", at.saturating_sub(down)),
+        );
     }
     say(out, "", &format!("on-chain key: {}; SMS sent: {}", w.signing_key.to_text(&prefix), messages.len()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -199,9 +220,26 @@ pub async fn run(opts: DemoOptions, out: &mut (impl Write + Send)) -> Result<Exi
 }
 
 fn tempfile_dir() -> Result<std::path::PathBuf, DemoError> {
-    let dir = std::env::temp_dir().join(format!("witness-trap-demo-{}-{}", std::process::id(), hex::encode(rand::random::<[u8; 4]>())));
+    let dir = std::env::temp_dir().join(format!(
+        "witness-trap-demo-{}-{}",
+        std::process::id(),
+        hex::encode(rand::random::<[u8; 4]>())
+    ));
     std::fs::create_dir_all(&dir).map_err(DemoError::TempDir)?;
     Ok(dir)
+}
+
+/// The trap's own log lines, interleaved with the narration: warnings, and the trap module's info lines
+/// (armed, confirmed, alert), without timestamps or colours.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::new("warn,witness_trap::trap=info");
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(PrefixWriter::new("  trap │ "))
+        .without_time()
+        .with_target(false)
+        .with_ansi(false)
+        .try_init();
 }
 
 /// A log writer that prefixes every line, so the trap's own log lines read as part of the narration.

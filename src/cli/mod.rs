@@ -107,11 +107,7 @@ fn demo(chain: &str, speed: f64) -> ExitStatus {
         eprintln!("witness-trap: --speed must be between 1 and 100");
         return ExitStatus::Usage;
     }
-    crate::logging::init_with_writer(
-        crate::logging::LogFormat::Human,
-        Some("warn,witness_trap::trap=info"),
-        crate::demo::PrefixWriter::new("  trap │ "),
-    );
+    crate::demo::init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
