@@ -4,6 +4,8 @@
 mod cli;
 /// Configuration problems: every bad variable is named, nothing is armed or broadcast.
 mod config;
+/// End to end against the simulated chain: both operations and chains, restarts, faults, alerts, slots.
+mod e2e;
 /// Scripted RPC node, Twilio mock, keys, settings, log capture.
 mod support;
 /// The trap end to end through `cli::trap::run` against the scripted node: fire once, restarts, faults, alerts.

@@ -1,0 +1,412 @@
+//! End to end against the simulated chain (`witness_trap::sim`), not mocks: a real schedule of 21
+//! witnesses, real misses, broadcasts checked as a node checks them, the backup taking over.
+//!
+//! The chain runs 10-20× faster than real time; tests wait on chain events with generous timeouts and
+//! assert on chain facts (blocks, keys, counters), never on elapsed wall time.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use witness_trap::cli::trap::run;
+use witness_trap::cli::ExitStatus;
+use witness_trap::clock::{ScaledClock, SharedClock};
+use witness_trap::protocol::chain::ChainSpec;
+use witness_trap::sim::{Fault, Lie, Producer, SimConfig, SimEvent, SimNode, SmsSink};
+use witness_trap::trap::state::{Outcome, Phase, TrapState};
+
+use crate::support::Keys;
+
+const WAIT: Duration = Duration::from_secs(90);
+const SID: &str = "ACe2e0000000000000000000000000000";
+const TOKEN: &str = "e2e-token-0123456789";
+const WITNESS: &str = "alice";
+
+struct World {
+    sim: SimNode,
+    sms: SmsSink,
+    keys: Keys,
+    clock: SharedClock,
+    state_file: PathBuf,
+    _dir: tempfile::TempDir,
+    vars: HashMap<String, String>,
+}
+
+async fn world(chain: ChainSpec, endpoints: usize, speedup: f64, seed: u64) -> World {
+    let keys = Keys::new();
+    let clock: SharedClock = Arc::new(ScaledClock::starting_now(speedup));
+    let mut cfg = SimConfig::new(
+        chain.clone(),
+        WITNESS,
+        keys.primary.public_key(),
+        keys.backup.public_key(),
+        keys.active.public_key(),
+    );
+    cfg.clock = Some(clock.clone());
+    cfg.endpoints = endpoints;
+    cfg.initial_total_missed = 7;
+    cfg.seed = seed;
+    let sim = SimNode::start(cfg).await.expect("sim starts");
+    let sms = SmsSink::start(SID, SecretString::from(TOKEN.to_string())).await.expect("sms sink starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state_file = dir.path().join("state.json");
+    let mut vars = HashMap::new();
+    for (k, v) in [
+        ("WITNESS_ACCOUNT", WITNESS.to_string()),
+        ("CHAIN", chain.name.clone()),
+        ("RPC_URLS", sim.urls().join(",")),
+        ("BACKUP_SIGNING_KEY", keys.backup.public_key().to_text(&chain.key_prefix)),
+        ("SIGNING_WIF", keys.primary.to_wif().to_string()),
+        ("MISSED_BLOCKS_ALLOWED", "1".to_string()),
+        ("POLL_INTERVAL_SECS", "30".to_string()),
+        ("RPC_TIMEOUT_SECS", "2".to_string()),
+        ("STATE_FILE", state_file.display().to_string()),
+        ("TWILIO_ACCOUNT_SID", SID.to_string()),
+        ("TWILIO_AUTH_TOKEN", TOKEN.to_string()),
+        ("TWILIO_FROM", "+15005550006".to_string()),
+        ("TWILIO_TO", "+14155550123".to_string()),
+        ("TWILIO_API_URL", sms.url().to_string()),
+    ] {
+        vars.insert(k.to_string(), v);
+    }
+    World { sim, sms, keys, clock, state_file, _dir: dir, vars }
+}
+
+impl World {
+    fn spawn(&self) -> (JoinHandle<ExitStatus>, CancellationToken) {
+        let shutdown = CancellationToken::new();
+        let (vars, clock, s) = (self.vars.clone(), self.clock.clone(), shutdown.clone());
+        (tokio::spawn(async move { run(&vars, clock, s, true).await }), shutdown)
+    }
+
+    async fn armed(&self) {
+        for _ in 0..1200 {
+            if self.state_file.exists() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the trap never armed");
+    }
+
+    fn state(&self) -> TrapState {
+        TrapState::load_any(&self.state_file).expect("readable").expect("exists")
+    }
+
+    /// Wait until the witness's own slot was produced by `who` (after event `after`).
+    async fn own_block(&self, after: u64, who: Producer) -> u64 {
+        self.sim
+            .wait_for_event(after, WAIT, |e| matches!(e, SimEvent::BlockProduced { witness, producer, .. } if witness == WITNESS && *producer == who))
+            .await
+            .expect("the witness's slot came")
+            .seq
+    }
+
+    fn key_changes(&self) -> Vec<witness_trap::protocol::keys::PublicKey> {
+        self.sim
+            .events()
+            .into_iter()
+            .filter_map(|r| match r.event {
+                SimEvent::SigningKeyChanged { witness, new, .. } if witness == WITNESS => Some(new),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn accepted_txids(&self) -> std::collections::BTreeSet<[u8; 20]> {
+        self.sim
+            .events()
+            .into_iter()
+            .filter_map(|r| match r.event {
+                SimEvent::TxAccepted { txid, .. } => Some(txid),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// The whole incident: armed, primary fails, trap fires once, the backup produces, one SMS per number.
+async fn happy_path(chain: ChainSpec, use_active_key: bool) {
+    let mut w = world(chain.clone(), 2, 20.0, 7).await;
+    if use_active_key {
+        w.vars.remove("SIGNING_WIF");
+        w.vars.insert("ACTIVE_WIF".into(), w.keys.active.to_wif().to_string());
+    }
+    let (task, _stop) = w.spawn();
+    w.armed().await;
+    let seq = w.own_block(0, Producer::Primary).await;
+    w.sim.fail_primary();
+    assert_eq!(task.await.expect("join"), ExitStatus::Ok, "{}", chain.name);
+    w.own_block(seq, Producer::Backup).await;
+    assert_eq!(w.key_changes(), vec![w.keys.backup.public_key()], "exactly one swap, to the backup key");
+    assert_eq!(w.accepted_txids().len(), 1, "one transaction");
+    assert_eq!(w.sim.witness().signing_key, w.keys.backup.public_key());
+    let missed = w.sim.witness().total_missed - 7;
+    assert!(missed >= 1, "the outage was real");
+    let Phase::Fired { outcome: Outcome::Swapped { txid: Some(_) }, .. } = w.state().phase else {
+        panic!("{:?}", w.state())
+    };
+    let sms = w.sms.messages();
+    assert_eq!(sms.len(), 1);
+    assert!(sms[0].body.contains(WITNESS) && sms[0].body.contains(&chain.name), "{}", sms[0].body);
+}
+
+#[tokio::test]
+async fn hive_swap_with_witness_set_properties() {
+    happy_path(ChainSpec::hive(), false).await;
+}
+
+#[tokio::test]
+async fn steem_swap_with_witness_set_properties() {
+    happy_path(ChainSpec::steem(), false).await;
+}
+
+#[tokio::test]
+async fn hive_swap_with_witness_update() {
+    happy_path(ChainSpec::hive(), true).await;
+}
+
+#[tokio::test]
+async fn steem_swap_with_witness_update() {
+    happy_path(ChainSpec::steem(), true).await;
+}
+
+#[tokio::test]
+async fn a_crash_while_firing_and_a_restart_after_firing() {
+    let w = world(ChainSpec::hive(), 2, 20.0, 11).await;
+    let (task, _stop) = w.spawn();
+    w.armed().await;
+    w.own_block(0, Producer::Primary).await;
+    w.sim.fail_primary();
+    // Kill the process the moment the state file says firing (before or after its broadcast).
+    for _ in 0..4000 {
+        if matches!(w.state().phase, Phase::Firing { .. }) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    task.abort();
+    let _ = task.await;
+    assert!(!matches!(w.state().phase, Phase::Armed), "it got to firing");
+    // Restart: it finishes the same swap.
+    let (task, _stop) = w.spawn();
+    assert_eq!(task.await.expect("join"), ExitStatus::Ok);
+    assert_eq!(w.key_changes(), vec![w.keys.backup.public_key()]);
+    assert_eq!(w.sms.messages().len(), 1);
+    // Restart after fired: nothing is polled for, signed or sent.
+    let broadcasts = w.sim.broadcasts_received();
+    let (task, _stop) = w.spawn();
+    assert_eq!(task.await.expect("join"), ExitStatus::Ok);
+    assert_eq!(w.sim.broadcasts_received(), broadcasts);
+    assert_eq!(w.sms.messages().len(), 1);
+    assert_eq!(w.key_changes().len(), 1);
+}
+
+/// Let the trap watch `for_blocks` blocks, then stop it; returns its exit status.
+async fn watch_for(
+    w: &World,
+    task: JoinHandle<ExitStatus>,
+    stop: CancellationToken,
+    from: u64,
+    blocks: usize,
+) -> ExitStatus {
+    let mut seq = from;
+    for _ in 0..blocks {
+        seq =
+            w.sim.wait_for_event(seq, WAIT, |e| matches!(e, SimEvent::BlockProduced { .. })).await.expect("blocks").seq;
+    }
+    stop.cancel();
+    task.await.expect("join")
+}
+
+#[tokio::test]
+async fn a_stale_only_endpoint_never_fires() {
+    let w = world(ChainSpec::hive(), 1, 20.0, 13).await;
+    let (task, stop) = w.spawn();
+    w.armed().await;
+    w.sim.set_fault(0, Fault::StaleHead).expect("endpoint 0");
+    let seq = w.sim.last_seq();
+    w.sim.fail_primary();
+    assert_eq!(watch_for(&w, task, stop, seq, 60).await, ExitStatus::Ok);
+    assert!(w.sim.witness().total_missed > 7, "the witness really missed");
+    assert_eq!(w.sim.broadcasts_received(), 0, "but the trap saw only a stale head");
+    assert!(matches!(w.state().phase, Phase::Armed));
+}
+
+#[tokio::test]
+async fn a_failing_first_endpoint_and_a_healthy_second_fires_once() {
+    let w = world(ChainSpec::steem(), 2, 20.0, 17).await;
+    w.sim.set_fault(0, Fault::Http503).expect("endpoint 0");
+    let (task, _stop) = w.spawn();
+    w.armed().await;
+    w.own_block(0, Producer::Primary).await;
+    w.sim.fail_primary();
+    assert_eq!(task.await.expect("join"), ExitStatus::Ok);
+    assert_eq!(w.key_changes(), vec![w.keys.backup.public_key()]);
+}
+
+#[tokio::test]
+async fn a_lying_endpoint_beside_an_honest_one_never_fires() {
+    let w = world(ChainSpec::hive(), 2, 20.0, 19).await;
+    let (task, stop) = w.spawn();
+    w.armed().await;
+    w.sim.set_fault(1, Fault::LyingMissed(Lie::Add(5))).expect("endpoint 1");
+    let seq = w.sim.last_seq();
+    assert_eq!(watch_for(&w, task, stop, seq, 60).await, ExitStatus::Ok);
+    assert_eq!(w.sim.broadcasts_received(), 0);
+    assert_eq!(w.sim.witness().total_missed, 7, "the witness never missed");
+}
+
+#[tokio::test]
+async fn twilio_failing_for_good_still_swaps_once() {
+    let w = world(ChainSpec::hive(), 2, 20.0, 23).await;
+    w.sms.fail_forever(true);
+    let (task, _stop) = w.spawn();
+    w.armed().await;
+    w.own_block(0, Producer::Primary).await;
+    w.sim.fail_primary();
+    assert_eq!(task.await.expect("join"), ExitStatus::AlertFailed);
+    assert_eq!(w.key_changes(), vec![w.keys.backup.public_key()]);
+}
+
+#[tokio::test]
+async fn twilio_failing_then_recovering_alerts_once() {
+    let w = world(ChainSpec::steem(), 1, 20.0, 29).await;
+    w.sms.fail_next(2);
+    let (task, _stop) = w.spawn();
+    w.armed().await;
+    w.own_block(0, Producer::Primary).await;
+    w.sim.fail_primary();
+    assert_eq!(task.await.expect("join"), ExitStatus::Ok);
+    assert_eq!(w.sms.messages().len(), 1);
+    assert_eq!(w.key_changes().len(), 1);
+}
+
+/// Randomised outage moments (property-style, bounded): the trap fires exactly once and only ever to the
+/// backup key, whatever the moment relative to the schedule and the poll phase.
+#[tokio::test]
+async fn randomised_outages_fire_exactly_once_to_the_backup() {
+    for round in 0..4u64 {
+        let seed = rand::random::<u64>();
+        let w = world(ChainSpec::hive(), 2, 20.0, seed).await;
+        let (task, _stop) = w.spawn();
+        w.armed().await;
+        let blocks = (seed % 30) as usize;
+        let mut seq = w.sim.last_seq();
+        for _ in 0..blocks {
+            seq = w
+                .sim
+                .wait_for_event(seq, WAIT, |e| matches!(e, SimEvent::BlockProduced { .. }))
+                .await
+                .expect("blocks")
+                .seq;
+        }
+        w.sim.fail_primary();
+        assert_eq!(task.await.expect("join"), ExitStatus::Ok, "round {round}, seed {seed}");
+        assert_eq!(w.key_changes(), vec![w.keys.backup.public_key()], "round {round}, seed {seed}");
+        assert_eq!(w.accepted_txids().len(), 1, "round {round}, seed {seed}");
+    }
+}
+
+// --- Slot-aware watching (issue 8), in simulated time -------------------------------------------------
+
+/// With DETECTION=slots and a 30 s poll, a miss is seen within about one block of becoming visible.
+#[tokio::test]
+async fn slots_detect_a_miss_within_a_block_of_it_becoming_visible() {
+    let w = world(ChainSpec::hive(), 2, 10.0, 31).await;
+    let (task, _stop) = w.spawn();
+    w.armed().await;
+    w.own_block(0, Producer::Primary).await;
+    w.sim.fail_primary();
+    assert_eq!(task.await.expect("join"), ExitStatus::Ok);
+    let visible = w
+        .sim
+        .events()
+        .into_iter()
+        .find_map(|r| match r.event {
+            SimEvent::SlotMissed { witness, .. } if witness == WITNESS => Some(r.time),
+            _ => None,
+        })
+        .expect("a miss");
+    let Phase::Fired { seen_at, .. } = w.state().phase else { panic!() };
+    // The look is planned one block after the slot plus a one-second margin: seen within two blocks
+    // (6 chain seconds) of the miss becoming visible, against up to 30 s for a blind poll.
+    assert!(seen_at <= visible + 6, "seen at {seen_at}, visible at {visible}");
+}
+
+/// A reshuffle between two of the witness's slots: the failure starts right after a new round is
+/// computed, so the missed slot is found from a freshly read schedule.
+#[tokio::test]
+async fn slots_follow_a_reshuffle() {
+    let w = world(ChainSpec::steem(), 1, 10.0, 37).await;
+    let (task, _stop) = w.spawn();
+    w.armed().await;
+    let seq = w.own_block(0, Producer::Primary).await;
+    w.sim.wait_for_event(seq, WAIT, |e| matches!(e, SimEvent::Reshuffled { .. })).await.expect("a reshuffle");
+    w.sim.fail_primary();
+    assert_eq!(task.await.expect("join"), ExitStatus::Ok);
+    let visible = w
+        .sim
+        .events()
+        .into_iter()
+        .find_map(|r| match r.event {
+            SimEvent::SlotMissed { witness, .. } if witness == WITNESS => Some(r.time),
+            _ => None,
+        })
+        .expect("a miss");
+    let Phase::Fired { seen_at, .. } = w.state().phase else { panic!() };
+    // One endpoint: corroboration is a read one block later, so allow one more block.
+    assert!(seen_at <= visible + 6, "seen at {seen_at}, visible at {visible}");
+    assert_eq!(w.key_changes().len(), 1);
+}
+
+/// A halted chain (no witness produces): the head goes stale, the trap is blind and never fires.
+#[tokio::test]
+async fn a_halted_chain_never_fires() {
+    let w = world(ChainSpec::hive(), 2, 20.0, 41).await;
+    let (task, stop) = w.spawn();
+    w.armed().await;
+    let names: Vec<String> = w.sim.with_chain(|c| c.witnesses().map(|x| x.owner.clone()).collect());
+    for n in &names {
+        w.sim.set_witness_up(n, false);
+    }
+    w.sim.fail_primary();
+    w.sim.fail_backup();
+    // Let 120 chain seconds pass with no block at all.
+    w.clock.sleep(Duration::from_secs(120)).await;
+    stop.cancel();
+    assert_eq!(task.await.expect("join"), ExitStatus::Ok);
+    assert_eq!(w.sim.broadcasts_received(), 0);
+    let poll = w.state().last_poll.expect("polled");
+    assert!(!poll.healthy, "blind while halted: {poll:?}");
+}
+
+/// An endpoint that fails exactly during the slot read: no fire on bad data, and detection resumes.
+#[tokio::test]
+async fn an_endpoint_failing_during_the_slot_read_delays_but_does_not_prevent_detection() {
+    let w = world(ChainSpec::hive(), 1, 10.0, 43).await;
+    let (task, _stop) = w.spawn();
+    w.armed().await;
+    let seq = w.own_block(0, Producer::Primary).await;
+    w.sim.set_fault(0, Fault::Http503).expect("endpoint 0");
+    w.sim.fail_primary();
+    let missed = w
+        .sim
+        .wait_for_event(seq, WAIT, |e| matches!(e, SimEvent::SlotMissed { witness, .. } if witness == WITNESS))
+        .await
+        .expect("a miss")
+        .seq;
+    // Two more blocks with the only endpoint failing: nothing may be broadcast on no data.
+    let mut s = missed;
+    for _ in 0..2 {
+        s = w.sim.wait_for_event(s, WAIT, |e| matches!(e, SimEvent::BlockProduced { .. })).await.expect("blocks").seq;
+    }
+    assert_eq!(w.sim.broadcasts_received(), 0);
+    w.sim.set_fault(0, Fault::None).expect("endpoint 0");
+    assert_eq!(task.await.expect("join"), ExitStatus::Ok);
+    assert_eq!(w.key_changes(), vec![w.keys.backup.public_key()]);
+}
