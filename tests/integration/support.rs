@@ -71,6 +71,8 @@ pub struct NodeState {
     pub swallow: usize,
     /// Answer broadcasts with this error instead.
     pub reject_with: Option<Value>,
+    /// Serve `get_witness_schedule` with this round (None: the method is unknown, as on a trimmed proxy).
+    pub schedule: Option<Vec<String>>,
     genesis: u64,
     seen_txids: Vec<String>,
 }
@@ -105,6 +107,7 @@ impl FakeNode {
             broadcasts: 0,
             swallow: 0,
             reject_with: None,
+            schedule: None,
             genesis,
             seen_txids: Vec::new(),
         }));
@@ -190,6 +193,11 @@ async fn handle(
                               chain.interest_rate_field(): 1000},
                     "running_version": "1.28.7"})
             }
+        }
+        "condenser_api.get_witness_schedule" if s.schedule.is_some() => {
+            let round = s.schedule.clone().unwrap_or_default();
+            json!({"current_shuffled_witnesses": round, "num_scheduled_witnesses": round.len(),
+                   "next_shuffle_block_num": (head / 21 + 1) * 21})
         }
         "condenser_api.get_accounts" => {
             let prefix = s.chain.key_prefix.clone();

@@ -635,3 +635,27 @@ async fn restart_in_firing_rebroadcasts_the_recorded_attempt() {
     };
     assert_eq!(done, txid);
 }
+
+/// Issue 8: a witness absent from the current schedule is watched by plain polling, and `status` says so.
+#[tokio::test]
+async fn a_witness_absent_from_the_schedule_falls_back_to_polling() {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let node =
+        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
+            .await;
+    node.set(|s| s.schedule = Some((0..21).map(|i| format!("other{i:02}")).collect()));
+    let sms = twilio_ok(2).await;
+    let (_d, state_file) = temp_state();
+    let sf = state_file.clone();
+    let n2 = node.clone();
+    tokio::spawn(async move {
+        wait_for("a poll", || TrapState::load_any(&sf).ok().flatten().is_some_and(|s| s.last_poll.is_some())).await;
+        let watch = TrapState::load_any(&sf).ok().flatten().and_then(|s| s.last_poll).and_then(|p| p.watch);
+        assert_eq!(watch.as_deref(), Some("poll: @alice is not in the current schedule"));
+        n2.set(|s| s.total_missed = 12);
+    });
+    let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(60)).await;
+    assert_eq!(status, ExitStatus::Ok, "the periodic poll still catches the misses");
+    assert_eq!(node.get(|s| s.accepted.len()), 1);
+}
