@@ -117,6 +117,21 @@ impl World {
             .collect()
     }
 
+    /// (when the trap first saw the crossing, when the witness's first miss became visible on chain).
+    fn seen_and_visible(&self) -> (u64, u64) {
+        let visible = self
+            .sim
+            .events()
+            .into_iter()
+            .find_map(|r| match r.event {
+                SimEvent::SlotMissed { witness, .. } if witness == WITNESS => Some(r.time),
+                _ => None,
+            })
+            .expect("a miss");
+        let Phase::Fired { seen_at, .. } = self.state().phase else { panic!("not fired: {:?}", self.state()) };
+        (seen_at, visible)
+    }
+
     fn accepted_txids(&self) -> std::collections::BTreeSet<[u8; 20]> {
         self.sim
             .events()
@@ -323,16 +338,7 @@ async fn slots_detect_a_miss_within_a_block_of_it_becoming_visible() {
     w.own_block(0, Producer::Primary).await;
     w.sim.fail_primary();
     assert_eq!(task.await.expect("join"), ExitStatus::Ok);
-    let visible = w
-        .sim
-        .events()
-        .into_iter()
-        .find_map(|r| match r.event {
-            SimEvent::SlotMissed { witness, .. } if witness == WITNESS => Some(r.time),
-            _ => None,
-        })
-        .expect("a miss");
-    let Phase::Fired { seen_at, .. } = w.state().phase else { panic!() };
+    let (seen_at, visible) = w.seen_and_visible();
     // The look is planned one block after the slot plus a one-second margin: seen within two blocks
     // (6 chain seconds) of the miss becoming visible, against up to 30 s for a blind poll.
     assert!(seen_at <= visible + 6, "seen at {seen_at}, visible at {visible}");
@@ -349,16 +355,7 @@ async fn slots_follow_a_reshuffle() {
     w.sim.wait_for_event(seq, WAIT, |e| matches!(e, SimEvent::Reshuffled { .. })).await.expect("a reshuffle");
     w.sim.fail_primary();
     assert_eq!(task.await.expect("join"), ExitStatus::Ok);
-    let visible = w
-        .sim
-        .events()
-        .into_iter()
-        .find_map(|r| match r.event {
-            SimEvent::SlotMissed { witness, .. } if witness == WITNESS => Some(r.time),
-            _ => None,
-        })
-        .expect("a miss");
-    let Phase::Fired { seen_at, .. } = w.state().phase else { panic!() };
+    let (seen_at, visible) = w.seen_and_visible();
     // One endpoint: corroboration is a read one block later, so allow one more block.
     assert!(seen_at <= visible + 6, "seen at {seen_at}, visible at {visible}");
     assert_eq!(w.key_changes().len(), 1);

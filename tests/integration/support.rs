@@ -280,6 +280,15 @@ fn apply_broadcast(s: &mut NodeState, tx_json: Value, head_time: u64) -> Result<
     Ok(())
 }
 
+/// Fresh keys, a fast clock and a scripted node for @alice whose on-chain key is the primary key.
+pub async fn scene(chain: ChainSpec) -> (Keys, SharedClock, FakeNode) {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let node =
+        FakeNode::start(chain, "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone()).await;
+    (keys, clock, node)
+}
+
 /// A chain clock 20× faster than the wall: a 3 s block takes 150 ms.
 pub fn fast_clock() -> SharedClock {
     Arc::new(ScaledClock::starting_now(20.0))

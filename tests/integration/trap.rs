@@ -76,11 +76,7 @@ fn accepted_op(node: &FakeNode, i: usize) -> (Operation, witness_trap::protocol:
 
 #[tokio::test]
 async fn no_fire_below_threshold() {
-    let keys = Keys::new();
-    let clock = fast_clock();
-    let node =
-        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
-            .await;
+    let (keys, clock, node) = scene(ChainSpec::hive()).await;
     let sms = twilio_ok(0).await;
     let (_d, state_file) = temp_state();
     raise_after_arming(&node, state_file.clone(), 11); // baseline 10, allowed 2: 11 is below
@@ -95,11 +91,7 @@ async fn no_fire_below_threshold() {
 
 #[tokio::test]
 async fn fires_once_with_witness_set_properties_signed_by_the_signing_key() {
-    let keys = Keys::new();
-    let clock = fast_clock();
-    let node =
-        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
-            .await;
+    let (keys, clock, node) = scene(ChainSpec::hive()).await;
     let sms = twilio_ok(2).await;
     let (_d, state_file) = temp_state();
     raise_after_arming(&node, state_file.clone(), 12);
@@ -129,16 +121,7 @@ async fn fires_once_with_witness_set_properties_signed_by_the_signing_key() {
 
 #[tokio::test]
 async fn fires_with_witness_update_copying_url_and_props_on_steem() {
-    let keys = Keys::new();
-    let clock = fast_clock();
-    let node = FakeNode::start(
-        ChainSpec::steem(),
-        "alice",
-        keys.primary.public_key(),
-        keys.active.public_key(),
-        clock.clone(),
-    )
-    .await;
+    let (keys, clock, node) = scene(ChainSpec::steem()).await;
     node.set(|s| s.url = "https://alice.example/ünïcode".into());
     let sms = twilio_ok(2).await;
     let (_d, state_file) = temp_state();
@@ -167,11 +150,7 @@ async fn fires_with_witness_update_copying_url_and_props_on_steem() {
 
 #[tokio::test]
 async fn falls_back_to_witness_update_when_the_on_chain_key_is_null() {
-    let keys = Keys::new();
-    let clock = fast_clock();
-    let node =
-        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
-            .await;
+    let (keys, clock, node) = scene(ChainSpec::hive()).await;
     let sms = twilio_ok(2).await;
     let (_d, state_file) = temp_state();
     let mut v = vars(&keys, &[&node.url], &state_file, &sms.uri());
@@ -196,11 +175,7 @@ async fn falls_back_to_witness_update_when_the_on_chain_key_is_null() {
 
 #[tokio::test]
 async fn restart_in_fired_neither_polls_signs_nor_alerts() {
-    let keys = Keys::new();
-    let clock = fast_clock();
-    let node =
-        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
-            .await;
+    let (keys, clock, node) = scene(ChainSpec::hive()).await;
     node.set(|s| s.total_missed = 50);
     let sms = twilio_ok(0).await;
     let (_d, state_file) = temp_state();
@@ -223,11 +198,7 @@ async fn restart_in_fired_neither_polls_signs_nor_alerts() {
 
 #[tokio::test]
 async fn restart_in_firing_completes_the_same_swap() {
-    let keys = Keys::new();
-    let clock = fast_clock();
-    let node =
-        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
-            .await;
+    let (keys, clock, node) = scene(ChainSpec::hive()).await;
     node.set(|s| s.total_missed = 13);
     let sms = twilio_ok(2).await;
     let (_d, state_file) = temp_state();
@@ -290,11 +261,7 @@ async fn restart_in_firing_after_the_swap_took_effect_broadcasts_nothing() {
 
 #[tokio::test]
 async fn restart_in_firing_toward_another_key_is_refused() {
-    let keys = Keys::new();
-    let clock = fast_clock();
-    let node =
-        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
-            .await;
+    let (keys, clock, node) = scene(ChainSpec::hive()).await;
     let sms = twilio_ok(0).await;
     let (_d, state_file) = temp_state();
     let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
@@ -314,11 +281,7 @@ async fn restart_in_firing_toward_another_key_is_refused() {
 
 /// With the only endpoint faulty after arming, the trap stays blind and never fires.
 async fn only_endpoint_fault_never_fires(fault: Fault) {
-    let keys = Keys::new();
-    let clock = fast_clock();
-    let node =
-        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
-            .await;
+    let (keys, clock, node) = scene(ChainSpec::hive()).await;
     let sms = twilio_ok(0).await;
     let (_d, state_file) = temp_state();
     let n2 = node.clone();
@@ -408,11 +371,7 @@ async fn a_lying_endpoint_is_not_corroborated_by_an_honest_one() {
 
 #[tokio::test]
 async fn an_expired_attempt_is_rebuilt_with_fresh_tapos() {
-    let keys = Keys::new();
-    let clock = fast_clock();
-    let node =
-        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
-            .await;
+    let (keys, clock, node) = scene(ChainSpec::hive()).await;
     node.set(|s| s.swallow = 1); // the first accepted transaction never makes it into a block
     let sms = twilio_ok(2).await;
     let (_d, state_file) = temp_state();
@@ -427,11 +386,7 @@ async fn an_expired_attempt_is_rebuilt_with_fresh_tapos() {
 
 #[tokio::test]
 async fn twilio_failing_once_then_recovering_still_alerts_and_swaps_once() {
-    let keys = Keys::new();
-    let clock = fast_clock();
-    let node =
-        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
-            .await;
+    let (keys, clock, node) = scene(ChainSpec::hive()).await;
     let sms = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(SMS_PATH))
@@ -455,11 +410,7 @@ async fn twilio_failing_once_then_recovering_still_alerts_and_swaps_once() {
 
 #[tokio::test]
 async fn twilio_failing_for_good_does_not_stop_the_swap() {
-    let keys = Keys::new();
-    let clock = fast_clock();
-    let node =
-        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
-            .await;
+    let (keys, clock, node) = scene(ChainSpec::hive()).await;
     let sms = MockServer::start().await;
     Mock::given(method("POST")).and(path(SMS_PATH)).respond_with(ResponseTemplate::new(503)).mount(&sms).await;
     let (_d, state_file) = temp_state();
@@ -478,11 +429,7 @@ async fn twilio_failing_for_good_does_not_stop_the_swap() {
 
 #[tokio::test]
 async fn a_swap_that_never_confirms_fails_within_the_fire_timeout_and_alerts() {
-    let keys = Keys::new();
-    let clock = fast_clock();
-    let node =
-        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
-            .await;
+    let (keys, clock, node) = scene(ChainSpec::hive()).await;
     node.set(|s| s.swallow = usize::MAX);
     let sms = twilio_ok(2).await;
     let (_d, state_file) = temp_state();
@@ -505,11 +452,7 @@ async fn a_swap_that_never_confirms_fails_within_the_fire_timeout_and_alerts() {
 #[tokio::test]
 async fn no_secret_in_any_log_line_at_trace_level() {
     let logs = capture_logs();
-    let keys = Keys::new();
-    let clock = fast_clock();
-    let node =
-        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
-            .await;
+    let (keys, clock, node) = scene(ChainSpec::hive()).await;
     let sms = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(SMS_PATH))
@@ -537,11 +480,7 @@ async fn no_secret_in_any_log_line_at_trace_level() {
 
 #[tokio::test]
 async fn a_fired_trap_stays_up_idle_until_stopped() {
-    let keys = Keys::new();
-    let clock = fast_clock();
-    let node =
-        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
-            .await;
+    let (keys, clock, node) = scene(ChainSpec::hive()).await;
     let (_d, state_file) = temp_state();
     let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
     st.phase = Phase::Fired {
@@ -570,11 +509,7 @@ async fn run_owned(v: HashMap<String, String>, clock: SharedClock, shutdown: Can
 
 #[tokio::test]
 async fn a_trigger_changed_after_arming_is_refused_until_rearm() {
-    let keys = Keys::new();
-    let clock = fast_clock();
-    let node =
-        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
-            .await;
+    let (keys, clock, node) = scene(ChainSpec::hive()).await;
     node.set(|s| s.total_missed = 11);
     let (_d, state_file) = temp_state();
     let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
@@ -594,11 +529,7 @@ async fn restart_in_firing_rebroadcasts_the_recorded_attempt() {
     use witness_trap::protocol::operation::WitnessSetProperties;
     use witness_trap::protocol::sign::sign_transaction;
     use witness_trap::protocol::transaction::{BlockId, TimePointSec, Transaction};
-    let keys = Keys::new();
-    let clock = fast_clock();
-    let node =
-        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
-            .await;
+    let (keys, clock, node) = scene(ChainSpec::hive()).await;
     let sms = twilio_ok(2).await;
     let (_d, state_file) = temp_state();
     // The process signed and recorded an attempt, then died before its broadcast reached any node.
@@ -639,11 +570,7 @@ async fn restart_in_firing_rebroadcasts_the_recorded_attempt() {
 /// Issue 8: a witness absent from the current schedule is watched by plain polling, and `status` says so.
 #[tokio::test]
 async fn a_witness_absent_from_the_schedule_falls_back_to_polling() {
-    let keys = Keys::new();
-    let clock = fast_clock();
-    let node =
-        FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock.clone())
-            .await;
+    let (keys, clock, node) = scene(ChainSpec::hive()).await;
     node.set(|s| s.schedule = Some((0..21).map(|i| format!("other{i:02}")).collect()));
     let sms = twilio_ok(2).await;
     let (_d, state_file) = temp_state();
