@@ -519,7 +519,7 @@ impl Chain {
         }
         self.head = record.clone();
         self.log(time, SimEvent::BlockProduced { num, id, time, aslot, witness, producer, txids: record.txids });
-        if num % ROUND == 0 {
+        if num.is_multiple_of(ROUND) {
             self.shuffle();
             self.next_shuffle_block_num = num + ROUND;
             let order = self.schedule.clone();
@@ -798,7 +798,7 @@ mod tests {
 
     /// Advance until a round has just been shuffled, so the next 21 slots use the current schedule.
     fn to_round_start(c: &mut Chain) {
-        while c.head().num % ROUND != 0 {
+        while !c.head().num.is_multiple_of(ROUND) {
             let t = c.next_slot_time(c.head().time);
             c.advance_to(t);
         }
