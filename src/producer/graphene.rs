@@ -332,8 +332,12 @@ impl GrapheneProducer {
         let margin = interval.div_ceil(3);
         // Still waiting for the block after the watched slot (the next witness missed too, or the node lags).
         if let Some(slot) = self.watched_slot {
-            if best.head_time < slot + interval {
-                self.next_look = Some(best.head_time + interval + margin);
+            if best.head_time < slot.saturating_add(interval) {
+                // Keep the planned look; once the slot's time has passed, look one block after the head
+                // (a regular poll before the slot must not turn into a look every block).
+                let planned = slot.saturating_add(interval);
+                let next_block = best.head_time.saturating_add(interval);
+                self.next_look = Some(planned.max(next_block) + margin);
                 return;
             }
             self.watched_slot = None;
