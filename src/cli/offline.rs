@@ -236,6 +236,7 @@ fn emit(stdout: &mut dyn Write, value: &Value) -> Result<(), OfflineError> {
 mod tests {
     use super::*;
 
+    // Test vector pub-01 (tests/vectors/): a throwaway key generated for the vectors; it belongs to nobody.
     const WIF: &str = "5HtQi3NTCkxayuq97YG3FbR5ZoLjSn8rjduATq8jmdqH4Js2BDd";
 
     #[test]

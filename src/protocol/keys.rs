@@ -262,6 +262,7 @@ impl fmt::Debug for PrivateKey {
 mod tests {
     use super::*;
 
+    // Test vector pub-01 (tests/vectors/): a throwaway key generated for the vectors; it belongs to nobody.
     const WIF: &str = "5HtQi3NTCkxayuq97YG3FbR5ZoLjSn8rjduATq8jmdqH4Js2BDd";
     const PUB: &str = "STM4z3STJxcpXjbW2L8Bo1LXid23M2ounqRC4VHATVq4Fvm5QJdoj";
 

@@ -219,6 +219,7 @@ mod tests {
 
     #[test]
     fn signs_low_s_fc_canonical_and_recovers() {
+        // Test vector pub-01: a throwaway key generated for the vectors; it belongs to nobody.
         let key = PrivateKey::from_wif("5HtQi3NTCkxayuq97YG3FbR5ZoLjSn8rjduATq8jmdqH4Js2BDd").unwrap();
         for i in 0u8..32 {
             let digest: [u8; 32] = Sha256::digest([i]).into();
