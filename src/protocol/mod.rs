@@ -1,5 +1,5 @@
 //! Byte-exact Hive and Steem protocol: keys, assets, the two witness operations, transactions, digests,
-//! signatures and condenser JSON. The specification is `../shared/docs/protocol.md`; each file cites its
+//! signatures and condenser JSON. The specification is `docs/protocol.md` (a copy of the shared spec); each file cites its
 //! sections, and `tests/protocol/` checks everything against vectors produced by hived's own code.
 //!
 //! This module does no I/O and imports nothing else from the crate: reading the chain (`rpc`), deciding
