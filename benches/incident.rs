@@ -43,15 +43,15 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chain_clock::{ScaledClock, SharedClock};
+use graphene_protocol::chain::ChainSpec;
+use graphene_protocol::keys::PrivateKey;
+use graphene_sim::{EventRecord, Producer, SimConfig, SimEvent, SimNode, SmsSink};
 use secrecy::SecretString;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use witness_trap::cli::ExitStatus;
-use witness_trap::clock::{ScaledClock, SharedClock};
-use witness_trap::protocol::chain::ChainSpec;
-use witness_trap::protocol::keys::PrivateKey;
-use witness_trap::sim::{EventRecord, Producer, SimConfig, SimEvent, SimNode, SmsSink};
 use witness_trap::trap::state::{Phase, TrapState};
 
 const WITNESS: &str = "bench-witness";

@@ -14,10 +14,10 @@ use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ExitStatus;
-use crate::clock::{ScaledClock, SharedClock};
-use crate::protocol::chain::ChainSpec;
-use crate::protocol::keys::PrivateKey;
-use crate::sim::{EventRecord, Producer, SimConfig, SimEvent, SimNode, SmsSink};
+use chain_clock::{ScaledClock, SharedClock};
+use graphene_protocol::chain::ChainSpec;
+use graphene_protocol::keys::PrivateKey;
+use graphene_sim::{EventRecord, Producer, SimConfig, SimEvent, SimNode, SmsSink};
 
 /// Demo settings.
 #[derive(Debug, Clone)]
@@ -39,9 +39,9 @@ impl Default for DemoOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error("cannot start the simulated chain: {0}")]
-    Sim(#[from] crate::sim::SimError),
+    Sim(#[from] graphene_sim::SimError),
     #[error("cannot start the simulated Twilio: {0}")]
-    Sms(#[from] crate::sim::SmsSinkError),
+    Sms(#[from] graphene_sim::SmsSinkError),
     #[error("cannot create a temporary directory for the state file: {0}")]
     TempDir(std::io::Error),
     #[error("the demo did not finish: {0}")]
@@ -103,7 +103,7 @@ pub async fn run(opts: DemoOptions, out: &mut (impl Write + Send)) -> Result<Exi
         ("WITNESS_ACCOUNT", WITNESS.to_string()),
         (
             "CHAIN",
-            if opts.chain.family == crate::protocol::chain::Family::Steem { "steem" } else { "hive" }.to_string(),
+            if opts.chain.family == graphene_protocol::chain::Family::Steem { "steem" } else { "hive" }.to_string(),
         ),
         ("RPC_URLS", node.urls().join(",")),
         ("BACKUP_SIGNING_KEY", backup.public_key().to_text(&prefix)),

@@ -23,13 +23,10 @@
 
 pub mod alert;
 pub mod cli;
-pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod logging;
 pub mod persist;
 pub mod producer;
-pub mod protocol;
 pub mod rpc;
-pub mod sim;
 pub mod trap;

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use graphene_protocol::*;
 use serde_json::{json, Map, Value};
-use witness_trap::protocol::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_witness-trap");
 
@@ -40,7 +40,8 @@ fn failure(out: &Output, what: &str) -> String {
 }
 
 fn vectors() -> Vec<Value> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/hive-steem-protocol.json");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/graphene-protocol/tests/vectors/hive-steem-protocol.json");
     let v: Value = serde_json::from_slice(&std::fs::read(path).expect("vectors")).expect("json");
     v["cases"].as_array().expect("cases").clone()
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::clock::Clock;
+use chain_clock::Clock;
 use serde::Deserialize;
 
 /// An E.164 phone number, valid by construction: `^\+[1-9][0-9]{7,14}$`.

@@ -96,8 +96,8 @@ fn offline_result(r: Result<(), offline::OfflineError>) -> ExitStatus {
 
 fn demo(chain: &str, speed: f64) -> ExitStatus {
     let chain = match chain {
-        "hive" => crate::protocol::chain::ChainSpec::hive(),
-        "steem" => crate::protocol::chain::ChainSpec::steem(),
+        "hive" => graphene_protocol::chain::ChainSpec::hive(),
+        "steem" => graphene_protocol::chain::ChainSpec::steem(),
         other => {
             eprintln!("witness-trap: --chain {other:?}: the demo runs on hive or steem");
             return ExitStatus::Usage;

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::protocol::{
+use graphene_protocol::{
     add_signature, transaction_from_json, transaction_to_json, ChainError, ChainSpec, JsonError, KeyError, PackMode,
     PrivateKey, SignError,
 };
@@ -236,7 +236,7 @@ fn emit(stdout: &mut dyn Write, value: &Value) -> Result<(), OfflineError> {
 mod tests {
     use super::*;
 
-    // Test vector pub-01 (tests/vectors/): a throwaway key generated for the vectors; it belongs to nobody.
+    // Test vector pub-01 (crates/graphene-protocol/tests/vectors/): a throwaway key generated for the vectors; it belongs to nobody.
     const WIF: &str = "5HtQi3NTCkxayuq97YG3FbR5ZoLjSn8rjduATq8jmdqH4Js2BDd";
 
     #[test]

@@ -11,13 +11,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Command, ExitStatus};
 use crate::alert::{self, Incident};
-use crate::clock::{Clock, SharedClock, SystemClock};
 use crate::config::{self, check::CheckResult, EnvSource, Problem, Report, Settings, Source};
 use crate::logging;
 use crate::producer::graphene::GrapheneProducer;
 use crate::producer::Producer;
 use crate::trap::state::{AlertState, Outcome, Phase, TrapState};
 use crate::trap::{self, RunOutcome, Trap, Trigger};
+use chain_clock::{Clock, SharedClock, SystemClock};
 
 /// Dispatch a trap command.
 pub fn run_command(command: Command, env_file: Option<&Path>) -> ExitStatus {
@@ -249,7 +249,7 @@ fn finish_status(swapped: bool, alert_ok: bool) -> ExitStatus {
 }
 
 fn format_time(secs: u64) -> String {
-    crate::protocol::transaction::TimePointSec(u32::try_from(secs).unwrap_or(u32::MAX)).to_string() + "Z"
+    graphene_protocol::transaction::TimePointSec(u32::try_from(secs).unwrap_or(u32::MAX)).to_string() + "Z"
 }
 
 /// What a fired trap says at start.

@@ -16,10 +16,10 @@ use secrecy::ExposeSecret;
 use crate::alert::{PhoneNumber, TwilioSettings};
 use crate::logging::LogFormat;
 use crate::producer::graphene::{Detection, GrapheneSettings};
-use crate::protocol::chain::{parse_chain_id_hex, ChainSpec, Family};
-use crate::protocol::keys::{PrivateKey, PublicKey};
 use crate::rpc::reading::ReaderSettings;
 use crate::trap::{TrapSettings, Trigger};
+use graphene_protocol::chain::{parse_chain_id_hex, ChainSpec, Family};
+use graphene_protocol::keys::{PrivateKey, PublicKey};
 pub use vars::{EnvSource, Problem, Source};
 
 /// Everything `run` needs.

@@ -14,17 +14,17 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{Corroboration, Observation, PreparedSwap, Producer, Reading, SwapError, SwapStatus};
-use crate::clock::SharedClock;
-use crate::protocol::asset::{Asset, AssetSymbol};
-use crate::protocol::chain::ChainSpec;
-use crate::protocol::json::transaction_to_json;
-use crate::protocol::keys::{PrivateKey, PublicKey};
-use crate::protocol::operation::{LegacyChainProperties, Operation, WitnessSetProperties, WitnessUpdate};
-use crate::protocol::sign::sign_transaction;
-use crate::protocol::transaction::{BlockId, PackMode, TimePointSec, Transaction};
 use crate::rpc::api;
 use crate::rpc::reading::{Poll, Reader, ReaderSettings, Snapshot};
 use crate::rpc::RpcError;
+use chain_clock::SharedClock;
+use graphene_protocol::asset::{Asset, AssetSymbol};
+use graphene_protocol::chain::ChainSpec;
+use graphene_protocol::json::transaction_to_json;
+use graphene_protocol::keys::{PrivateKey, PublicKey};
+use graphene_protocol::operation::{LegacyChainProperties, Operation, WitnessSetProperties, WitnessUpdate};
+use graphene_protocol::transaction::sign_transaction;
+use graphene_protocol::transaction::{BlockId, PackMode, TimePointSec, Transaction};
 
 /// What the Hive/Steem producer needs.
 pub struct GrapheneSettings {

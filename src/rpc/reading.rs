@@ -14,8 +14,8 @@ use tokio::task::JoinSet;
 
 use super::api::{self, Witness};
 use super::client::{Endpoint, RpcError};
-use crate::clock::SharedClock;
-use crate::protocol::transaction::TimePointSec;
+use chain_clock::SharedClock;
+use graphene_protocol::transaction::TimePointSec;
 
 /// What the reader needs to know.
 #[derive(Debug, Clone)]

@@ -23,8 +23,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::alert::{self, Incident, TwilioSettings};
-use crate::clock::SharedClock;
 use crate::producer::{Corroboration, Observation, PreparedSwap, Producer, SwapError, SwapStatus};
+use chain_clock::SharedClock;
 use decide::{decide, Decision};
 use state::{AlertState, Attempt, LastPoll, Outcome, Phase, StateError, TrapState};
 

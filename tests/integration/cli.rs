@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use witness_trap::clock::SharedClock;
-use witness_trap::protocol::chain::ChainSpec;
+use chain_clock::SharedClock;
+use graphene_protocol::chain::ChainSpec;
 
 use crate::support::*;
 
@@ -38,7 +38,7 @@ fn assert_no_secrets(out: &Output, secrets: &[&str]) {
 
 async fn node_and_vars() -> (Keys, FakeNode, tempfile::TempDir, HashMap<String, String>) {
     let keys = Keys::new();
-    let clock: SharedClock = Arc::new(witness_trap::clock::SystemClock);
+    let clock: SharedClock = Arc::new(chain_clock::SystemClock);
     let node =
         FakeNode::start(ChainSpec::hive(), "alice", keys.primary.public_key(), keys.active.public_key(), clock).await;
     let (dir, state_file) = temp_state();

@@ -4,14 +4,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chain_clock::SharedClock;
+use graphene_protocol::chain::ChainSpec;
+use graphene_protocol::keys::PrivateKey;
 use tokio_util::sync::CancellationToken;
 use witness_trap::cli::trap::run;
 use witness_trap::cli::ExitStatus;
-use witness_trap::clock::SharedClock;
 use witness_trap::config::{self, check::check};
 use witness_trap::producer::graphene::GrapheneProducer;
-use witness_trap::protocol::chain::ChainSpec;
-use witness_trap::protocol::keys::PrivateKey;
 
 use crate::support::*;
 
@@ -218,7 +218,7 @@ fn backup_equal_to_the_signing_key_is_refused_offline() {
 #[tokio::test]
 async fn chain_checks_name_the_variable_and_nothing_is_armed() {
     let keys = Keys::new();
-    let clock: SharedClock = Arc::new(witness_trap::clock::SystemClock);
+    let clock: SharedClock = Arc::new(chain_clock::SystemClock);
     let stranger = PrivateKey::generate();
     #[allow(clippy::type_complexity)]
     let cases: Vec<(&str, Box<dyn Fn(&mut HashMap<String, String>, &FakeNode)>, &str)> = vec![
@@ -280,7 +280,7 @@ async fn chain_checks_name_the_variable_and_nothing_is_armed() {
 #[tokio::test]
 async fn backup_key_already_on_chain_is_refused() {
     let keys = Keys::new();
-    let clock: SharedClock = Arc::new(witness_trap::clock::SystemClock);
+    let clock: SharedClock = Arc::new(chain_clock::SystemClock);
     let node =
         FakeNode::start(ChainSpec::hive(), "alice", keys.backup.public_key(), keys.active.public_key(), clock.clone())
             .await;

@@ -9,14 +9,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chain_clock::{ScaledClock, SharedClock};
+use graphene_protocol::chain::ChainSpec;
+use graphene_sim::{Fault, Lie, Producer, SimConfig, SimEvent, SimNode, SmsSink};
 use secrecy::SecretString;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use witness_trap::cli::trap::run;
 use witness_trap::cli::ExitStatus;
-use witness_trap::clock::{ScaledClock, SharedClock};
-use witness_trap::protocol::chain::ChainSpec;
-use witness_trap::sim::{Fault, Lie, Producer, SimConfig, SimEvent, SimNode, SmsSink};
 use witness_trap::trap::state::{Outcome, Phase, TrapState};
 
 use crate::support::Keys;
@@ -106,7 +106,7 @@ impl World {
             .seq
     }
 
-    fn key_changes(&self) -> Vec<witness_trap::protocol::keys::PublicKey> {
+    fn key_changes(&self) -> Vec<graphene_protocol::keys::PublicKey> {
         self.sim
             .events()
             .into_iter()

@@ -11,17 +11,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
+use chain_clock::{ScaledClock, SharedClock};
+use graphene_protocol::chain::ChainSpec;
+use graphene_protocol::json::transaction_from_json;
+use graphene_protocol::keys::{PrivateKey, PublicKey};
+use graphene_protocol::operation::Operation;
+use graphene_protocol::sign::recover;
+use graphene_protocol::transaction::PackMode;
 use serde_json::{json, Value};
-use witness_trap::clock::{ScaledClock, SharedClock};
-use witness_trap::protocol::chain::ChainSpec;
-use witness_trap::protocol::json::transaction_from_json;
-use witness_trap::protocol::keys::{PrivateKey, PublicKey};
-use witness_trap::protocol::operation::Operation;
-use witness_trap::protocol::sign::recover;
-use witness_trap::protocol::transaction::PackMode;
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// Test keys; generated fresh per run, they belong to nobody.
 pub struct Keys {
@@ -81,6 +79,8 @@ pub struct NodeState {
 pub struct FakeNode {
     pub url: String,
     pub state: Arc<Mutex<NodeState>>,
+    /// Keeps the server alive as long as any clone of the node.
+    _server: Arc<MockServer>,
 }
 
 pub const BLOCK_INTERVAL: u64 = 3;
@@ -111,13 +111,14 @@ impl FakeNode {
             genesis,
             seen_txids: Vec::new(),
         }));
-        let app = Router::new().route("/", post(handle)).with_state((state.clone(), clock));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
-        let url = format!("http://{}/", listener.local_addr().expect("local addr"));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { url, state }
+        // wiremock serves on 127.0.0.1; one responder answers every POST from the scripted state.
+        let server = MockServer::start().await;
+        Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(Responder { state: state.clone(), clock })
+            .mount(&server)
+            .await;
+        let url = format!("{}/", server.uri());
+        Self { url, state, _server: Arc::new(server) }
     }
 
     pub fn set<F: FnOnce(&mut NodeState)>(&self, f: F) {
@@ -130,7 +131,7 @@ impl FakeNode {
 }
 
 fn fmt_time(secs: u64) -> String {
-    witness_trap::protocol::transaction::TimePointSec(secs as u32).to_string()
+    graphene_protocol::transaction::TimePointSec(secs as u32).to_string()
 }
 
 fn rpc_error(id: &Value, code: i64, name: &str, message: &str) -> Value {
@@ -138,19 +139,28 @@ fn rpc_error(id: &Value, code: i64, name: &str, message: &str) -> Value {
         "data": {"code": 10, "name": name, "message": message, "stack": [{"format": message, "data": {}}]}}})
 }
 
-async fn handle(
-    State((state, clock)): State<(Arc<Mutex<NodeState>>, SharedClock)>,
-    Json(req): Json<Value>,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
+struct Responder {
+    state: Arc<Mutex<NodeState>>,
+    clock: SharedClock,
+}
+
+impl wiremock::Respond for Responder {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let req: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        handle(&self.state, &self.clock, req)
+    }
+}
+
+fn reply(body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+fn handle(state: &Mutex<NodeState>, clock: &SharedClock, req: Value) -> ResponseTemplate {
     let fault = state.lock().expect("node state").fault.clone();
     match fault {
-        Fault::Http503 => return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy").into_response(),
-        Fault::Garbage => return (axum::http::StatusCode::OK, "<html>not json").into_response(),
-        Fault::Hang => {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            return (axum::http::StatusCode::OK, "{}").into_response();
-        }
+        Fault::Http503 => return ResponseTemplate::new(503).set_body_string("busy"),
+        Fault::Garbage => return ResponseTemplate::new(200).set_body_string("<html>not json"),
+        Fault::Hang => return ResponseTemplate::new(200).set_body_string("{}").set_delay(Duration::from_secs(30)),
         _ => {}
     }
     let id = req.get("id").cloned().unwrap_or(json!(0));
@@ -207,16 +217,16 @@ async fn handle(
         "condenser_api.broadcast_transaction" => {
             s.broadcasts += 1;
             if let Some(err) = s.reject_with.clone() {
-                return Json(json!({"jsonrpc": "2.0", "id": id, "error": err})).into_response();
+                return reply(json!({"jsonrpc": "2.0", "id": id, "error": err}));
             }
             match apply_broadcast(&mut s, params.get(0).cloned().unwrap_or(Value::Null), head_time) {
                 Ok(()) => json!({}),
-                Err((name, msg)) => return Json(rpc_error(&id, -32003, name, &msg)).into_response(),
+                Err((name, msg)) => return reply(rpc_error(&id, -32003, name, &msg)),
             }
         }
-        _ => return Json(rpc_error(&id, -32601, "method_not_found", "Could not find method")).into_response(),
+        _ => return reply(rpc_error(&id, -32601, "method_not_found", "Could not find method")),
     };
-    Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response()
+    reply(json!({"jsonrpc": "2.0", "id": id, "result": result}))
 }
 
 /// Check the transaction as a node would (signature recovers to the required key, `key` matches) and

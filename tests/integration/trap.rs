@@ -3,18 +3,18 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use chain_clock::SharedClock;
+use graphene_protocol::chain::ChainSpec;
+use graphene_protocol::json::transaction_from_json;
+use graphene_protocol::operation::Operation;
+use graphene_protocol::sign::recover;
+use graphene_protocol::transaction::PackMode;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 use witness_trap::cli::trap::run;
 use witness_trap::cli::ExitStatus;
-use witness_trap::clock::SharedClock;
-use witness_trap::protocol::chain::ChainSpec;
-use witness_trap::protocol::json::transaction_from_json;
-use witness_trap::protocol::operation::Operation;
-use witness_trap::protocol::sign::recover;
-use witness_trap::protocol::transaction::PackMode;
 use witness_trap::trap::state::{AlertState, Attempt, Outcome, Phase, TrapState};
 
 use crate::support::*;
@@ -66,7 +66,7 @@ fn raise_after_arming(node: &FakeNode, state_file: std::path::PathBuf, missed: u
     });
 }
 
-fn accepted_op(node: &FakeNode, i: usize) -> (Operation, witness_trap::protocol::keys::PublicKey) {
+fn accepted_op(node: &FakeNode, i: usize) -> (Operation, graphene_protocol::keys::PublicKey) {
     let (tx, chain) = node.get(|s| (s.accepted[i].clone(), s.chain.clone()));
     let signed = transaction_from_json(&tx, &chain).expect("accepted tx parses");
     let digest = signed.transaction.digest(&chain, PackMode::Legacy);
@@ -161,7 +161,7 @@ async fn falls_back_to_witness_update_when_the_on_chain_key_is_null() {
         wait_for("arming", || sf.exists()).await;
         // Someone disabled the witness, then it kept missing.
         n2.set(|s| {
-            s.signing_key = witness_trap::protocol::keys::PublicKey::NULL;
+            s.signing_key = graphene_protocol::keys::PublicKey::NULL;
             s.total_missed = 12;
         });
     });
@@ -265,7 +265,7 @@ async fn restart_in_firing_toward_another_key_is_refused() {
     let sms = twilio_ok(0).await;
     let (_d, state_file) = temp_state();
     let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
-    let other = witness_trap::protocol::keys::PrivateKey::generate().public_key().to_text("STM");
+    let other = graphene_protocol::keys::PrivateKey::generate().public_key().to_text("STM");
     st.phase = Phase::Firing {
         target: other,
         seen_at: clock.now_secs(),
@@ -525,10 +525,10 @@ async fn a_trigger_changed_after_arming_is_refused_until_rearm() {
 
 #[tokio::test]
 async fn restart_in_firing_rebroadcasts_the_recorded_attempt() {
-    use witness_trap::protocol::json::transaction_to_json;
-    use witness_trap::protocol::operation::WitnessSetProperties;
-    use witness_trap::protocol::sign::sign_transaction;
-    use witness_trap::protocol::transaction::{BlockId, TimePointSec, Transaction};
+    use graphene_protocol::json::transaction_to_json;
+    use graphene_protocol::operation::WitnessSetProperties;
+    use graphene_protocol::transaction::sign_transaction;
+    use graphene_protocol::transaction::{BlockId, TimePointSec, Transaction};
     let (keys, clock, node) = scene(ChainSpec::hive()).await;
     let sms = twilio_ok(2).await;
     let (_d, state_file) = temp_state();

@@ -280,8 +280,8 @@ impl Pack for Price {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::chain::DEFAULT_TESTNET_CHAIN_ID;
-    use crate::protocol::pack::{to_bytes, to_bytes_for};
+    use crate::chain::DEFAULT_TESTNET_CHAIN_ID;
+    use crate::pack::{to_bytes, to_bytes_for};
 
     #[test]
     fn binary_forms_match_protocol_example() {

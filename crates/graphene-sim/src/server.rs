@@ -21,7 +21,9 @@ use serde_json::{json, Map, Value};
 use tokio::task::JoinHandle;
 
 use super::chain::{Chain, SimEvent, TxStatus, Witness};
+use super::fc_error::{code, FcError, RpcFailure};
 use super::proto::{self, ChainSpec};
+use super::text::{asset_text, parse_time_text, symbols, time_text};
 use super::validate;
 use super::{ActiveFault as Fault, Lie, Shared};
 
@@ -34,144 +36,6 @@ const GARBAGE: &str = "{\"jsonrpc\":\"2.0\",\"result\":{\"head_block_number\":12
 /// `blockchain_version` reported per family: the node versions protocol.md was checked against.
 const HIVE_VERSION: &str = "1.28.7";
 const STEEM_VERSION: &str = "0.23.1";
-
-/// JSON-RPC error codes used by hived's `json_rpc_plugin`.
-pub mod code {
-    pub const PARSE_ERROR: i64 = -32700;
-    pub const INVALID_REQUEST: i64 = -32600;
-    pub const METHOD_NOT_FOUND: i64 = -32601;
-    pub const INVALID_PARAMS: i64 = -32602;
-    /// `JSON_RPC_SERVER_ERROR`: fc exceptions that are not asserts.
-    pub const SERVER_ERROR: i64 = -32000;
-    /// `JSON_RPC_ERROR_DURING_CALL`: `fc::assert_exception` and subclasses.
-    pub const ERROR_DURING_CALL: i64 = -32003;
-}
-
-/// The `error` member of a JSON-RPC response (§5.9).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RpcFailure {
-    pub code: i64,
-    pub message: String,
-    pub data: Option<Value>,
-}
-
-impl RpcFailure {
-    /// An error with no fc payload (envelope problems).
-    pub fn plain(code: i64, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), data: None }
-    }
-
-    fn to_json(&self) -> Value {
-        let mut e = json!({"code": self.code, "message": self.message});
-        if let Some(d) = &self.data {
-            e["data"] = d.clone();
-        }
-        e
-    }
-}
-
-/// One fc exception as hived serialises it: `what()` plus a stack of log messages.
-#[derive(Debug, Clone)]
-pub struct FcError {
-    /// JSON-RPC code (-32003 for asserts, -32000 otherwise; differs between chains, §5.9).
-    pub rpc_code: i64,
-    /// fc code (10 for `assert_exception`, 3010000 for `tx_missing_active_auth`, …).
-    pub fc_code: i64,
-    pub name: &'static str,
-    pub what: &'static str,
-    /// Stack entries: (format string with `${var}` placeholders, its data, source method).
-    pub stack: Vec<(String, Value, &'static str)>,
-}
-
-impl FcError {
-    pub fn new(rpc_code: i64, fc_code: i64, name: &'static str, what: &'static str) -> Self {
-        Self { rpc_code, fc_code, name, what, stack: Vec::new() }
-    }
-
-    /// Append a log message (the innermost first, as fc does).
-    pub fn log(mut self, format: impl Into<String>, data: Value, method: &'static str) -> Self {
-        self.stack.push((format.into(), data, method));
-        self
-    }
-
-    /// The JSON-RPC error object; `timestamp` is the node's time text.
-    pub fn into_failure(self, timestamp: &str) -> RpcFailure {
-        // `message` = what() ":" the formatted log messages (one per line), as fc's to_string does.
-        let formatted: Vec<String> = self.stack.iter().map(|(f, d, _)| substitute(f, d)).collect();
-        let message = format!("{}:{}", self.what, formatted.join("\n"));
-        let stack: Vec<Value> = self
-            .stack
-            .iter()
-            .enumerate()
-            .map(|(i, (format, data, method))| {
-                json!({
-                    "context": {"level": "error", "file": "database.cpp", "line": 4000 + i, "method": method,
-                                "hostname": "", "thread_name": "th_a", "timestamp": timestamp},
-                    "format": format,
-                    "data": data,
-                })
-            })
-            .collect();
-        let data = json!({"code": self.fc_code, "name": self.name, "message": self.what, "stack": stack});
-        RpcFailure { code: self.rpc_code, message, data: Some(data) }
-    }
-}
-
-/// Replace `${name}` in an fc format string with the value from `data` (strings unquoted).
-fn substitute(format: &str, data: &Value) -> String {
-    let mut out = String::new();
-    let mut rest = format;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        match after.find('}') {
-            Some(end) => {
-                let key = &after[..end];
-                match data.get(key) {
-                    Some(Value::String(s)) => out.push_str(s),
-                    Some(v) => out.push_str(&v.to_string()),
-                    None => out.push_str(&rest[start..start + 2 + end + 1]),
-                }
-                rest = &after[end + 1..];
-            }
-            None => {
-                out.push_str(&rest[start..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Chain time as JSON writes it: "YYYY-MM-DDTHH:MM:SS", UTC, no zone (§1.3).
-pub fn time_text(secs: u64) -> String {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
-    i64::try_from(secs)
-        .ok()
-        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
-        .and_then(|t| t.format(&fmt).ok())
-        .unwrap_or_else(|| "1970-01-01T00:00:00".into())
-}
-
-/// Parse "YYYY-MM-DDTHH:MM:SS" back to seconds.
-pub fn parse_time_text(s: &str) -> Option<u64> {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
-    let t = time::PrimitiveDateTime::parse(s, &fmt).ok()?;
-    u64::try_from(t.assume_utc().unix_timestamp()).ok()
-}
-
-/// Asset text in the legacy (condenser) form, e.g. "3.000 HIVE" (§1.3).
-pub fn asset_text(milli: i64, symbol: &str) -> String {
-    let sign = if milli < 0 { "-" } else { "" };
-    let m = milli.unsigned_abs();
-    format!("{sign}{}.{:03} {symbol}", m / 1000, m % 1000)
-}
-
-/// (core, debt) symbols as JSON writes them on this chain.
-pub fn symbols(spec: &ChainSpec) -> (&str, &str) {
-    (&spec.core_symbol, &spec.debt_symbol)
-}
 
 /// Start endpoint `idx`; returns its URL and the server task.
 pub(crate) async fn spawn(shared: Arc<Shared>, idx: usize) -> std::io::Result<(String, JoinHandle<()>)> {
@@ -722,26 +586,6 @@ async fn broadcast(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn substitutes_fc_placeholders() {
-        assert_eq!(
-            substitute("Missing Active Authority ${id}", &json!({"id": "alice"})),
-            "Missing Active Authority alice"
-        );
-        assert_eq!(substitute("a ${n} b ${missing}", &json!({"n": 3})), "a 3 b ${missing}");
-        assert_eq!(substitute("open ${", &json!({})), "open ${");
-    }
-
-    #[test]
-    fn texts() {
-        assert_eq!(time_text(1_735_689_600), "2025-01-01T00:00:00");
-        assert_eq!(parse_time_text("2025-01-01T00:00:00"), Some(1_735_689_600));
-        assert_eq!(parse_time_text("2025-01-01 00:00"), None);
-        assert_eq!(asset_text(3000, "HIVE"), "3.000 HIVE");
-        assert_eq!(asset_text(1, "STEEM"), "0.001 STEEM");
-        assert_eq!(asset_text(-1500, "SBD"), "-1.500 SBD");
-    }
 
     #[test]
     fn envelope_forms() {

@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
-use serde_json::{json, Value};
-use witness_trap::protocol::{
+use graphene_protocol::{
     sign_digest, sign_transaction, transaction_to_json, Asset, BlockId, LegacyChainProperties, Operation, PackMode,
     PrivateKey, SignedTransaction, TimePointSec, Transaction, WitnessSetProperties, WitnessUpdate,
 };
-use witness_trap::sim::{ChainSpec, Fault, Lie, Producer, PublicKey, SimConfig, SimEvent, SimNode, SmsSink, TxStatus};
+use graphene_sim::{ChainSpec, Fault, Lie, Producer, PublicKey, SimConfig, SimEvent, SimNode, SmsSink, TxStatus};
+use secrecy::SecretString;
+use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(30);
 

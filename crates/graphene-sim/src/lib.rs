@@ -8,8 +8,8 @@
 //! matching fake Twilio. The sim imports only `protocol` (through `proto.rs`) and `clock` from the crate.
 //!
 //! ```no_run
-//! # async fn demo(cfg: witness_trap::sim::SimConfig) -> Result<(), witness_trap::sim::SimError> {
-//! use witness_trap::sim::{SimNode, SimEvent};
+//! # async fn demo(cfg: graphene_sim::SimConfig) -> Result<(), graphene_sim::SimError> {
+//! use graphene_sim::{SimNode, SimEvent};
 //! let node = SimNode::start(cfg).await?;
 //! node.fail_primary();
 //! let missed = node
@@ -19,9 +19,11 @@
 //! ```
 
 pub mod chain;
+pub mod fc_error;
 pub mod proto;
 pub mod server;
 pub mod sms;
+pub mod text;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -34,7 +36,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::{ScaledClock, SharedClock};
+use chain_clock::{ScaledClock, SharedClock};
 
 pub use chain::{
     Account, BlockRecord, Chain, ChainError, EventRecord, Producer, SimEvent, TxStatus, Witness, WitnessProps,
@@ -228,7 +230,7 @@ impl Shared {
 
     /// The node's "now" as JSON writes it (for error timestamps).
     pub(crate) fn now_text(&self) -> String {
-        server::time_text(self.clock.now_secs())
+        text::time_text(self.clock.now_secs())
     }
 
     /// The first event after `after_seq` matching `pred`; `None` on timeout or shutdown.

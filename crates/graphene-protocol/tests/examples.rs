@@ -1,7 +1,7 @@
 //! protocol.md's worked examples, entered as condenser JSON so that the JSON path is covered too.
 
+use graphene_protocol::*;
 use serde_json::{json, Value};
-use witness_trap::protocol::*;
 
 fn witness_update_tx(core: &str, rate_field: &str) -> Value {
     json!({"ref_block_num": 1234, "ref_block_prefix": 3405691582u32, "expiration": "2025-01-01T00:00:00",

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use graphene_protocol::*;
 use proptest::prelude::*;
-use witness_trap::protocol::*;
 
 fn chain() -> impl Strategy<Value = ChainSpec> {
     prop_oneof![Just(ChainSpec::hive()), Just(ChainSpec::steem())]

@@ -11,11 +11,11 @@ use serde_json::{json, Value};
 use thiserror::Error;
 
 use super::chain::{Chain, ChainOp, EvalError, PendingTx, WitnessProps};
+use super::fc_error::{code, FcError};
 use super::proto::{
     self, recover, transaction_from_json, Asset, BlockId, ChainSpec, Operation, PackMode, PublicKey, Reader,
     SignedTransaction, UnpackError, WitnessSetProperties,
 };
-use super::server::{code, FcError};
 
 /// Chain-rule limits that differ between networks and hardforks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,15 +165,15 @@ impl BroadcastError {
             )
             .log(
                 "now < trx.expiration: ",
-                json!({"now": super::server::time_text(*now), "trx.expiration": super::server::time_text(*expiration)}),
+                json!({"now": super::text::time_text(*now), "trx.expiration": super::text::time_text(*expiration)}),
                 "validate_transaction",
             ),
             BroadcastError::TooFar { now, expiration, max } => {
                 FcError::new(tx_code, 4030100, "transaction_expiration_exception", "transaction expiration exception")
                     .log(
                         "trx.expiration <= now + fc::seconds(max_til_exp): ",
-                        json!({"trx.expiration": super::server::time_text(*expiration),
-                       "now": super::server::time_text(*now), "max_til_exp": max}),
+                        json!({"trx.expiration": super::text::time_text(*expiration),
+                       "now": super::text::time_text(*now), "max_til_exp": max}),
                         "validate_transaction",
                     )
             }
@@ -373,9 +373,9 @@ fn read<T>(bytes: &[u8], f: impl FnOnce(&mut Reader<'_>) -> Result<T, UnpackErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{sign_transaction, transaction_to_json, Signature, TimePointSec, Transaction};
-    use crate::sim::chain::ChainParams;
-    use crate::sim::proto::PrivateKey;
+    use crate::chain::ChainParams;
+    use crate::proto::PrivateKey;
+    use graphene_protocol::{sign_transaction, transaction_to_json, Signature, TimePointSec, Transaction};
 
     const T0: u64 = 1_750_000_002;
 

@@ -13,11 +13,9 @@ use secp256k1::Message;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use super::chain::ChainSpec;
 use super::keys::{secp, PrivateKey, PublicKey};
 use super::operation::ValidationError;
-use super::pack::{Pack, PackMode, Sink};
-use super::transaction::{SignedTransaction, Transaction};
+use super::pack::{Pack, Sink};
 
 /// Errors of this module.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -186,30 +184,6 @@ pub fn self_check(digest: &[u8; 32], sig: &Signature, expected: &PublicKey) -> R
     if recover(digest, sig)? != *expected {
         return Err(SignError::SelfCheck("signature recovers to another key"));
     }
-    Ok(())
-}
-
-/// Validates `tx` for `chain` (the node would reject an invalid op before looking at signatures), signs the
-/// **legacy** digest (accepted by both chains, §1.4) and self-checks by recovery. To sign something invalid
-/// on purpose (tests of a node's rejection), use [`sign_digest`] on [`Transaction::digest`].
-pub fn sign_transaction(tx: &Transaction, chain: &ChainSpec, key: &PrivateKey) -> Result<SignedTransaction, SignError> {
-    let mut signed = SignedTransaction::unsigned(tx.clone());
-    add_signature(&mut signed, chain, key)?;
-    Ok(signed)
-}
-
-/// Like [`sign_transaction`], appending to the existing signatures. Refuses a second signature by the same
-/// key over the legacy digest (the node's duplicate-signature error).
-pub fn add_signature(signed: &mut SignedTransaction, chain: &ChainSpec, key: &PrivateKey) -> Result<(), SignError> {
-    signed.transaction.validate(chain)?;
-    let digest = signed.transaction.digest(chain, PackMode::Legacy);
-    let public = key.public_key();
-    if signed.signatures.iter().any(|s| recover(&digest, s).ok() == Some(public)) {
-        return Err(SignError::AlreadySigned);
-    }
-    let sig = sign_digest(&digest, key);
-    self_check(&digest, &sig, &public)?;
-    signed.signatures.push(sig);
     Ok(())
 }
 

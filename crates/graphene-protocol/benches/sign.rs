@@ -3,7 +3,7 @@
 //! Both operations: op 42 (no assets, one serialization) and op 11 (assets, Hive legacy digest).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use witness_trap::protocol::*;
+use graphene_protocol::*;
 
 fn transactions(signer: &PrivateKey) -> Vec<(&'static str, Transaction)> {
     let head = BlockId::from_hex("05e7bc5f3e319509113eb261bf995824a9efd567").expect("literal block id");

@@ -8,7 +8,7 @@
 //! Typical use — the least-privilege failover (§4.3):
 //!
 //! ```
-//! use witness_trap::protocol::*;
+//! use graphene_protocol::*;
 //!
 //! let chain = ChainSpec::hive();
 //! let signer = PrivateKey::generate(); // the current block signing key, in real life from a file
@@ -43,5 +43,7 @@ pub use operation::{
     WitnessUpdate,
 };
 pub use pack::{Pack, PackMode, Sink};
-pub use sign::{add_signature, recover, self_check, sign_digest, sign_transaction, SignError, Signature};
-pub use transaction::{BlockId, SignedTransaction, TimePointSec, Transaction, TransactionError, TxId};
+pub use sign::{recover, self_check, sign_digest, SignError, Signature};
+pub use transaction::{
+    add_signature, sign_transaction, BlockId, SignedTransaction, TimePointSec, Transaction, TransactionError, TxId,
+};

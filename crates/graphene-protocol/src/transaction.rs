@@ -11,10 +11,11 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::chain::ChainSpec;
+use super::keys::PrivateKey;
 use super::operation::{Operation, Problem, ValidationError};
 pub use super::pack::PackMode;
 use super::pack::{Pack, Sink, Varint};
-use super::sign::Signature;
+use super::sign::{recover, self_check, sign_digest, SignError, Signature};
 
 /// Errors of this module (text forms of times, block ids and transaction ids).
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -260,19 +261,43 @@ impl SignedTransaction {
     }
 }
 
+/// Validates `tx` for `chain` (the node would reject an invalid op before looking at signatures), signs the
+/// **legacy** digest (accepted by both chains, §1.4) and self-checks by recovery. To sign something invalid
+/// on purpose (tests of a node's rejection), use [`sign_digest`] on [`Transaction::digest`].
+pub fn sign_transaction(tx: &Transaction, chain: &ChainSpec, key: &PrivateKey) -> Result<SignedTransaction, SignError> {
+    let mut signed = SignedTransaction::unsigned(tx.clone());
+    add_signature(&mut signed, chain, key)?;
+    Ok(signed)
+}
+
+/// Like [`sign_transaction`], appending to the existing signatures. Refuses a second signature by the same
+/// key over the legacy digest (the node's duplicate-signature error).
+pub fn add_signature(signed: &mut SignedTransaction, chain: &ChainSpec, key: &PrivateKey) -> Result<(), SignError> {
+    signed.transaction.validate(chain)?;
+    let digest = signed.transaction.digest(chain, PackMode::Legacy);
+    let public = key.public_key();
+    if signed.signatures.iter().any(|s| recover(&digest, s).ok() == Some(public)) {
+        return Err(SignError::AlreadySigned);
+    }
+    let sig = sign_digest(&digest, key);
+    self_check(&digest, &sig, &public)?;
+    signed.signatures.push(sig);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::asset::Asset;
-    use crate::protocol::keys::PublicKey;
-    use crate::protocol::operation::{LegacyChainProperties, WitnessSetProperties, WitnessUpdate};
+    use crate::asset::Asset;
+    use crate::keys::PublicKey;
+    use crate::operation::{LegacyChainProperties, WitnessSetProperties, WitnessUpdate};
 
     #[test]
     fn time_point_sec_text_and_bytes() {
         let t: TimePointSec = "2025-01-01T00:00:00".parse().unwrap();
         assert_eq!(t, TimePointSec(1_735_689_600));
         assert_eq!(t.to_string(), "2025-01-01T00:00:00");
-        assert_eq!(hex::encode(crate::protocol::pack::to_bytes(&t, PackMode::Legacy)), "80857467");
+        assert_eq!(hex::encode(crate::pack::to_bytes(&t, PackMode::Legacy)), "80857467");
         assert_eq!(TimePointSec(0).to_string(), "1970-01-01T00:00:00");
         assert_eq!(TimePointSec(u32::MAX).to_string(), "2106-02-07T06:28:15");
         assert_eq!("2106-02-07T06:28:15".parse(), Ok(TimePointSec(u32::MAX)));

@@ -3,12 +3,13 @@
 
 use std::path::Path;
 
+use graphene_protocol::operation::Problem;
+use graphene_protocol::*;
 use serde_json::{json, Map, Value};
-use witness_trap::protocol::operation::Problem;
-use witness_trap::protocol::*;
 
 const VECTORS: &str = "tests/vectors/hive-steem-protocol.json";
-const SHARED: &str = "../shared/vectors/hive-steem-protocol.json";
+// The repository sits beside `shared/`: three levels up from this crate.
+const SHARED: &str = "../../../shared/vectors/hive-steem-protocol.json";
 
 fn load() -> Value {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

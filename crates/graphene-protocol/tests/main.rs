@@ -1,4 +1,4 @@
-//! Integration tests of `witness_trap::protocol`, one binary:
+//! Integration tests of `graphene_protocol`, one binary:
 //! the vectors produced by hived's own code, the annotated examples of protocol.md, and property tests.
 
 /// Every case of `tests/vectors/hive-steem-protocol.json` (hived compiled to WASM, cross-checked with dhive,

@@ -2,8 +2,8 @@
 //! questions the sim asks of a [`ChainSpec`]. The sim shares `protocol` (keys, digests, signatures, condenser
 //! JSON) but not `rpc`: its wire shapes are written from protocol.md in `server.rs`.
 
-pub use crate::protocol::pack::{Reader, UnpackError};
-pub use crate::protocol::{
+pub use graphene_protocol::pack::{Reader, UnpackError};
+pub use graphene_protocol::{
     is_valid_account_name, recover, transaction_from_json, Asset, BlockId, ChainSpec, Family, Operation, PackMode,
     PrivateKey, PublicKey, SignedTransaction, WitnessSetProperties,
 };

@@ -492,7 +492,7 @@ pub fn is_valid_account_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::pack::to_bytes;
+    use crate::pack::to_bytes;
 
     fn key(text: &str) -> PublicKey {
         PublicKey::from_text(text, "STM").unwrap()
