@@ -1,19 +1,19 @@
 //! `witness-trap demo`: the whole story on the operator's own machine, in under a minute.
 //!
 //! Starts a simulated Hive (or Steem) node with two endpoints and a fake Twilio on 127.0.0.1, generates
-//! throwaway keys, arms the real trap (`cli::trap::run`, the code `witness-trap run` executes) against them
+//! throwaway keys, arms the real trap (`service::run`, the code `witness-trap run` executes) against them
 //! with a time-compressed chain, fails the witness's primary node, and narrates as it happens: the
 //! witness's slots, the misses, the trap's decisions (its own log lines), the transaction, its inclusion,
 //! the first block signed by the backup, and the SMS. Ends with a summary. No network, no configuration.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::ExitStatus;
+use crate::config::{vars, VarMap};
+use crate::service::{self, RunOptions, RunOutcome, ServiceError};
 use chain_clock::{ScaledClock, SharedClock};
 use graphene_protocol::chain::ChainSpec;
 use graphene_protocol::keys::PrivateKey;
@@ -60,8 +60,12 @@ fn hex8(id: &[u8; 20]) -> String {
     hex::encode(&id[..]).chars().take(10).collect()
 }
 
-/// Run the demo, narrating to `out`. Returns the trap's exit status.
-pub async fn run(opts: DemoOptions, out: &mut (impl Write + Send)) -> Result<ExitStatus, DemoError> {
+/// Run the demo, narrating to `out`.
+/// The trap's own result is inside: the CLI turns it into the exit status.
+pub async fn run(
+    opts: DemoOptions,
+    out: &mut (impl Write + Send),
+) -> Result<Result<RunOutcome, ServiceError>, DemoError> {
     let primary = PrivateKey::generate();
     let backup = PrivateKey::generate();
     let active = PrivateKey::generate();
@@ -98,33 +102,21 @@ pub async fn run(opts: DemoOptions, out: &mut (impl Write + Send)) -> Result<Exi
     );
     say(out, "demo", &format!("the trap: MISSED_BLOCKS_ALLOWED={}, POLL_INTERVAL_SECS=30, DETECTION=slots, signing with the current signing key", opts.missed_blocks_allowed));
 
-    let mut vars: HashMap<String, String> = HashMap::new();
-    for (k, v) in [
-        ("WITNESS_ACCOUNT", WITNESS.to_string()),
-        (
-            "CHAIN",
-            if opts.chain.family == graphene_protocol::chain::Family::Steem { "steem" } else { "hive" }.to_string(),
-        ),
-        ("RPC_URLS", node.urls().join(",")),
-        ("BACKUP_SIGNING_KEY", backup.public_key().to_text(&prefix)),
-        ("SIGNING_WIF", primary.to_wif().to_string()),
-        ("MISSED_BLOCKS_ALLOWED", opts.missed_blocks_allowed.to_string()),
-        ("POLL_INTERVAL_SECS", "30".to_string()),
-        ("STATE_FILE", state_file.display().to_string()),
-        ("TWILIO_ACCOUNT_SID", SID.to_string()),
-        ("TWILIO_AUTH_TOKEN", token),
-        ("TWILIO_FROM", "+15005550006".to_string()),
-        ("TWILIO_TO", "+14155550123".to_string()),
-        ("TWILIO_API_URL", sms.url().to_string()),
-    ] {
-        vars.insert(k.to_string(), v);
-    }
+    let vars = VarMap::graphene(WITNESS, &opts.chain, &node.urls(), &backup.public_key(), &primary.to_wif(), &state_file)
+        .with(vars::MISSED_BLOCKS_ALLOWED, opts.missed_blocks_allowed)
+        .with(vars::POLL_INTERVAL_SECS, 30)
+        .with_twilio(sms.url(), SID, &token, "+15005550006", "+14155550123");
+    let settings = match crate::config::load(&vars) {
+        Ok(s) => s,
+        Err(report) => return Ok(Err(ServiceError::Config(report))),
+    };
 
     let mut events = node.subscribe();
     let shutdown = CancellationToken::new();
     let trap_clock = clock.clone();
     let trap_shutdown = shutdown.clone();
-    let mut trap = tokio::spawn(async move { crate::cli::trap::run(&vars, trap_clock, trap_shutdown, true).await });
+    let options = RunOptions { exit_when_disarmed: true };
+    let mut trap = tokio::spawn(async move { service::run(settings, trap_clock, trap_shutdown, options).await });
 
     // Let the witness produce a couple of its slots with the trap armed, then pull the plug.
     let mut own_slots = 0;
@@ -133,7 +125,7 @@ pub async fn run(opts: DemoOptions, out: &mut (impl Write + Send)) -> Result<Exi
     let mut missed_count = 0u32;
     let mut swap_block: Option<(u32, u64)> = None;
     let mut backup_block: Option<(u32, u64)> = None;
-    let mut status: Option<ExitStatus> = None;
+    let mut status: Option<Result<RunOutcome, ServiceError>> = None;
     let deadline = clock.now() + Duration::from_secs(1800);
     while backup_block.is_none() || status.is_none() {
         if clock.now() > deadline {
@@ -143,7 +135,7 @@ pub async fn run(opts: DemoOptions, out: &mut (impl Write + Send)) -> Result<Exi
         tokio::select! {
             done = &mut trap, if status.is_none() => {
                 let s = done.map_err(|e| DemoError::Stuck(e.to_string()))?;
-                say(out, "trap", &format!("exited with status {} ({s:?})", s.code()));
+                say(out, "trap", &format!("finished: {}", describe(&s)));
                 status = Some(s);
             }
             ev = events.recv() => {
@@ -216,7 +208,21 @@ pub async fn run(opts: DemoOptions, out: &mut (impl Write + Send)) -> Result<Exi
     }
     say(out, "", &format!("on-chain key: {}; SMS sent: {}", w.signing_key.to_text(&prefix), messages.len()));
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(status.unwrap_or(ExitStatus::Failure))
+    Ok(status.unwrap_or_else(|| Err(ServiceError::Failure("the trap did not finish".into()))))
+}
+
+/// The trap's outcome in a few words.
+fn describe(result: &Result<RunOutcome, ServiceError>) -> String {
+    match result {
+        Ok(RunOutcome::Fired(f)) => format!(
+            "fired; {}; alerts {}",
+            if f.swapped() { "the swap is confirmed" } else { "the swap FAILED" },
+            if f.alert_ok() { "delivered" } else { "NOT delivered" }
+        ),
+        Ok(RunOutcome::Stopped) => "stopped".into(),
+        Ok(RunOutcome::AlreadyFired { .. }) => "had already fired".into(),
+        Err(e) => format!("error: {e}"),
+    }
 }
 
 fn tempfile_dir() -> Result<std::path::PathBuf, DemoError> {

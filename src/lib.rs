@@ -22,11 +22,12 @@
 //! | [`demo`] | `witness-trap demo`: the simulated incident, narrated |
 
 pub mod alert;
+pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod logging;
-pub mod persist;
-pub mod producer;
-pub mod rpc;
+pub mod redact;
+pub mod service;
+pub mod store;
 pub mod trap;

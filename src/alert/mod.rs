@@ -1,102 +1,170 @@
-//! The operator's alert: what happened, as one SMS of at most 160 GSM-7 characters.
+//! Telling the operator: an [`Incident`] fanned out to every configured [`Notifier`].
 //!
-//! The trap describes an [`Incident`]; this module turns it into text and hands it to [`twilio`]. The text
-//! avoids GSM-7 "extension" characters (`{}[]~\^|€`, which count twice) and anything outside GSM-7 (which
-//! would switch the whole SMS to UCS-2 and a 70-character limit), so a 160-character body is one SMS.
+//! The trap never names a vendor: it hands an incident to [`Fanout::deliver`] with the channels still
+//! pending, and records each channel's [`Delivery`] in its state, so a restart resends only what did not go
+//! out. Channels are sent to concurrently; one that fails or hangs never delays another. The text of each
+//! incident is in [`text`]; each channel is a module ([`twilio`]).
 
+pub mod text;
 pub mod twilio;
 
-pub use twilio::{AlertError, PhoneNumber, PhoneNumberError, TwilioSettings};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
-/// The longest body that fits one GSM-7 SMS.
-pub const MAX_SMS_LEN: usize = 160;
+use serde::{Deserialize, Serialize};
 
-/// What the operator must learn from the SMS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Incident {
-    /// The signing key was moved to the backup and the chain shows it.
-    Swapped { witness: String, chain: String, missed: u64, new_key: String, txid: String },
-    /// The trap tried and could not get the swap onto the chain in time.
-    SwapFailed { witness: String, chain: String, missed: u64, reason: String },
-    /// `witness-trap test-alert`.
-    Test { witness: String, chain: String },
+pub use text::Incident;
+pub use twilio::{PhoneNumber, PhoneNumberError, TwilioNotifier, TwilioSettings};
+
+/// Whether one channel has told the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "delivery", rename_all = "snake_case")]
+pub enum Delivery {
+    Pending,
+    Sent,
+    Failed { reason: String },
 }
 
-impl Incident {
-    /// The SMS body: GSM-7 only, at most [`MAX_SMS_LEN`] characters.
-    pub fn sms_text(&self) -> String {
-        let text = match self {
-            Incident::Swapped { witness, chain, missed, new_key, txid } => format!(
-                // Worst case (16-char name, 10-digit count, 53-char key, 40-char txid) is 156 characters.
-                "FIRED @{} {}: missed {}, key now {} tx {}",
-                witness, chain, missed, new_key, txid
-            ),
-            Incident::SwapFailed { witness, chain, missed, reason } => {
-                format!("TRAP FAILED @{} {}: missed {}, KEY SWAP FAILED: {}. Act now.", witness, chain, missed, reason)
+/// Each channel's delivery, by channel name.
+pub type Deliveries = BTreeMap<String, Delivery>;
+
+/// A boxed send, so that notifiers can be kept as `dyn Notifier`.
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// One alert channel.
+pub trait Notifier: Send + Sync {
+    /// The channel's name in the state file, the log and `test-alert` ("twilio").
+    fn name(&self) -> &'static str;
+    /// Deliver `incident`, with the channel's own timeout and bounded retries. The error is a readable
+    /// reason that never contains a secret (token, webhook URL).
+    fn send<'a>(&'a self, incident: &'a Incident) -> SendFuture<'a>;
+}
+
+/// Every configured channel.
+#[derive(Clone, Default)]
+pub struct Fanout {
+    notifiers: Vec<Arc<dyn Notifier>>,
+}
+
+impl Fanout {
+    pub fn new(notifiers: Vec<Arc<dyn Notifier>>) -> Self {
+        Self { notifiers }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.notifiers.is_empty()
+    }
+
+    /// The names of the configured channels.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.notifiers.iter().map(|n| n.name()).collect()
+    }
+
+    /// Every configured channel as pending: what a fired trap records before it alerts.
+    pub fn all_pending(&self) -> Deliveries {
+        self.names().into_iter().map(|n| (n.to_string(), Delivery::Pending)).collect()
+    }
+
+    /// Send `incident` to every channel that is `Pending` in `deliveries`, concurrently, and record each
+    /// result there. A pending channel that is no longer configured is marked failed, saying so.
+    pub async fn deliver(&self, incident: &Incident, deliveries: &mut Deliveries) {
+        let mut set = tokio::task::JoinSet::new();
+        for (name, delivery) in deliveries.iter_mut() {
+            if *delivery != Delivery::Pending {
+                continue;
             }
-            Incident::Test { witness, chain } => {
-                format!("witness-trap: test alert for @{} on {}. The trap can reach you.", witness, chain)
+            match self.notifiers.iter().find(|n| n.name() == name) {
+                Some(n) => {
+                    let n = n.clone();
+                    let incident = incident.clone();
+                    set.spawn(async move { (n.name(), n.send(&incident).await) });
+                }
+                None => {
+                    *delivery = Delivery::Failed { reason: format!("{name} is no longer configured") };
+                }
             }
-        };
-        fit_sms(&text)
+        }
+        while let Some(joined) = set.join_next().await {
+            let Ok((name, result)) = joined else { continue };
+            let delivery = match result {
+                Ok(()) => {
+                    tracing::info!(channel = name, "alert delivered");
+                    Delivery::Sent
+                }
+                Err(reason) => {
+                    tracing::error!(channel = name, %reason, "alert NOT delivered");
+                    Delivery::Failed { reason }
+                }
+            };
+            deliveries.insert(name.to_string(), delivery);
+        }
+        // A send task that panicked leaves its channel pending; it is not sent twice in this run.
+    }
+
+    /// `test-alert`: one result per channel, in configuration order.
+    pub async fn test(&self, incident: &Incident) -> Vec<(&'static str, Result<(), String>)> {
+        let mut deliveries = self.all_pending();
+        self.deliver(incident, &mut deliveries).await;
+        self.names()
+            .into_iter()
+            .map(|name| {
+                let r = match deliveries.get(name) {
+                    Some(Delivery::Sent) => Ok(()),
+                    Some(Delivery::Failed { reason }) => Err(reason.clone()),
+                    _ => Err("not sent".to_string()),
+                };
+                (name, r)
+            })
+            .collect()
     }
 }
 
-/// Is `c` in the GSM 03.38 basic character set (one septet)?
-pub fn is_gsm7_basic(c: char) -> bool {
-    const BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
-    BASIC.contains(c)
-}
-
-/// Replace non-GSM-7 characters by `?` and cut to [`MAX_SMS_LEN`] characters (ending in `...` when cut),
-/// so whatever the trap says (an endpoint's error text, say) still goes out as one SMS.
-pub fn fit_sms(text: &str) -> String {
-    let clean: Vec<char> = text.chars().map(|c| if is_gsm7_basic(c) { c } else { '?' }).collect();
-    if clean.len() <= MAX_SMS_LEN {
-        return clean.into_iter().collect();
-    }
-    let mut cut: String = clean[..MAX_SMS_LEN - 3].iter().collect();
-    cut.push_str("...");
-    cut
+/// Whether every channel that was to be told was told.
+pub fn all_sent(deliveries: &Deliveries) -> bool {
+    deliveries.values().all(|d| *d == Delivery::Sent)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    fn long_key() -> String {
-        "STM7brYP9rXyMynTPaoaJkMm6BC4Sfw8wkdRiGkmkWPdNpgVryr35".to_string()
+    struct Fake {
+        name: &'static str,
+        ok: bool,
+        calls: AtomicUsize,
     }
 
-    #[test]
-    fn swap_text_names_witness_chain_key_and_txid_within_160() {
-        let i = Incident::Swapped {
-            witness: "a-sixteen-chars1".into(),
-            chain: "steem".into(),
-            missed: 4_294_967_295,
-            new_key: long_key(),
-            txid: "0aa98236d8bb88a32d7436d58a8114b2e3c2e53d".into(),
-        };
-        let t = i.sms_text();
-        assert!(t.chars().count() <= MAX_SMS_LEN, "{} chars: {t}", t.chars().count());
-        for part in ["a-sixteen-chars1", "steem", &long_key(), "0aa98236d8bb88a32d7436d58a8114b2e3c2e53d"] {
-            assert!(t.contains(part), "missing {part} in {t}");
+    impl Notifier for Fake {
+        fn name(&self) -> &'static str {
+            self.name
         }
-        assert!(t.chars().all(is_gsm7_basic));
+        fn send<'a>(&'a self, _incident: &'a Incident) -> SendFuture<'a> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let ok = self.ok;
+            Box::pin(async move { if ok { Ok(()) } else { Err("refused".to_string()) } })
+        }
     }
 
-    #[test]
-    fn failure_text_is_cut_and_cleaned() {
-        let i = Incident::SwapFailed {
-            witness: "alice".into(),
-            chain: "hive".into(),
-            missed: 3,
-            reason: "x{y}€".repeat(100),
-        };
-        let t = i.sms_text();
-        assert_eq!(t.chars().count(), MAX_SMS_LEN);
-        assert!(t.ends_with("..."));
-        assert!(t.chars().all(is_gsm7_basic), "{t}");
-        assert!(t.contains("KEY SWAP FAILED"));
+    #[tokio::test]
+    async fn only_pending_channels_are_sent_and_each_result_is_recorded() {
+        let good = Arc::new(Fake { name: "good", ok: true, calls: AtomicUsize::new(0) });
+        let bad = Arc::new(Fake { name: "bad", ok: false, calls: AtomicUsize::new(0) });
+        let fanout = Fanout::new(vec![good.clone(), bad.clone()]);
+        let incident = Incident::Test { witness: "alice".into(), chain: "hive".into() };
+        let mut d = fanout.all_pending();
+        fanout.deliver(&incident, &mut d).await;
+        assert_eq!(d["good"], Delivery::Sent);
+        assert_eq!(d["bad"], Delivery::Failed { reason: "refused".into() });
+        assert!(!all_sent(&d));
+        // A restart resends only what is still pending: nothing here.
+        fanout.deliver(&incident, &mut d).await;
+        assert_eq!((good.calls.load(Ordering::SeqCst), bad.calls.load(Ordering::SeqCst)), (1, 1));
+        // A channel recorded pending but no longer configured is failed, not silently dropped.
+        let mut d: Deliveries = [("gone".to_string(), Delivery::Pending)].into();
+        fanout.deliver(&incident, &mut d).await;
+        assert!(matches!(&d["gone"], Delivery::Failed { reason } if reason.contains("no longer configured")));
     }
 }

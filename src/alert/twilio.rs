@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use chain_clock::Clock;
+use chain_clock::{Clock, SharedClock};
 use serde::Deserialize;
+
+use super::{Incident, Notifier, SendFuture};
 
 /// An E.164 phone number, valid by construction: `^\+[1-9][0-9]{7,14}$`.
 #[derive(Clone, PartialEq, Eq)]
@@ -188,5 +190,46 @@ mod tests {
         for (input, ok, why) in cases {
             assert_eq!(PhoneNumber::parse(input).is_ok(), ok, "{why}: {input:?}");
         }
+    }
+}
+
+/// The Twilio SMS channel: one SMS per `TWILIO_TO` number; it fails if any number was not reached.
+pub struct TwilioNotifier {
+    settings: TwilioSettings,
+    clock: SharedClock,
+}
+
+impl TwilioNotifier {
+    pub fn new(settings: TwilioSettings, clock: SharedClock) -> Self {
+        Self { settings, clock }
+    }
+}
+
+impl Notifier for TwilioNotifier {
+    fn name(&self) -> &'static str {
+        "twilio"
+    }
+
+    fn send<'a>(&'a self, incident: &'a Incident) -> SendFuture<'a> {
+        Box::pin(async move {
+            let body = incident.sms_text();
+            tracing::info!(%body, recipients = self.settings.to.len(), "sending the SMS");
+            let results = send_sms(&self.settings, &body, self.clock.as_ref()).await;
+            let mut sent = Vec::new();
+            let mut failed = Vec::new();
+            for (to, r) in self.settings.to.iter().zip(results) {
+                match r {
+                    Ok(()) => sent.push(to.to_string()),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            if failed.is_empty() {
+                Ok(())
+            } else if sent.is_empty() {
+                Err(failed.join("; "))
+            } else {
+                Err(format!("{} (delivered to {})", failed.join("; "), sent.join(", ")))
+            }
+        })
     }
 }

@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+use crate::service::{RunOutcome, ServiceError};
+
 /// Every way the program ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -34,6 +36,30 @@ impl ExitStatus {
             ExitStatus::ChainUnavailable => 5,
             ExitStatus::Unhealthy => 6,
             ExitStatus::Config => 78,
+        }
+    }
+}
+
+impl ExitStatus {
+    /// The status of a `run`: the one table from outcomes to statuses.
+    pub fn of_run(result: &Result<RunOutcome, ServiceError>) -> Self {
+        match result {
+            Ok(RunOutcome::Stopped) | Ok(RunOutcome::AlreadyFired { .. }) => ExitStatus::Ok,
+            Ok(RunOutcome::Fired(f)) => match (f.swapped(), f.alert_ok()) {
+                (true, true) => ExitStatus::Ok,
+                (true, false) => ExitStatus::AlertFailed,
+                (false, _) => ExitStatus::SwapFailed,
+            },
+            Err(e) => Self::of_error(e),
+        }
+    }
+
+    /// The status of a command that failed.
+    pub fn of_error(e: &ServiceError) -> Self {
+        match e {
+            ServiceError::Config(_) | ServiceError::Refused(_) => ExitStatus::Config,
+            ServiceError::ChainUnavailable(_) => ExitStatus::ChainUnavailable,
+            ServiceError::Locked { .. } | ServiceError::Failure(_) => ExitStatus::Failure,
         }
     }
 }

@@ -1,11 +1,12 @@
 //! The command line: one subcommand per operator task.
 //!
 //! `main.rs` parses and calls [`run`]; this module dispatches, and every command returns an
-//! [`ExitStatus`]. Trap commands live in [`trap`], offline key and transaction tools in [`offline`].
+//! [`ExitStatus`] ([`exit`] is the one table). Trap commands live in [`commands`] (they call
+//! `crate::service`), offline key and transaction tools in [`offline`], the demo in `crate::demo`.
 
+pub mod commands;
 pub mod exit;
 pub mod offline;
-pub mod trap;
 
 use std::path::PathBuf;
 
@@ -80,7 +81,7 @@ pub fn run(cli: Cli) -> ExitStatus {
             offline_result(offline::run_tx(&command, &mut std::io::stdin().lock(), &mut std::io::stdout().lock()))
         }
         Command::Demo { chain, speed } => demo(&chain, speed),
-        other => trap::run_command(other, cli.env_file.as_deref()),
+        other => commands::run_command(other, cli.env_file.as_deref()),
     }
 }
 
@@ -108,19 +109,17 @@ fn demo(chain: &str, speed: f64) -> ExitStatus {
         return ExitStatus::Usage;
     }
     crate::demo::init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("witness-trap: cannot start the async runtime: {e}");
-            return ExitStatus::Failure;
-        }
-    };
     let opts = crate::demo::DemoOptions { chain, speedup: speed, ..Default::default() };
-    match runtime.block_on(crate::demo::run(opts, &mut std::io::stdout())) {
-        Ok(status) => status,
+    commands::with_runtime(|rt| match rt.block_on(crate::demo::run(opts, &mut std::io::stdout())) {
+        Ok(result) => {
+            if let Err(e) = &result {
+                return commands::report_error(e);
+            }
+            ExitStatus::of_run(&result)
+        }
         Err(e) => {
             eprintln!("witness-trap: {e}");
             ExitStatus::Failure
         }
-    }
+    })
 }

@@ -1,62 +1,87 @@
 //! The second stage of configuration: the settings against the chain, before anything is armed.
 //!
-//! The producer finds what is wrong on chain (`GrapheneProducer::preflight`); this module names the
-//! variable behind each finding, adds the threshold check, and splits errors from warnings.
+//! The producer finds what is wrong on chain (`Producer::preflight`); this module names the variable behind
+//! each finding for the chain family, adds the threshold check, and splits errors from warnings.
 
 use super::vars::{self, Problem};
-use crate::producer::graphene::{Finding, GrapheneProducer, Subject};
-use crate::rpc::reading::Snapshot;
-use crate::trap::Trigger;
+use crate::chain::{Baseline, ChainKind, EndpointHealth, Evidence, Finding, Producer, Subject};
+use crate::trap::{Trigger, TrapError};
 
 /// What the check found.
-#[derive(Debug, Default)]
-pub struct CheckResult {
-    /// The freshest reading, if the chain could be read.
-    pub snapshot: Option<Snapshot>,
+#[derive(Debug)]
+pub struct CheckResult<B> {
+    /// The reading arming would start from, if the chain could be read.
+    pub reading: Option<(Evidence, B)>,
     /// Problems that stop arming.
     pub errors: Vec<Problem>,
     /// Things the operator should know (an unhealthy endpoint among healthy ones).
     pub warnings: Vec<Problem>,
+    pub endpoints: Vec<EndpointHealth>,
+    /// The producer's one-line summary when the chain could be read.
+    pub summary: Option<String>,
 }
 
-impl CheckResult {
+impl<B> CheckResult<B> {
     /// The chain could not be read at all.
     pub fn chain_unreachable(&self) -> bool {
-        self.snapshot.is_none() && !self.errors.iter().any(|p| p.var == vars::WITNESS_ACCOUNT)
+        self.reading.is_none() && !self.errors.iter().any(|p| p.var == vars::WITNESS_ACCOUNT)
+    }
+
+    /// Endpoint problems become warnings: a resumed trap skips such endpoints and keeps watching.
+    pub fn endpoint_errors_as_warnings(&mut self) {
+        let (endpoint, other): (Vec<_>, Vec<_>) = self.errors.drain(..).partition(|p| p.var == vars::RPC_URLS);
+        self.warnings.extend(endpoint);
+        self.errors = other;
     }
 }
 
-fn variable(subject: &Subject) -> &'static str {
-    match subject {
-        Subject::Account => vars::WITNESS_ACCOUNT,
-        Subject::Endpoint(_) => vars::RPC_URLS,
-        Subject::SigningKey => vars::SIGNING_WIF,
-        Subject::ActiveKey => vars::ACTIVE_WIF,
-        Subject::BackupKey => vars::BACKUP_SIGNING_KEY,
+/// The variable an operator changes to fix a finding, on this chain family.
+fn variable(kind: ChainKind, subject: &Subject) -> &'static str {
+    match (kind, subject) {
+        (ChainKind::Graphene, Subject::Producer) => vars::WITNESS_ACCOUNT,
+        (ChainKind::Graphene, Subject::Endpoint(_)) => vars::RPC_URLS,
+        (ChainKind::Graphene, Subject::SwapKey) => vars::SIGNING_WIF,
+        (ChainKind::Graphene, Subject::FallbackKey) => vars::ACTIVE_WIF,
+        (ChainKind::Graphene, Subject::Target) => vars::BACKUP_SIGNING_KEY,
     }
 }
 
 /// Run the chain checks. `arming` is true when this start would arm a fresh trap: then a `THRESHOLD`
 /// already reached is an error (an armed trap that finds it reached after a restart fires instead).
-pub async fn check(producer: &mut GrapheneProducer, trigger: Trigger, arming: bool) -> CheckResult {
-    let (snapshot, findings) = producer.preflight().await;
-    let mut result = CheckResult { snapshot, ..Default::default() };
-    for Finding { subject, fatal, message, fix } in findings {
-        let p = Problem::new(variable(&subject), message, fix);
+pub async fn check<P: Producer>(
+    producer: &mut P,
+    kind: ChainKind,
+    trigger: Trigger,
+    arming: bool,
+) -> CheckResult<P::Baseline> {
+    let pre = producer.preflight().await;
+    let mut result = CheckResult {
+        reading: pre.reading,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        endpoints: pre.endpoints,
+        summary: pre.summary,
+    };
+    for Finding { subject, fatal, message, fix } in pre.findings {
+        let p = Problem::new(variable(kind, &subject), message, fix);
         if fatal {
             result.errors.push(p);
         } else {
             result.warnings.push(p);
         }
     }
-    if let (Some(snap), Trigger::Absolute(t), true) = (&result.snapshot, trigger, arming) {
-        let current = snap.witness.total_missed;
-        if current >= t {
-            result.errors.push(Problem::new(
+    if let (Some((_, baseline)), true) = (&result.reading, arming) {
+        match trigger.allowed(baseline.counter()) {
+            Ok(_) => {}
+            Err(TrapError::ThresholdReached { current, threshold }) => result.errors.push(Problem::new(
                 vars::THRESHOLD,
-                format!("total_missed is already {current}, at or past THRESHOLD {t}: the trap would fire at once"),
+                format!(
+                    "{} is already {current}, at or past THRESHOLD {threshold}: the trap would fire at once",
+                    producer.counter_name()
+                ),
                 format!("set THRESHOLD above {current}, or use MISSED_BLOCKS_ALLOWED to count from now"),
-            ));
+            )),
+            Err(e) => result.errors.push(Problem::new(vars::THRESHOLD, e.to_string(), "use MISSED_BLOCKS_ALLOWED")),
         }
     }
     result

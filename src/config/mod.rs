@@ -5,6 +5,7 @@
 //! the problems at once, each naming its variable and what to do, and never the value of a secret.
 
 pub mod check;
+pub mod env_map;
 pub mod vars;
 
 use std::fmt;
@@ -14,22 +15,51 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 
 use crate::alert::{PhoneNumber, TwilioSettings};
+use crate::chain::graphene::rpc::reading::ReaderSettings;
+use crate::chain::graphene::{Detection, GrapheneSettings};
+use crate::chain::{ChainKind, Identity};
 use crate::logging::LogFormat;
-use crate::producer::graphene::{Detection, GrapheneSettings};
-use crate::rpc::reading::ReaderSettings;
 use crate::trap::{TrapSettings, Trigger};
 use graphene_protocol::chain::{parse_chain_id_hex, ChainSpec, Family};
 use graphene_protocol::keys::{PrivateKey, PublicKey};
+pub use env_map::VarMap;
 pub use vars::{EnvSource, Problem, Source};
 
 /// Everything `run` needs.
 pub struct Settings {
-    pub witness: String,
-    pub chain: ChainSpec,
-    pub producer: GrapheneSettings,
+    /// The guarded producer and its chain family.
+    pub chain: ChainSettings,
     pub trap: TrapSettings,
+    /// Where the file store keeps the state (`STATE_FILE`).
+    pub state_file: PathBuf,
+    pub alerts: AlertSettings,
     pub log_format: LogFormat,
     pub log_level: Option<String>,
+}
+
+/// The producer's settings, by chain family.
+pub enum ChainSettings {
+    Graphene(GrapheneSettings),
+}
+
+/// Every configured alert channel.
+#[derive(Debug, Clone, Default)]
+pub struct AlertSettings {
+    pub twilio: Option<TwilioSettings>,
+}
+
+impl Settings {
+    pub fn identity(&self) -> Identity {
+        match &self.chain {
+            ChainSettings::Graphene(g) => Identity { producer: g.reader.account.clone(), chain: g.chain.name.clone() },
+        }
+    }
+
+    pub fn kind(&self) -> ChainKind {
+        match &self.chain {
+            ChainSettings::Graphene(_) => ChainKind::Graphene,
+        }
+    }
 }
 
 /// All the problems found, reported together.
@@ -166,9 +196,7 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
     };
     let chain_id_hex = chain.chain_id_hex();
     let settings = Settings {
-        witness: witness.clone(),
-        chain: chain.clone(),
-        producer: GrapheneSettings {
+        chain: ChainSettings::Graphene(GrapheneSettings {
             chain,
             reader: ReaderSettings { urls, timeout, max_head_age, account: witness, chain_id_hex },
             backup_key,
@@ -176,22 +204,26 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
             active_key,
             tx_expiration,
             detection,
-        },
-        trap: TrapSettings { state_file, poll_interval, trigger, fire_timeout, alert: twilio },
+        }),
+        trap: TrapSettings { poll_interval, trigger, fire_timeout },
+        state_file,
+        alerts: AlertSettings { twilio },
         log_format,
         log_level,
     };
     c.finish(settings)
 }
 
-/// What `test-alert` needs: the witness, the chain and Twilio.
-pub fn load_alert(src: &dyn Source) -> Result<(String, ChainSpec, TwilioSettings), Report> {
+/// What `test-alert` needs: who is guarded and every alert channel.
+pub fn load_alert(src: &dyn Source) -> Result<(Identity, AlertSettings), Report> {
     let mut c = Collector { src, problems: Vec::new() };
     let witness = witness_account(&mut c);
     let chain = chain(&mut c);
     let twilio = twilio(&mut c);
     match (witness, twilio) {
-        (Some(w), Some(t)) if c.problems.is_empty() => Ok((w, chain, t)),
+        (Some(w), Some(t)) if c.problems.is_empty() => {
+            Ok((Identity { producer: w, chain: chain.name }, AlertSettings { twilio: Some(t) }))
+        }
         _ => Err(Report { problems: c.problems }),
     }
 }
@@ -296,7 +328,7 @@ fn rpc_urls(c: &mut Collector) -> Option<Vec<String>> {
             vars::RPC_URLS,
             format!(
                 "not a list of http(s) URLs: {}",
-                bad.iter().map(|s| format!("{:?}", crate::rpc::client::redact(s))).collect::<Vec<_>>().join(", ")
+                bad.iter().map(|s| format!("{:?}", crate::redact::url(s))).collect::<Vec<_>>().join(", ")
             ),
             "give comma-separated URLs starting with https:// (or http:// for a local node)",
         );
@@ -311,7 +343,7 @@ fn rpc_urls(c: &mut Collector) -> Option<Vec<String>> {
         if !seen.insert(key) {
             c.push(
                 vars::RPC_URLS,
-                format!("lists the same endpoint twice ({})", crate::rpc::client::redact(u)),
+                format!("lists the same endpoint twice ({})", crate::redact::url(u)),
                 "list each endpoint once: a crossing must be confirmed by a different server",
             );
             return None;

@@ -3,32 +3,33 @@
 //! Kept apart from I/O so every case is a line of a table test. A crossing is not yet a fire: the trap
 //! corroborates it first (`Producer::corroborate`).
 
-use crate::producer::Observation;
+use crate::chain::Observation;
 
 /// What one observation means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Below the threshold: keep watching.
-    Hold { missed: u64, threshold: u64 },
-    /// At or past the threshold: corroborate, then fire.
-    Crossing { missed: u64, threshold: u64 },
+    /// Fewer misses than allowed: keep watching.
+    Hold { misses: u64, allowed: u64 },
+    /// As many misses as allowed, or more: corroborate, then fire.
+    Crossing { misses: u64, allowed: u64 },
     /// No trustworthy reading: never fire on this.
     Blind(String),
-    /// A reading that cannot be true (the counter never decreases on chain): log it, do not act.
+    /// A reading that cannot be true (the chain's counter never decreases): log it, do not act.
     Distrust(String),
 }
 
-/// Decide on `obs` given the `threshold` (absolute counter value) and the last accepted counter.
-pub fn decide(threshold: u64, last_missed: Option<u64>, obs: &Observation) -> Decision {
+/// Decide on `obs` given the misses `allowed` since arming and the chain counter read last (where the chain
+/// keeps one). `counter_name` names that counter in the reason ("total_missed").
+pub fn decide(allowed: u64, last_counter: Option<u64>, counter_name: &str, obs: &Observation) -> Decision {
     match obs {
         Observation::Blind(reason) => Decision::Blind(reason.clone()),
-        Observation::Reading(r) => match last_missed {
-            Some(last) if r.missed < last => Decision::Distrust(format!(
-                "{} says total_missed is {}, below the {} read before",
-                r.source, r.missed, last
+        Observation::Reading(e) => match (last_counter, e.counter) {
+            (Some(last), Some(now)) if now < last => Decision::Distrust(format!(
+                "{} says {counter_name} is {now}, below the {last} read before",
+                e.source
             )),
-            _ if r.missed >= threshold => Decision::Crossing { missed: r.missed, threshold },
-            _ => Decision::Hold { missed: r.missed, threshold },
+            _ if e.misses >= allowed => Decision::Crossing { misses: e.misses, allowed },
+            _ => Decision::Hold { misses: e.misses, allowed },
         },
     }
 }
@@ -36,34 +37,49 @@ pub fn decide(threshold: u64, last_missed: Option<u64>, obs: &Observation) -> De
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::producer::Reading;
+    use crate::chain::{ChainTime, Evidence};
 
-    fn reading(missed: u64) -> Observation {
-        Observation::Reading(Reading {
-            missed,
+    /// A Hive/Steem-like reading: armed at counter 9, so misses = counter − 9.
+    fn reading(counter: u64) -> Observation {
+        Observation::Reading(Evidence {
+            misses: counter.saturating_sub(9),
+            counter: Some(counter),
             height: 1,
-            chain_time: 1,
+            chain_time: ChainTime::from_secs(1),
             source: "e".into(),
             source_index: 0,
             current_key: "k".into(),
         })
     }
 
+    /// A chain without a counter (the trap counts misses itself): nothing to distrust by order.
+    fn counted(misses: u64) -> Observation {
+        let Observation::Reading(mut e) = reading(0) else { unreachable!() };
+        e.misses = misses;
+        e.counter = None;
+        Observation::Reading(e)
+    }
+
     #[test]
     fn decision_table() {
         let blind = Observation::Blind("all stale".into());
         let cases: Vec<(u64, Option<u64>, Observation, Decision, &str)> = vec![
-            (10, None, reading(9), Decision::Hold { missed: 9, threshold: 10 }, "below"),
-            (10, None, reading(10), Decision::Crossing { missed: 10, threshold: 10 }, "at"),
-            (10, Some(9), reading(12), Decision::Crossing { missed: 12, threshold: 10 }, "jumped past"),
-            (10, Some(9), reading(9), Decision::Hold { missed: 9, threshold: 10 }, "unchanged"),
-            (10, None, blind.clone(), Decision::Blind("all stale".into()), "blind"),
-            (10, Some(9), blind, Decision::Blind("all stale".into()), "blind after readings"),
+            (1, None, reading(9), Decision::Hold { misses: 0, allowed: 1 }, "below"),
+            (1, None, reading(10), Decision::Crossing { misses: 1, allowed: 1 }, "at"),
+            (1, Some(9), reading(12), Decision::Crossing { misses: 3, allowed: 1 }, "jumped past"),
+            (1, Some(9), reading(9), Decision::Hold { misses: 0, allowed: 1 }, "unchanged"),
+            (1, None, blind.clone(), Decision::Blind("all stale".into()), "blind"),
+            (1, Some(9), blind, Decision::Blind("all stale".into()), "blind after readings"),
+            (2, Some(5), counted(1), Decision::Hold { misses: 1, allowed: 2 }, "counted, below"),
+            (2, Some(5), counted(2), Decision::Crossing { misses: 2, allowed: 2 }, "counted, at"),
         ];
-        for (threshold, last, obs, want, why) in cases {
-            assert_eq!(decide(threshold, last, &obs), want, "{why}");
+        for (allowed, last, obs, want, why) in cases {
+            assert_eq!(decide(allowed, last, "total_missed", &obs), want, "{why}");
         }
-        assert!(matches!(decide(10, Some(9), &reading(8)), Decision::Distrust(_)), "backwards");
-        assert!(matches!(decide(10, Some(11), &reading(10)), Decision::Distrust(_)), "backwards past threshold");
+        assert!(matches!(decide(1, Some(9), "total_missed", &reading(8)), Decision::Distrust(_)), "backwards");
+        let Decision::Distrust(why) = decide(1, Some(11), "total_missed", &reading(10)) else {
+            panic!("backwards past the threshold must be distrusted")
+        };
+        assert!(why.contains("total_missed is 10, below the 11"), "{why}");
     }
 }

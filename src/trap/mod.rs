@@ -5,44 +5,50 @@
 //!   armed ◄──────────────────────────────────────────────────────────────────────────┘
 //!     │ Crossing, corroborated
 //!     ▼
-//!   firing   (persisted first)  prepare ─► persist attempt ─► broadcast ─► status each block
+//!   firing   (persisted first)  prepare ─► persist attempt ─► fence ─► execute ─► status each block
 //!     │                           ▲          InEffect ─► fired(swapped)
 //!     │                           └───────── Expired / refused, until FIRE_TIMEOUT ─► fired(failed)
 //!     ▼
-//!   fired    (persisted, alert pending) ─► SMS ─► alert sent/failed ─► exit; restarts stay disarmed
+//!   fired    (persisted, alerts pending) ─► every channel ─► each sent/failed ─► exit; restarts stay disarmed
 //! ```
 //! [`Trap::step`] does one poll-decide-act cycle; [`run`] only loops, sleeps and checks for shutdown
-//! between steps, never inside firing. The trap sees the chain only through [`Producer`].
+//! between steps, never inside firing. The trap sees the chain only through [`Producer`], its state only
+//! through a [`StateStore`], and the operator only through the alert [`Fanout`].
 
 pub mod decide;
 pub mod state;
 
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::alert::{self, Incident, TwilioSettings};
-use crate::producer::{Corroboration, Observation, PreparedSwap, Producer, SwapError, SwapStatus};
+use crate::alert::{self, Deliveries, Fanout, Incident};
+use crate::chain::{
+    Baseline, ChainTime, Corroboration, Evidence, Identity, Observation, Producer, SwapAttempt, SwapError, SwapStatus,
+};
+use crate::store::{Revision, StateStore};
 use chain_clock::SharedClock;
 use decide::{decide, Decision};
-use state::{AlertState, Attempt, LastPoll, Outcome, Phase, StateError, TrapState};
+use state::{Attempt, InstanceFacts, LastPoll, Outcome, Phase, StateError, TrapState};
 
-/// When to fire.
+/// When to fire, as configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
-    /// Fire when the counter reaches this value (`THRESHOLD`).
+    /// Fire when the chain's counter reaches this value (`THRESHOLD`; chains that keep a counter).
     Absolute(u64),
-    /// Fire when the counter has grown by this much since arming (`MISSED_BLOCKS_ALLOWED`).
+    /// Fire when this many misses happened since arming (`MISSED_BLOCKS_ALLOWED`).
     Allowed(u64),
 }
 
 impl Trigger {
-    /// The absolute counter value at which to fire, given the counter at arming.
-    pub fn threshold(&self, baseline: u64) -> u64 {
-        match *self {
-            Trigger::Absolute(t) => t,
-            Trigger::Allowed(n) => baseline.saturating_add(n),
+    /// The misses allowed since arming, given the chain's counter at arming (if it keeps one).
+    pub fn allowed(&self, counter_at_arming: Option<u64>) -> Result<u64, TrapError> {
+        match (*self, counter_at_arming) {
+            (Trigger::Allowed(n), _) => Ok(n),
+            (Trigger::Absolute(t), Some(c)) if c >= t => Err(TrapError::ThresholdReached { current: c, threshold: t }),
+            (Trigger::Absolute(t), Some(c)) => Ok(t - c),
+            (Trigger::Absolute(_), None) => Err(TrapError::NoCounter),
         }
     }
 }
@@ -50,13 +56,10 @@ impl Trigger {
 /// The trap's own settings.
 #[derive(Debug, Clone)]
 pub struct TrapSettings {
-    pub state_file: PathBuf,
     pub poll_interval: Duration,
     pub trigger: Trigger,
     /// How long firing may take, from the first attempt, before it is declared failed.
     pub fire_timeout: Duration,
-    /// `None`: no SMS (the alert state says so).
-    pub alert: Option<TwilioSettings>,
 }
 
 /// Why the trap could not go on.
@@ -66,21 +69,28 @@ pub enum TrapError {
     State(#[from] StateError),
     #[error("total_missed is already {current}, at or past THRESHOLD {threshold}: arming now would fire at once")]
     ThresholdReached { current: u64, threshold: u64 },
-    #[error("no state file yet and no reading to arm from")]
+    #[error("THRESHOLD needs a chain that keeps a missed-block counter; use MISSED_BLOCKS_ALLOWED")]
+    NoCounter,
+    #[error("no state yet and no reading to arm from")]
     NoBaseline,
-    #[error("the trap was armed to fire at total_missed {recorded}, but the settings now say {configured}; run `witness-trap rearm` to arm with the new trigger")]
-    ThresholdChanged { recorded: u64, configured: u64 },
-    #[error("the state file is firing toward {recorded}, but the backup key is now {configured}; the trap never swaps to another key than the one it started with")]
+    #[error("the trap was armed to allow {recorded} missed blocks, but the settings now say {configured}; run `witness-trap rearm` to arm with the new trigger")]
+    TriggerChanged { recorded: u64, configured: u64 },
+    #[error("the state is firing toward {recorded}, but the backup key is now {configured}; the trap never swaps to another key than the one it started with")]
     TargetChanged { recorded: String, configured: String },
+    #[error("the state is {0}, which this step cannot handle")]
+    WrongPhase(&'static str),
+}
+
+impl From<crate::store::StoreError> for TrapError {
+    fn from(e: crate::store::StoreError) -> Self {
+        TrapError::State(StateError::Store(e))
+    }
 }
 
 /// What one [`Trap::step`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepOutcome {
-    Held {
-        missed: u64,
-        threshold: u64,
-    },
+    Held { misses: u64, allowed: u64 },
     Blind(String),
     Distrusted(String),
     /// The trap fired (or finished firing); see [`Finish`].
@@ -93,15 +103,16 @@ pub enum StepOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finish {
     pub outcome: Outcome,
-    pub alert: AlertState,
+    pub alerts: Deliveries,
 }
 
 impl Finish {
     pub fn swapped(&self) -> bool {
         matches!(self.outcome, Outcome::Swapped { .. })
     }
+    /// Every configured channel told the operator (true when none is configured).
     pub fn alert_ok(&self) -> bool {
-        matches!(self.alert, AlertState::Sent | AlertState::NotConfigured)
+        alert::all_sent(&self.alerts)
     }
 }
 
@@ -110,28 +121,55 @@ pub struct Trap<P: Producer> {
     settings: TrapSettings,
     producer: P,
     clock: SharedClock,
-    state: TrapState,
-    last_missed: Option<u64>,
+    store: Arc<dyn StateStore>,
+    revision: Option<Revision>,
+    alerts: Fanout,
+    state: TrapState<P::Baseline>,
+    last_counter: Option<u64>,
+}
+
+/// Load the stored state of `identity`, with its revision; `None` if there is none yet.
+pub async fn load_state<B: crate::chain::Baseline>(
+    store: &dyn StateStore,
+    identity: &Identity,
+) -> Result<Option<(TrapState<B>, Revision)>, TrapError> {
+    let Some(stored) = store.load().await? else { return Ok(None) };
+    let state = TrapState::<B>::decode(&stored.bytes, &store.describe())?;
+    state.check_owner(identity, &store.describe())?;
+    Ok(Some((state, stored.revision)))
+}
+
+/// A fresh armed state from `baseline` (the chain now).
+fn arm_state<B: crate::chain::Baseline>(
+    settings: &TrapSettings,
+    identity: &Identity,
+    now: ChainTime,
+    baseline: B,
+) -> Result<TrapState<B>, TrapError> {
+    let allowed = settings.trigger.allowed(baseline.counter())?;
+    Ok(TrapState::armed(identity, now, baseline, allowed))
 }
 
 impl<P: Producer> Trap<P> {
-    /// Load the state file, or arm from `current` (the counter now) if there is none.
-    pub fn open(
+    /// Load the stored state, or arm from `baseline` (the chain now) if there is none.
+    pub async fn open(
         settings: TrapSettings,
         producer: P,
         clock: SharedClock,
-        current: Option<u64>,
+        store: Arc<dyn StateStore>,
+        alerts: Fanout,
+        baseline: Option<P::Baseline>,
     ) -> Result<Self, TrapError> {
-        let (witness, chain) = producer.identity();
-        let state = match TrapState::load(&settings.state_file, &witness, &chain)? {
-            Some(s) => s,
+        let identity = producer.identity();
+        let (state, revision) = match load_state::<P::Baseline>(store.as_ref(), &identity).await? {
+            Some((s, r)) => (s, Some(r)),
             None => {
-                let baseline = current.ok_or(TrapError::NoBaseline)?;
-                let state = arm_state(&settings, &witness, &chain, clock.now_secs(), baseline)?;
-                state.save(&settings.state_file)?;
-                tracing::info!(witness = %witness, chain = %chain, baseline_missed = baseline,
-                    threshold = settings.trigger.threshold(baseline), "trap armed");
-                state
+                let baseline = baseline.ok_or(TrapError::NoBaseline)?;
+                let state = arm_state(&settings, &identity, ChainTime::now(clock.as_ref()), baseline)?;
+                let r = store.compare_and_swap(None, &state.encode()?).await?;
+                tracing::info!(producer = %identity.producer, chain = %identity.chain, baseline = ?state.baseline,
+                    allowed = state.allowed, "trap armed");
+                (state, Some(r))
             }
         };
         if let Phase::Firing { target, .. } = &state.phase {
@@ -139,17 +177,20 @@ impl<P: Producer> Trap<P> {
                 return Err(TrapError::TargetChanged { recorded: target.clone(), configured: producer.target() });
             }
         }
-        // The trigger is fixed at arming: a THRESHOLD edited below the counter must not fire a healthy witness.
-        let configured = settings.trigger.threshold(state.baseline_missed);
-        if let (Phase::Armed, Some(recorded)) = (&state.phase, state.threshold) {
-            if recorded != configured {
-                return Err(TrapError::ThresholdChanged { recorded, configured });
+        // The trigger is fixed at arming: a THRESHOLD edited below the counter must not fire a healthy producer.
+        if let Phase::Armed = state.phase {
+            let configured = match settings.trigger {
+                Trigger::Allowed(n) => n,
+                Trigger::Absolute(t) => state.baseline.counter().map_or(state.allowed, |c| t.saturating_sub(c)),
+            };
+            if configured != state.allowed {
+                return Err(TrapError::TriggerChanged { recorded: state.allowed, configured });
             }
         }
-        Ok(Self { settings, producer, clock, state, last_missed: None })
+        Ok(Self { settings, producer, clock, store, revision, alerts, state, last_counter: None })
     }
 
-    pub fn state(&self) -> &TrapState {
+    pub fn state(&self) -> &TrapState<P::Baseline> {
         &self.state
     }
 
@@ -161,9 +202,9 @@ impl<P: Producer> Trap<P> {
         &mut self.producer
     }
 
-    /// The absolute counter value at which this trap fires (fixed at arming).
-    pub fn threshold(&self) -> u64 {
-        self.state.threshold.unwrap_or_else(|| self.settings.trigger.threshold(self.state.baseline_missed))
+    /// The misses this trap allows since arming (fixed at arming).
+    pub fn allowed(&self) -> u64 {
+        self.state.allowed
     }
 
     /// How long to wait before the next step: the poll interval, or less when the producer knows a more
@@ -174,10 +215,9 @@ impl<P: Producer> Trap<P> {
         match self.producer.next_look() {
             None => poll,
             Some(at) => {
-                let at = Duration::from_secs(at);
-                let now = self.clock.now();
+                let now = ChainTime::now(self.clock.as_ref());
                 if at > now {
-                    (at - now).min(poll)
+                    at.since(now).min(poll)
                 } else {
                     self.producer.block_interval().min(poll)
                 }
@@ -185,8 +225,23 @@ impl<P: Producer> Trap<P> {
         }
     }
 
-    fn save(&self) -> Result<(), TrapError> {
-        Ok(self.state.save(&self.settings.state_file)?)
+    fn now(&self) -> ChainTime {
+        ChainTime::now(self.clock.as_ref())
+    }
+
+    /// Store the state, compare-and-swap on the revision this trap last wrote or read.
+    async fn save(&mut self) -> Result<(), TrapError> {
+        let bytes = self.state.encode()?;
+        self.revision = Some(self.store.compare_and_swap(self.revision, &bytes).await?);
+        Ok(())
+    }
+
+    /// Record this instance's last poll. Bookkeeping: a failure is logged, never a reason to stop guarding.
+    async fn record_poll(&self, poll: LastPoll) {
+        let facts = InstanceFacts { last_poll: Some(poll) };
+        if let Err(e) = self.store.put_instance(&facts.encode()).await {
+            tracing::warn!(error = %e, "cannot record the last poll; the trap keeps guarding");
+        }
     }
 
     /// One poll-decide-act cycle. In `firing` it finishes the fire; in `fired` it does nothing.
@@ -196,16 +251,17 @@ impl<P: Producer> Trap<P> {
             Phase::Firing { .. } => return self.finish_firing().await.map(StepOutcome::Fired),
             Phase::Fired { .. } => return Ok(StepOutcome::Disarmed),
         }
-        let obs = self.producer.observe().await;
-        let threshold = self.threshold();
-        let decision = decide(threshold, self.last_missed, &obs);
-        self.state.last_poll = Some(self.last_poll(&obs, &decision));
-        self.save()?;
+        let obs = self.producer.observe(&self.state.baseline).await;
+        let allowed = self.allowed();
+        let decision = decide(allowed, self.last_counter, self.producer.counter_name(), &obs);
+        self.record_poll(self.last_poll(&obs, &decision)).await;
         match decision {
-            Decision::Hold { missed, threshold } => {
-                self.last_missed = Some(missed);
-                tracing::debug!(missed, threshold, "holding");
-                Ok(StepOutcome::Held { missed, threshold })
+            Decision::Hold { misses, allowed } => {
+                if let Observation::Reading(e) = &obs {
+                    self.last_counter = e.counter;
+                }
+                tracing::debug!(misses, allowed, "holding");
+                Ok(StepOutcome::Held { misses, allowed })
             }
             Decision::Blind(reason) => {
                 tracing::warn!(%reason, "blind: no trustworthy reading, the trap will not fire on this poll");
@@ -215,21 +271,27 @@ impl<P: Producer> Trap<P> {
                 tracing::warn!(%reason, "distrusted reading ignored");
                 Ok(StepOutcome::Distrusted(reason))
             }
-            Decision::Crossing { missed, threshold } => {
+            Decision::Crossing { misses, allowed } => {
                 let Observation::Reading(first) = &obs else { return Ok(StepOutcome::Blind("no reading".into())) };
-                let seen_at = self.clock.now_secs();
-                tracing::warn!(missed, threshold, source = %first.source, "threshold reached; corroborating");
-                match self.producer.corroborate(first, threshold).await {
-                    Corroboration::Confirmed(r) => {
-                        tracing::warn!(missed = r.missed, source = %r.source, "crossing corroborated: firing");
-                        self.last_missed = Some(r.missed);
-                        self.begin_firing(r.missed, seen_at)?;
+                let seen_at = self.now();
+                let name = self.producer.counter_name();
+                tracing::warn!(misses, allowed, counter = ?first.counter, counter_name = name, source = %first.source,
+                    "threshold reached; corroborating");
+                match self.producer.corroborate(first, &self.state.baseline, allowed).await {
+                    Corroboration::Confirmed(e) => {
+                        tracing::warn!(misses = e.misses, counter = ?e.counter, source = %e.source,
+                            "crossing corroborated: firing");
+                        self.last_counter = e.counter;
+                        self.begin_firing(e.misses, seen_at).await?;
                         self.finish_firing().await.map(StepOutcome::Fired)
                     }
-                    Corroboration::Contradicted(r) => {
+                    Corroboration::Contradicted(e) => {
                         let reason = format!(
-                            "{} said total_missed {} but {} says {}: not firing",
-                            first.source, first.missed, r.source, r.missed
+                            "{} said {name} {} but {} says {}: not firing",
+                            first.source,
+                            shown(first),
+                            e.source,
+                            shown(&e)
                         );
                         tracing::warn!(%reason, "crossing not corroborated");
                         Ok(StepOutcome::Distrusted(reason))
@@ -244,78 +306,82 @@ impl<P: Producer> Trap<P> {
     }
 
     fn last_poll(&self, obs: &Observation, decision: &Decision) -> LastPoll {
-        let at = self.clock.now_secs();
+        let at = self.now();
+        let watch = Some(self.producer.watch_note());
         match obs {
-            Observation::Reading(r) => LastPoll {
+            Observation::Reading(e) => LastPoll {
                 at,
                 healthy: true,
-                missed: Some(r.missed),
-                height: Some(r.height),
-                current_key: Some(r.current_key.clone()),
-                watch: Some(self.producer.watch_note()),
+                misses: Some(e.misses),
+                counter: e.counter,
+                height: Some(e.height),
+                current_key: Some(e.current_key.clone()),
+                watch,
                 note: match decision {
                     Decision::Distrust(d) => d.clone(),
-                    _ => format!("from {}", r.source),
+                    _ => format!("from {}", e.source),
                 },
             },
             Observation::Blind(reason) => LastPoll {
                 at,
                 healthy: false,
-                missed: None,
+                misses: None,
+                counter: None,
                 height: None,
                 current_key: None,
-                watch: Some(self.producer.watch_note()),
+                watch,
                 note: reason.clone(),
             },
         }
     }
 
-    fn begin_firing(&mut self, trigger_missed: u64, seen_at: u64) -> Result<(), TrapError> {
+    async fn begin_firing(&mut self, trigger_misses: u64, seen_at: ChainTime) -> Result<(), TrapError> {
         self.state.phase = Phase::Firing {
             target: self.producer.target(),
             seen_at,
-            started_at: self.clock.now_secs(),
-            trigger_missed,
+            started_at: self.now(),
+            trigger_misses,
             attempts: Vec::new(),
         };
-        self.save()
+        self.save().await
     }
 
     /// Drive the swap to a confirmed key change or to the fire timeout, then alert. Resumable: a restart in
     /// `firing` calls this again and it first checks whether an earlier attempt already took effect.
     async fn finish_firing(&mut self) -> Result<Finish, TrapError> {
-        let (trigger_missed, seen_at) = match &self.state.phase {
-            Phase::Firing { trigger_missed, seen_at, .. } => (*trigger_missed, *seen_at),
-            _ => return Err(TrapError::NoBaseline),
+        let (trigger_misses, seen_at) = match &self.state.phase {
+            Phase::Firing { trigger_misses, seen_at, .. } => (*trigger_misses, *seen_at),
+            other => return Err(TrapError::WrongPhase(other.name())),
         };
         // The window counts from this (re)start: a trap that comes back after a long power cut must still
         // try, not declare failure on its first look.
-        let deadline = self.clock.now_secs().saturating_add(self.settings.fire_timeout.as_secs());
+        let deadline = self.now().saturating_add(self.settings.fire_timeout);
         let block = self.producer.block_interval();
-        let mut pending_expiry = self.attempts().last().map(|a| a.expires_at);
-        // A restart re-sends the last attempt while it can still be included ("Duplicate" counts as accepted),
+        let mut pending_expiry = self.state.attempts().last().map(|a| a.expires_at);
+        // A restart re-sends the last attempt while it can still take effect ("Duplicate" counts as accepted),
         // once the first status read has found fresh endpoints to send it to.
-        let mut resend = self.attempts().last().cloned().and_then(|last| {
+        let now = self.now();
+        let mut resend = self.state.attempts().last().cloned().and_then(|last| {
             let payload = last.payload?;
-            (last.expires_at > self.clock.now_secs()).then_some(PreparedSwap {
+            (last.expires_at > now).then_some(SwapAttempt {
                 id: last.txid,
                 expires_at: last.expires_at,
-                action: last.action,
+                label: last.action,
                 payload,
             })
         });
         let mut last_problem = String::from("no attempt could be broadcast");
         let outcome = loop {
-            match self.producer.swap_status(pending_expiry).await {
+            match self.producer.status(pending_expiry).await {
                 SwapStatus::InEffect => {
-                    let txid = self.attempts().last().map(|a| a.txid.clone());
+                    let txid = self.state.attempts().last().map(|a| a.txid.clone());
                     tracing::info!(txid = ?txid, "swap confirmed: the chain now expects the backup key");
                     break Outcome::Swapped { txid };
                 }
                 SwapStatus::Pending if pending_expiry.is_some() => {
                     if let Some(swap) = resend.take() {
                         tracing::warn!(txid = %swap.id, "re-broadcasting the pending attempt after a restart");
-                        if let Err(e) = self.producer.broadcast(&swap).await {
+                        if let Err(e) = self.producer.execute(&swap).await {
                             tracing::warn!(error = %e, "re-broadcast failed; will rebuild once it expires");
                         }
                     }
@@ -326,7 +392,7 @@ impl<P: Producer> Trap<P> {
                 }
                 SwapStatus::Expired | SwapStatus::Pending => pending_expiry = None,
             }
-            let now = self.clock.now_secs();
+            let now = self.now();
             // Give up only when no attempt can still land: an attempt inside its expiration may yet be included.
             if now >= deadline && pending_expiry.is_none_or(|e| now > e) {
                 let reason = format!("not confirmed within {} s: {last_problem}", self.settings.fire_timeout.as_secs());
@@ -334,27 +400,11 @@ impl<P: Producer> Trap<P> {
                 break Outcome::Failed { reason };
             }
             if pending_expiry.is_none() {
-                match self.producer.prepare_swap().await {
-                    Ok(swap) => {
-                        if let Phase::Firing { attempts, .. } = &mut self.state.phase {
-                            attempts.push(Attempt {
-                                txid: swap.id.clone(),
-                                action: swap.action.clone(),
-                                expires_at: swap.expires_at,
-                                at: now,
-                                payload: Some(swap.payload.clone()),
-                            });
-                        }
-                        self.save()?;
-                        tracing::warn!(txid = %swap.id, action = %swap.action, expires_at = swap.expires_at, "broadcasting the key swap");
-                        match self.producer.broadcast(&swap).await {
-                            Ok(()) => pending_expiry = Some(swap.expires_at),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "broadcast failed; will rebuild and retry");
-                                last_problem = e.to_string();
-                            }
-                        }
-                    }
+                match self.producer.prepare().await {
+                    Ok(swap) => match self.attempt(swap, now).await? {
+                        Ok(expires) => pending_expiry = Some(expires),
+                        Err(problem) => last_problem = problem,
+                    },
                     // A swap that would be invalid will be invalid on every attempt: stop and say so.
                     Err(e @ SwapError::Rejected(_)) => {
                         tracing::error!(error = %e, "the swap cannot be made");
@@ -369,101 +419,107 @@ impl<P: Producer> Trap<P> {
             }
             self.clock.sleep(block).await;
         };
-        let alert = if self.settings.alert.is_some() { AlertState::Pending } else { AlertState::NotConfigured };
         self.state.phase = Phase::Fired {
             target: self.producer.target(),
             seen_at,
-            trigger_missed,
-            fired_at: self.clock.now_secs(),
+            trigger_misses,
+            fired_at: self.now(),
             outcome,
-            alert,
-            attempts: self.attempts().to_vec(),
+            alerts: self.alerts.all_pending(),
+            attempts: self.state.attempts().to_vec(),
         };
-        self.save()?;
-        self.send_pending_alert().await
+        self.save().await?;
+        self.send_pending_alerts().await
     }
 
-    fn attempts(&self) -> &[Attempt] {
-        match &self.state.phase {
-            Phase::Firing { attempts, .. } | Phase::Fired { attempts, .. } => attempts,
-            Phase::Armed => &[],
+    /// Persist `swap`, fence, execute. The outer error stops the trap (the state cannot be stored); the inner
+    /// one is this attempt's failure, retried with a new attempt.
+    async fn attempt(&mut self, swap: SwapAttempt, now: ChainTime) -> Result<Result<ChainTime, String>, TrapError> {
+        if let Phase::Firing { attempts, .. } = &mut self.state.phase {
+            attempts.push(Attempt {
+                txid: swap.id.clone(),
+                action: swap.label.clone(),
+                expires_at: swap.expires_at,
+                at: now,
+                payload: Some(swap.payload.clone()),
+            });
+        }
+        self.save().await?;
+        if let Err(e) = self.producer.fence(&swap).await {
+            tracing::warn!(error = %e, "the fence before the swap failed; will retry");
+            return Ok(Err(e.to_string()));
+        }
+        tracing::warn!(txid = %swap.id, action = %swap.label, expires_at = %swap.expires_at, "broadcasting the key swap");
+        match self.producer.execute(&swap).await {
+            Ok(()) => Ok(Ok(swap.expires_at)),
+            Err(e) => {
+                tracing::warn!(error = %e, "broadcast failed; will rebuild and retry");
+                Ok(Err(e.to_string()))
+            }
         }
     }
 
-    /// Send the SMS of a `fired` state whose alert is still pending; record the result.
-    pub async fn send_pending_alert(&mut self) -> Result<Finish, TrapError> {
-        let Phase::Fired { outcome, alert, target, trigger_missed, .. } = &self.state.phase else {
-            return Err(TrapError::NoBaseline);
+    /// Send the alerts of a `fired` state that are still pending; record each channel's result.
+    pub async fn send_pending_alerts(&mut self) -> Result<Finish, TrapError> {
+        let Phase::Fired { outcome, alerts, target, trigger_misses, .. } = &self.state.phase else {
+            return Err(TrapError::WrongPhase(self.state.phase.name()));
         };
-        let (witness, chain) = self.producer.identity();
-        let missed = trigger_missed.saturating_sub(self.state.baseline_missed).max(1);
+        let id = self.producer.identity();
+        let missed = (*trigger_misses).max(1);
         let incident = match outcome {
             Outcome::Swapped { txid } => Incident::Swapped {
-                witness,
-                chain,
+                witness: id.producer,
+                chain: id.chain,
                 missed,
                 new_key: target.clone(),
                 txid: txid.clone().unwrap_or_else(|| "(already in effect)".into()),
             },
-            Outcome::Failed { reason } => Incident::SwapFailed { witness, chain, missed, reason: reason.clone() },
-        };
-        let new_alert = match (&self.settings.alert, alert) {
-            (Some(twilio), AlertState::Pending) => {
-                let body = incident.sms_text();
-                tracing::info!(%body, "sending the alert");
-                let failures: Vec<String> = alert::twilio::send_sms(twilio, &body, self.clock.as_ref())
-                    .await
-                    .into_iter()
-                    .filter_map(|r| r.err().map(|e| e.to_string()))
-                    .collect();
-                if failures.is_empty() {
-                    AlertState::Sent
-                } else {
-                    let reason = failures.join("; ");
-                    tracing::error!(%reason, "the alert SMS was not delivered");
-                    AlertState::Failed { reason }
-                }
+            Outcome::Failed { reason } => {
+                Incident::SwapFailed { witness: id.producer, chain: id.chain, missed, reason: reason.clone() }
             }
-            (_, other) => other.clone(),
         };
-        if let Phase::Fired { alert, .. } = &mut self.state.phase {
-            *alert = new_alert.clone();
+        let mut deliveries = alerts.clone();
+        if deliveries.values().any(|d| *d == alert::Delivery::Pending) {
+            self.alerts.deliver(&incident, &mut deliveries).await;
+            if let Phase::Fired { alerts, .. } = &mut self.state.phase {
+                *alerts = deliveries.clone();
+            }
+            self.save().await?;
         }
-        self.save()?;
-        let Phase::Fired { outcome, .. } = &self.state.phase else { return Err(TrapError::NoBaseline) };
-        Ok(Finish { outcome: outcome.clone(), alert: new_alert })
+        let outcome = outcome_of(&self.state.phase);
+        Ok(Finish { outcome, alerts: deliveries })
     }
 }
 
-fn arm_state(
-    settings: &TrapSettings,
-    witness: &str,
-    chain: &str,
-    now: u64,
-    baseline: u64,
-) -> Result<TrapState, TrapError> {
-    if let Trigger::Absolute(threshold) = settings.trigger {
-        if baseline >= threshold {
-            return Err(TrapError::ThresholdReached { current: baseline, threshold });
-        }
+fn outcome_of(phase: &Phase) -> Outcome {
+    match phase {
+        Phase::Fired { outcome, .. } => outcome.clone(),
+        other => Outcome::Failed { reason: format!("the trap is {}", other.name()) },
     }
-    let mut state = TrapState::armed(witness, chain, now, baseline);
-    state.threshold = Some(settings.trigger.threshold(baseline));
-    Ok(state)
 }
 
-/// Re-arm: a fresh `armed` state with the counter now as baseline, whatever the state was.
-pub fn rearm(
+/// A reading as the log shows it: the chain's counter where there is one, else the misses counted.
+fn shown(e: &Evidence) -> u64 {
+    e.counter.unwrap_or(e.misses)
+}
+
+/// Re-arm: a fresh `armed` state from `baseline` (the chain now), whatever the state was. Returns the
+/// previous state's phase name, if there was one.
+pub async fn rearm<B: crate::chain::Baseline>(
     settings: &TrapSettings,
-    witness: &str,
-    chain: &str,
-    now: u64,
-    current: u64,
-) -> Result<TrapState, TrapError> {
-    let state = arm_state(settings, witness, chain, now, current)?;
-    state.save(&settings.state_file)?;
-    tracing::info!(witness, chain, baseline_missed = current, threshold = ?state.threshold, "trap re-armed");
-    Ok(state)
+    store: &dyn StateStore,
+    identity: &Identity,
+    now: ChainTime,
+    baseline: B,
+) -> Result<(TrapState<B>, Option<&'static str>), TrapError> {
+    let state = arm_state(settings, identity, now, baseline)?;
+    // Whatever was stored before (even another version or a corrupt file) is replaced, on its revision.
+    let previous = store.load().await?;
+    let was = previous.as_ref().and_then(|p| state::AnyState::decode(&p.bytes, &store.describe()).ok());
+    store.compare_and_swap(previous.map(|p| p.revision), &state.encode()?).await?;
+    tracing::info!(producer = %identity.producer, chain = %identity.chain, baseline = ?state.baseline,
+        allowed = state.allowed, "trap re-armed");
+    Ok((state, was.map(|w| w.phase.name())))
 }
 
 /// How [`run`] ended.
@@ -471,7 +527,7 @@ pub fn rearm(
 pub enum RunOutcome {
     /// Shutdown was requested while armed.
     Stopped,
-    /// The state file says the trap already fired; nothing was polled or signed.
+    /// The state says the trap already fired; nothing was polled or signed.
     AlreadyFired(Finish),
     /// The trap fired in this run.
     Fired(Finish),
@@ -480,14 +536,7 @@ pub enum RunOutcome {
 /// Watch until the trap fires or `shutdown` is cancelled. Shutdown is honoured between steps only.
 pub async fn run<P: Producer>(trap: &mut Trap<P>, shutdown: CancellationToken) -> Result<RunOutcome, TrapError> {
     match &trap.state.phase {
-        Phase::Fired { alert, outcome, .. } => {
-            let finish = if *alert == AlertState::Pending {
-                trap.send_pending_alert().await?
-            } else {
-                Finish { outcome: outcome.clone(), alert: alert.clone() }
-            };
-            return Ok(RunOutcome::AlreadyFired(finish));
-        }
+        Phase::Fired { .. } => return Ok(RunOutcome::AlreadyFired(trap.send_pending_alerts().await?)),
         Phase::Firing { attempts, .. } => {
             tracing::warn!(attempts = attempts.len(), "restarted while firing: finishing the same swap");
         }

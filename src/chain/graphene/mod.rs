@@ -1,30 +1,52 @@
 //! Hive and Steem (Graphene chains): the witness's `total_missed`, and the swap of its block signing key.
 //!
-//! Reading: every endpoint through [`Reader`]; the observation is the highest fresh `total_missed` (the most
-//! pessimistic honest answer), which [`Producer::corroborate`] then checks against an independent endpoint,
-//! or the same endpoint one block later (protocol.md §6.2).
+//! Reading: every endpoint through [`rpc::reading::Reader`]; the observation is the highest fresh
+//! `total_missed` (the most pessimistic honest answer), which [`Producer::corroborate`] then checks against an
+//! independent endpoint, or the same endpoint one block later (protocol.md §6.2). Misses are counted from the
+//! counter at arming ([`GrapheneBaseline`]).
 //! Swapping: `witness_set_properties` (op 42) signed by the current signing key when the trap holds it and
 //! it is the on-chain key, else `witness_update` (op 11) signed by the active key with url and props copied
 //! unchanged from the chain (§4.3, §0 item 6). TaPoS and expiration come from the head block (§3.3, §3.4);
 //! the legacy digest is signed on both chains (§1.4) and the signature is checked by recovery before
-//! anything is broadcast.
+//! anything is broadcast. Slot-aware watching is in [`slots`].
+
+pub mod rpc;
+mod slots;
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Corroboration, Observation, PreparedSwap, Producer, Reading, SwapError, SwapStatus};
-use crate::rpc::api;
-use crate::rpc::reading::{Poll, Reader, ReaderSettings, Snapshot};
-use crate::rpc::RpcError;
+use super::{
+    Baseline, ChainTime, Corroboration, EndpointHealth, Evidence, Finding, Identity, Observation, Preflight,
+    Producer, Subject, SwapAttempt, SwapError, SwapStatus,
+};
 use chain_clock::SharedClock;
 use graphene_protocol::asset::{Asset, AssetSymbol};
 use graphene_protocol::chain::ChainSpec;
-use graphene_protocol::json::transaction_to_json;
+use graphene_protocol::json::{transaction_from_json, transaction_to_json};
 use graphene_protocol::keys::{PrivateKey, PublicKey};
 use graphene_protocol::operation::{LegacyChainProperties, Operation, WitnessSetProperties, WitnessUpdate};
-use graphene_protocol::transaction::sign_transaction;
-use graphene_protocol::transaction::{BlockId, PackMode, TimePointSec, Transaction};
+use graphene_protocol::transaction::{sign_transaction, BlockId, PackMode, TimePointSec, Transaction};
+use rpc::api;
+use rpc::reading::{Poll, Reader, ReaderSettings, Snapshot};
+use rpc::RpcError;
+
+/// What a Hive/Steem trap records at arming: the witness's `total_missed` then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrapheneBaseline {
+    pub total_missed: u64,
+}
+
+impl Baseline for GrapheneBaseline {
+    fn counter(&self) -> Option<u64> {
+        Some(self.total_missed)
+    }
+    fn from_legacy_counter(counter: u64) -> Option<Self> {
+        Some(Self { total_missed: counter })
+    }
+}
 
 /// What the Hive/Steem producer needs.
 pub struct GrapheneSettings {
@@ -51,26 +73,6 @@ pub enum Detection {
     Poll,
 }
 
-/// What a pre-arming check is about; `config` maps each to the variable the operator must change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Subject {
-    Account,
-    Endpoint(String),
-    SigningKey,
-    ActiveKey,
-    BackupKey,
-}
-
-/// One finding of [`GrapheneProducer::preflight`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    pub subject: Subject,
-    /// An error stops arming; a warning is only reported.
-    pub fatal: bool,
-    pub message: String,
-    pub fix: String,
-}
-
 /// The Hive/Steem implementation of [`Producer`].
 pub struct GrapheneProducer {
     settings: GrapheneSettings,
@@ -84,7 +86,7 @@ pub struct GrapheneProducer {
     /// Chain time of the witness slot being watched: a miss in it shows once the next block is applied.
     watched_slot: Option<u64>,
     /// When the next look is due (chain time), if slot-aware watching has a plan.
-    next_look: Option<u64>,
+    next_look: Option<ChainTime>,
     watch_note: String,
 }
 
@@ -126,11 +128,12 @@ impl GrapheneProducer {
         PublicKey::from_text(text, &self.settings.chain.key_prefix).ok()
     }
 
-    fn reading(&self, s: &Snapshot) -> Reading {
-        Reading {
-            missed: s.witness.total_missed,
+    fn evidence(&self, s: &Snapshot, baseline: &GrapheneBaseline) -> Evidence {
+        Evidence {
+            misses: s.witness.total_missed.saturating_sub(baseline.total_missed),
+            counter: Some(s.witness.total_missed),
             height: u64::from(s.head_block_number),
-            chain_time: s.head_time,
+            chain_time: ChainTime::from_secs(s.head_time),
             source: s.url.clone(),
             source_index: s.endpoint,
             current_key: s.witness.signing_key.clone(),
@@ -153,7 +156,7 @@ impl GrapheneProducer {
     /// Everything that can be checked against the chain before arming: each endpoint's chain id and
     /// health, the witness, the keys against the on-chain key and active authority, the backup key.
     /// Also learns the block interval. Returns the freshest snapshot, if any.
-    pub async fn preflight(&mut self) -> (Option<Snapshot>, Vec<Finding>) {
+    async fn check_chain(&mut self) -> (Option<Snapshot>, Vec<Finding>) {
         let mut findings = Vec::new();
         let chain_id = self.settings.chain.chain_id_hex();
         for ep in self.reader.endpoints().to_vec() {
@@ -193,7 +196,7 @@ impl GrapheneProducer {
             let no_witness = poll.skipped.iter().any(|s| s.reason.starts_with("no witness named"));
             findings.push(if no_witness {
                 Finding {
-                    subject: Subject::Account,
+                    subject: Subject::Producer,
                     fatal: true,
                     message: format!(
                         "{:?} is not a witness on {}",
@@ -215,7 +218,7 @@ impl GrapheneProducer {
         let backup = self.settings.backup_key;
         if backup.is_null() {
             findings.push(Finding {
-                subject: Subject::BackupKey,
+                subject: Subject::Target,
                 fatal: true,
                 message: "is the null key, which disables the witness instead of failing over".into(),
                 fix: "set it to the public signing key of the backup node".into(),
@@ -223,7 +226,7 @@ impl GrapheneProducer {
         }
         if on_chain == Some(backup) {
             findings.push(Finding {
-                subject: Subject::BackupKey,
+                subject: Subject::Target,
                 fatal: true,
                 message: "equals the witness's current on-chain signing key: the swap would change nothing".into(),
                 fix: "set it to the backup node's key, not the primary's (if the backup already produces, fix the primary and rearm later)".into(),
@@ -233,7 +236,7 @@ impl GrapheneProducer {
             (Some(k), Some(cur)) if k.public_key() == cur && !cur.is_null() => true,
             (Some(k), _) => {
                 findings.push(Finding {
-                    subject: Subject::SigningKey,
+                    subject: Subject::SwapKey,
                     fatal: true,
                     message: format!(
                         "belongs to {}, but the witness's on-chain signing key is {}",
@@ -258,7 +261,7 @@ impl GrapheneProducer {
                     match weight {
                         Some(w) if w >= acc.active.weight_threshold => active_ok = true,
                         Some(w) => findings.push(Finding {
-                            subject: Subject::ActiveKey,
+                            subject: Subject::FallbackKey,
                             fatal: true,
                             message: format!(
                                 "has weight {w} in the active authority, which needs {}",
@@ -267,7 +270,7 @@ impl GrapheneProducer {
                             fix: "give a key that can sign for the active authority alone".into(),
                         }),
                         None => findings.push(Finding {
-                            subject: Subject::ActiveKey,
+                            subject: Subject::FallbackKey,
                             fatal: true,
                             message: format!("belongs to {text}, which is not in @{}'s active authority", acc.name),
                             fix: "give the account's active private key (not owner, posting or memo)".into(),
@@ -275,7 +278,7 @@ impl GrapheneProducer {
                     }
                 }
                 Ok(None) => findings.push(Finding {
-                    subject: Subject::Account,
+                    subject: Subject::Producer,
                     fatal: true,
                     message: "the account does not exist".into(),
                     fix: "check WITNESS_ACCOUNT".into(),
@@ -290,14 +293,14 @@ impl GrapheneProducer {
         }
         if self.settings.signing_key.is_none() && self.settings.active_key.is_none() {
             findings.push(Finding {
-                subject: Subject::SigningKey,
+                subject: Subject::SwapKey,
                 fatal: true,
                 message: "no key to sign the swap with".into(),
                 fix: "set SIGNING_WIF (preferred: it cannot move funds) or ACTIVE_WIF".into(),
             });
         } else if !signing_ok && !active_ok && on_chain.is_some_and(|k| k.is_null()) {
             findings.push(Finding {
-                subject: Subject::ActiveKey,
+                subject: Subject::FallbackKey,
                 fatal: true,
                 message: "the on-chain signing key is the null key (witness disabled): only the active key can swap"
                     .into(),
@@ -308,7 +311,7 @@ impl GrapheneProducer {
         if !findings.iter().any(|f| f.fatal) {
             if let Err(e) = self.build_swap(&best) {
                 findings.push(Finding {
-                    subject: if self.settings.signing_key.is_some() { Subject::SigningKey } else { Subject::ActiveKey },
+                    subject: if self.settings.signing_key.is_some() { Subject::SwapKey } else { Subject::FallbackKey },
                     fatal: true,
                     message: format!("the swap cannot be built from the chain's data: {e}"),
                     fix: "check CHAIN/CHAIN_ID and the keys; `witness-trap fire --dry-run` shows the swap".into(),
@@ -316,74 +319,6 @@ impl GrapheneProducer {
             }
         }
         (Some(best), findings)
-    }
-
-    /// Plan the next look from the witness schedule (protocol.md §5.4, §6.1): the witness of the k-th slot
-    /// after the head is `current_shuffled_witnesses[(current_aslot + k) % num_scheduled_witnesses]`, at
-    /// head time + k intervals; a miss in it becomes visible when the next block is applied (§6.2), so the
-    /// look is one interval after the slot plus a margin for the block to reach the RPC node.
-    async fn plan_slots(&mut self, best: &Snapshot) {
-        self.next_look = None;
-        if self.settings.detection == Detection::Poll {
-            self.watch_note = "poll (DETECTION=poll)".into();
-            return;
-        }
-        let interval = self.block_interval.as_secs().max(1);
-        let margin = interval.div_ceil(3);
-        // Still waiting for the block after the watched slot (the next witness missed too, or the node lags).
-        if let Some(slot) = self.watched_slot {
-            if best.head_time < slot.saturating_add(interval) {
-                // Keep the planned look; once the slot's time has passed, look one block after the head
-                // (a regular poll before the slot must not turn into a look every block).
-                let planned = slot.saturating_add(interval);
-                let next_block = best.head_time.saturating_add(interval);
-                self.next_look = Some(planned.max(next_block) + margin);
-                return;
-            }
-            self.watched_slot = None;
-        }
-        let Some(aslot) = best.current_aslot else {
-            self.watch_note = "poll: the node does not report current_aslot".into();
-            return;
-        };
-        let stale = self.schedule.as_ref().is_none_or(|s| best.head_block_number >= s.next_shuffle_block_num);
-        if stale {
-            let ep = self.reader.endpoints()[best.endpoint].clone();
-            match api::witness_schedule(&ep).await {
-                Ok(s) => self.schedule = Some(s),
-                Err(e) => {
-                    self.schedule = None;
-                    self.watch_note = format!("poll: cannot read the witness schedule: {e}");
-                    return;
-                }
-            }
-        }
-        let Some(schedule) = &self.schedule else { return };
-        let num = u64::from(schedule.num_scheduled_witnesses).min(schedule.current_shuffled_witnesses.len() as u64);
-        let account = &self.settings.reader.account;
-        let num = num.max(1);
-        let k = (1..=num).find(|k| {
-            usize::try_from((aslot % num + k) % num)
-                .ok()
-                .and_then(|i| schedule.current_shuffled_witnesses.get(i))
-                .is_some_and(|w| w == account)
-        });
-        let Some(k) = k else {
-            self.watch_note = format!("poll: @{account} is not in the current schedule");
-            return;
-        };
-        // Blocks until the reshuffle; past it the schedule may differ, so look again there instead.
-        let to_shuffle = u64::from(schedule.next_shuffle_block_num.saturating_sub(best.head_block_number));
-        if k > to_shuffle {
-            self.next_look = Some(best.head_time.saturating_add(to_shuffle.saturating_mul(interval)) + margin);
-            self.watch_note = "slots: the next slot is in the next round; looking again at the reshuffle".into();
-            return;
-        }
-        let slot = best.head_time.saturating_add(k.saturating_mul(interval));
-        self.watched_slot = Some(slot);
-        self.next_look = Some(slot.saturating_add(interval + margin));
-        self.watch_note =
-            format!("slots: next slot of @{account} at {}", TimePointSec(u32::try_from(slot).unwrap_or(u32::MAX)));
     }
 
     /// The operation that swaps to the backup key from this snapshot, and the key that signs it.
@@ -434,7 +369,7 @@ impl GrapheneProducer {
     }
 
     /// Build, validate, sign and self-check the swap from `snap` (no I/O).
-    pub fn build_swap(&self, snap: &Snapshot) -> Result<PreparedSwap, SwapError> {
+    pub fn build_swap(&self, snap: &Snapshot) -> Result<SwapAttempt, SwapError> {
         let (op, key) = self.plan(snap)?;
         op.validate_for(&self.settings.chain)
             .map_err(|e| SwapError::Rejected(format!("the swap would be invalid: {e}")))?;
@@ -447,18 +382,20 @@ impl GrapheneProducer {
         // sign_transaction recovers the key from the signature and compares it before returning.
         let signed = sign_transaction(&tx, &self.settings.chain, key)
             .map_err(|e| SwapError::Rejected(format!("signing failed its self-check: {e}")))?;
-        Ok(PreparedSwap {
+        Ok(SwapAttempt {
             id: tx.id_for(&self.settings.chain, PackMode::Legacy).to_string(),
-            expires_at,
-            action,
+            expires_at: ChainTime::from_secs(expires_at),
+            label: action,
             payload: transaction_to_json(&signed, &self.settings.chain),
         })
     }
 }
 
 impl Producer for GrapheneProducer {
-    fn identity(&self) -> (String, String) {
-        (self.settings.reader.account.clone(), self.settings.chain.name.clone())
+    type Baseline = GrapheneBaseline;
+
+    fn identity(&self) -> Identity {
+        Identity { producer: self.settings.reader.account.clone(), chain: self.settings.chain.name.clone() }
     }
 
     fn target(&self) -> String {
@@ -469,7 +406,40 @@ impl Producer for GrapheneProducer {
         self.block_interval
     }
 
-    async fn observe(&mut self) -> Observation {
+    async fn preflight(&mut self) -> Preflight<GrapheneBaseline> {
+        let (best, findings) = self.check_chain().await;
+        let mut endpoints: Vec<EndpointHealth> = self
+            .last_poll
+            .fresh
+            .iter()
+            .map(|s| EndpointHealth { url: s.url.clone(), health: Ok(u64::from(s.head_block_number)) })
+            .collect();
+        endpoints.extend(
+            self.last_poll.skipped.iter().map(|s| EndpointHealth { url: s.url.clone(), health: Err(s.reason.clone()) }),
+        );
+        let summary = best.as_ref().map(|b| {
+            format!(
+                "@{} on-chain key {}, total_missed {}; the trap can sign the swap to {}",
+                b.witness.owner,
+                b.witness.signing_key,
+                b.witness.total_missed,
+                self.target()
+            )
+        });
+        let reading = best.map(|b| {
+            let baseline = GrapheneBaseline { total_missed: b.witness.total_missed };
+            (self.evidence(&b, &baseline), baseline)
+        });
+        Preflight { reading, findings, endpoints, summary }
+    }
+
+    async fn dry_run(&mut self) -> Result<SwapAttempt, SwapError> {
+        let poll = self.poll().await;
+        let best = poll.best().cloned().ok_or_else(|| SwapError::Transient(Self::blind_reason(&poll)))?;
+        self.build_swap(&best)
+    }
+
+    async fn observe(&mut self, baseline: &GrapheneBaseline) -> Observation {
         let poll = self.poll().await;
         match poll.best().cloned() {
             Some(best) => self.plan_slots(&best).await,
@@ -481,12 +451,12 @@ impl Producer for GrapheneProducer {
         }
         // The highest fresh counter; ties go to the most advanced head.
         match poll.fresh.iter().max_by_key(|s| (s.witness.total_missed, s.head_block_number)) {
-            Some(s) => Observation::Reading(self.reading(s)),
+            Some(s) => Observation::Reading(self.evidence(s, baseline)),
             None => Observation::Blind(Self::blind_reason(&poll)),
         }
     }
 
-    fn next_look(&self) -> Option<u64> {
+    fn next_look(&self) -> Option<ChainTime> {
         self.next_look
     }
 
@@ -494,7 +464,16 @@ impl Producer for GrapheneProducer {
         self.watch_note.clone()
     }
 
-    async fn corroborate(&mut self, first: &Reading, threshold: u64) -> Corroboration {
+    fn counter_name(&self) -> &'static str {
+        "total_missed"
+    }
+
+    fn calls(&self) -> u64 {
+        self.reader.calls()
+    }
+
+    async fn corroborate(&mut self, first: &Evidence, baseline: &GrapheneBaseline, allowed: u64) -> Corroboration {
+        let threshold = baseline.total_missed.saturating_add(allowed);
         let n = self.reader.endpoints().len();
         let first_ep = first.source_index;
         let others: Vec<usize> = (0..n).filter(|i| *i != first_ep).collect();
@@ -513,10 +492,10 @@ impl Producer for GrapheneProducer {
                     .filter(|s| s.witness.total_missed >= threshold)
                     .max_by_key(|s| s.head_block_number)
                 {
-                    return Corroboration::Confirmed(self.reading(s));
+                    return Corroboration::Confirmed(self.evidence(s, baseline));
                 }
                 if let Some(s) = poll.best() {
-                    last_contra = Some(self.reading(s));
+                    last_contra = Some(self.evidence(s, baseline));
                 }
             }
             if let Some(r) = last_contra {
@@ -532,9 +511,9 @@ impl Producer for GrapheneProducer {
         let poll = self.reader.poll_some(&[first_ep]).await;
         match poll.fresh.first() {
             Some(s) if u64::from(s.head_block_number) > first.height && s.witness.total_missed >= threshold => {
-                Corroboration::Confirmed(self.reading(s))
+                Corroboration::Confirmed(self.evidence(s, baseline))
             }
-            Some(s) if s.witness.total_missed < threshold => Corroboration::Contradicted(self.reading(s)),
+            Some(s) if s.witness.total_missed < threshold => Corroboration::Contradicted(self.evidence(s, baseline)),
             Some(s) => Corroboration::Blind(format!(
                 "head did not advance past block {} (still {})",
                 first.height, s.head_block_number
@@ -543,13 +522,13 @@ impl Producer for GrapheneProducer {
         }
     }
 
-    async fn prepare_swap(&mut self) -> Result<PreparedSwap, SwapError> {
+    async fn prepare(&mut self) -> Result<SwapAttempt, SwapError> {
         let poll = self.poll().await;
         let best = poll.best().cloned().ok_or_else(|| SwapError::Transient(Self::blind_reason(&poll)))?;
         self.build_swap(&best)
     }
 
-    async fn broadcast(&mut self, swap: &PreparedSwap) -> Result<(), SwapError> {
+    async fn execute(&mut self, swap: &SwapAttempt) -> Result<(), SwapError> {
         let mut set = tokio::task::JoinSet::new();
         // Only endpoints that were fresh and on the right chain in the last poll (prepare_swap just polled).
         let fresh: Vec<usize> = self.last_poll.fresh.iter().map(|s| s.endpoint).collect();
@@ -586,7 +565,8 @@ impl Producer for GrapheneProducer {
         } else if let Some((first, _)) = refusals.first() {
             // Every endpoint that answered says op 42 cannot work (key mismatch or missing authority):
             // further attempts use op 11 if an active key is held.
-            if swap.action == "witness_set_properties" && refusals.iter().all(|(_, impossible)| *impossible) {
+            if is_set_properties(&swap.payload, &self.settings.chain) && refusals.iter().all(|(_, impossible)| *impossible)
+            {
                 self.set_properties_refused = true;
             }
             Err(SwapError::Rejected(first.clone()))
@@ -597,17 +577,24 @@ impl Producer for GrapheneProducer {
         }
     }
 
-    async fn swap_status(&mut self, expires_at: Option<u64>) -> SwapStatus {
+    async fn status(&mut self, expires_at: Option<ChainTime>) -> SwapStatus {
         let poll = self.poll().await;
         let Some(best) = poll.best() else {
             return SwapStatus::Unknown(Self::blind_reason(&poll));
         };
         if self.parse_key(&best.witness.signing_key) == Some(self.settings.backup_key) {
             SwapStatus::InEffect
-        } else if expires_at.is_some_and(|e| best.head_time >= e) {
+        } else if expires_at.is_some_and(|e| ChainTime::from_secs(best.head_time) >= e) {
             SwapStatus::Expired
         } else {
             SwapStatus::Pending
         }
     }
+}
+
+/// Whether a signed transaction (as the trap persisted it) is the op-42 swap.
+fn is_set_properties(payload: &Value, chain: &ChainSpec) -> bool {
+    transaction_from_json(payload, chain).is_ok_and(|signed| {
+        signed.transaction.operations.iter().any(|op| matches!(op, Operation::WitnessSetProperties(_)))
+    })
 }

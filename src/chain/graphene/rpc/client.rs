@@ -4,6 +4,7 @@
 //! the message, and classify the ones the trap acts on by name first and message text second, because Hive
 //! and Steem use different codes for the same failure (§0 item 20).
 
+pub use crate::redact::url as redact;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -59,29 +60,6 @@ impl RpcError {
     /// The endpoint could not be used at all (as opposed to answering with a chain error).
     pub fn is_unreachable(&self) -> bool {
         !matches!(self, RpcError::Remote { .. })
-    }
-}
-
-/// `url` without credentials or query string, for logs, errors and the state file: an endpoint URL may
-/// carry `user:pass@` or `?api_key=`.
-pub fn redact(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) => {
-            let had_secret = !u.username().is_empty() || u.password().is_some() || u.query().is_some();
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.set_query(None);
-            let mut s = u.to_string();
-            if had_secret {
-                s.push_str(" (credentials hidden)");
-            }
-            s
-        }
-        // Not a URL: show it without anything that could be a credential (before '@', after '?').
-        Err(_) => {
-            let s = url.rsplit('@').next().unwrap_or(url);
-            s.split('?').next().unwrap_or(s).to_string()
-        }
     }
 }
 

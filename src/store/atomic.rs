@@ -1,4 +1,4 @@
-//! Atomic, durable files: the trap's state must survive a crash or a `docker restart` at any instant.
+//! Atomic, durable files, for the file store: the trap's state must survive a crash or a `docker restart` at any instant.
 //!
 //! A write goes to a temporary file in the same directory, is flushed with `sync_all`, renamed over the
 //! target, and the directory is synced so the rename itself is durable (style.md "State and persistence";

@@ -1,0 +1,98 @@
+//! What happened, as text: one SMS of at most 160 GSM-7 characters.
+//!
+//! The trap describes an [`Incident`]; this module turns it into text for the notifiers. The SMS text
+//! avoids GSM-7 "extension" characters (`{}[]~\^|€`, which count twice) and anything outside GSM-7 (which
+//! would switch the whole SMS to UCS-2 and a 70-character limit), so a 160-character body is one SMS.
+
+/// The longest body that fits one GSM-7 SMS.
+pub const MAX_SMS_LEN: usize = 160;
+
+/// What the operator must learn from the SMS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incident {
+    /// The signing key was moved to the backup and the chain shows it.
+    Swapped { witness: String, chain: String, missed: u64, new_key: String, txid: String },
+    /// The trap tried and could not get the swap onto the chain in time.
+    SwapFailed { witness: String, chain: String, missed: u64, reason: String },
+    /// `witness-trap test-alert`.
+    Test { witness: String, chain: String },
+}
+
+impl Incident {
+    /// The SMS body: GSM-7 only, at most [`MAX_SMS_LEN`] characters.
+    pub fn sms_text(&self) -> String {
+        let text = match self {
+            Incident::Swapped { witness, chain, missed, new_key, txid } => format!(
+                // Worst case (16-char name, 10-digit count, 53-char key, 40-char txid) is 156 characters.
+                "FIRED @{} {}: missed {}, key now {} tx {}",
+                witness, chain, missed, new_key, txid
+            ),
+            Incident::SwapFailed { witness, chain, missed, reason } => {
+                format!("TRAP FAILED @{} {}: missed {}, KEY SWAP FAILED: {}. Act now.", witness, chain, missed, reason)
+            }
+            Incident::Test { witness, chain } => {
+                format!("witness-trap: test alert for @{} on {}. The trap can reach you.", witness, chain)
+            }
+        };
+        fit_sms(&text)
+    }
+}
+
+/// Is `c` in the GSM 03.38 basic character set (one septet)?
+pub fn is_gsm7_basic(c: char) -> bool {
+    const BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+    BASIC.contains(c)
+}
+
+/// Replace non-GSM-7 characters by `?` and cut to [`MAX_SMS_LEN`] characters (ending in `...` when cut),
+/// so whatever the trap says (an endpoint's error text, say) still goes out as one SMS.
+pub fn fit_sms(text: &str) -> String {
+    let clean: Vec<char> = text.chars().map(|c| if is_gsm7_basic(c) { c } else { '?' }).collect();
+    if clean.len() <= MAX_SMS_LEN {
+        return clean.into_iter().collect();
+    }
+    let mut cut: String = clean[..MAX_SMS_LEN - 3].iter().collect();
+    cut.push_str("...");
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn long_key() -> String {
+        "STM7brYP9rXyMynTPaoaJkMm6BC4Sfw8wkdRiGkmkWPdNpgVryr35".to_string()
+    }
+
+    #[test]
+    fn swap_text_names_witness_chain_key_and_txid_within_160() {
+        let i = Incident::Swapped {
+            witness: "a-sixteen-chars1".into(),
+            chain: "steem".into(),
+            missed: 4_294_967_295,
+            new_key: long_key(),
+            txid: "0aa98236d8bb88a32d7436d58a8114b2e3c2e53d".into(),
+        };
+        let t = i.sms_text();
+        assert!(t.chars().count() <= MAX_SMS_LEN, "{} chars: {t}", t.chars().count());
+        for part in ["a-sixteen-chars1", "steem", &long_key(), "0aa98236d8bb88a32d7436d58a8114b2e3c2e53d"] {
+            assert!(t.contains(part), "missing {part} in {t}");
+        }
+        assert!(t.chars().all(is_gsm7_basic));
+    }
+
+    #[test]
+    fn failure_text_is_cut_and_cleaned() {
+        let i = Incident::SwapFailed {
+            witness: "alice".into(),
+            chain: "hive".into(),
+            missed: 3,
+            reason: "x{y}€".repeat(100),
+        };
+        let t = i.sms_text();
+        assert_eq!(t.chars().count(), MAX_SMS_LEN);
+        assert!(t.ends_with("..."));
+        assert!(t.chars().all(is_gsm7_basic), "{t}");
+        assert!(t.contains("KEY SWAP FAILED"));
+    }
+}

@@ -1,0 +1,61 @@
+//! The product, apart from its command line: arm, resume, watch, check, re-arm and report, on typed
+//! settings, returning typed outcomes. `cli` parses, calls one of these and prints; the demo, the benchmark
+//! and the tests call them the same way. Nothing here prints or chooses an exit status.
+//!
+//! Each entry point opens the producer for the configured chain family (`config::ChainSettings`) and the
+//! state store, then runs the family-agnostic policy in [`run`] or [`commands`] over the `Producer` trait.
+
+pub mod commands;
+pub mod health;
+pub mod run;
+
+use std::sync::Arc;
+
+use chain_clock::SharedClock;
+
+use crate::alert::{Fanout, Notifier, TwilioNotifier};
+use crate::config::{AlertSettings, Report};
+use crate::store::StoreError;
+use crate::trap::TrapError;
+
+pub use commands::{check, dry_run, rearm, status, test_alert, CheckReport, Rearmed, StatusReport};
+pub use health::{health, health_of, Health};
+pub use run::{run, RunOptions, RunOutcome};
+
+/// Why a command could not do its job. The CLI turns each into one message and one exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The settings are wrong, offline or against the chain; nothing was armed or broadcast.
+    #[error("{0}")]
+    Config(Report),
+    /// No endpoint gave a fresh reading, so nothing could be checked or armed.
+    #[error("{0}")]
+    ChainUnavailable(Report),
+    /// Another witness-trap process holds the state for writing.
+    #[error("{error}; {hint}")]
+    Locked { error: StoreError, hint: &'static str },
+    /// The trap refused to go on with these settings (trigger or target changed since arming).
+    #[error("{0}")]
+    Refused(TrapError),
+    /// The state could not be read or written, or the chain client could not be built.
+    #[error("{0}")]
+    Failure(String),
+}
+
+impl From<TrapError> for ServiceError {
+    fn from(e: TrapError) -> Self {
+        match e {
+            TrapError::State(s) => ServiceError::Failure(s.to_string()),
+            other => ServiceError::Refused(other),
+        }
+    }
+}
+
+/// The alert fan-out of the configured channels.
+pub fn fanout(settings: &AlertSettings, clock: SharedClock) -> Fanout {
+    let mut notifiers: Vec<Arc<dyn Notifier>> = Vec::new();
+    if let Some(t) = &settings.twilio {
+        notifiers.push(Arc::new(TwilioNotifier::new(t.clone(), clock)));
+    }
+    Fanout::new(notifiers)
+}

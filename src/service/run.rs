@@ -1,0 +1,187 @@
+//! `run`: check, arm or resume, and watch until the trap fires or is stopped.
+//!
+//! The policy: a fired trap neither polls nor signs (it sends alerts still pending, says how to re-arm, and
+//! idles until stopped, so a container under `restart: unless-stopped` never loops); a firing trap finishes
+//! the same swap whatever the keys say now; an armed trap resumes with the baseline it armed with, treating
+//! an endpoint problem as a warning; a new trap arms only when every pre-arming check passes.
+
+use std::sync::Arc;
+
+use chain_clock::SharedClock;
+use tokio_util::sync::CancellationToken;
+
+use super::{fanout, ServiceError};
+use crate::chain::graphene::GrapheneProducer;
+use crate::chain::{ChainTime, Producer};
+use crate::config::check::check;
+use crate::config::{ChainSettings, Report, Settings};
+use crate::store::{FileStore, StateStore};
+use crate::trap::state::{Outcome, Phase, TrapState};
+use crate::trap::{self, load_state, Finish, Trap};
+
+/// How `run` behaves once the trap is disarmed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Exit at once when the state says the trap already fired, instead of staying up idle.
+    pub exit_when_disarmed: bool,
+}
+
+/// How `run` ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Stopped by a shutdown request while armed (or while idle after a fire).
+    Stopped,
+    /// The trap fired in this run.
+    Fired(Finish),
+    /// The state says the trap had already fired; nothing was polled or signed.
+    AlreadyFired { finish: Finish, message: String },
+}
+
+/// Run the trap of `settings` until it fires or `shutdown` is cancelled.
+pub async fn run(
+    settings: Settings,
+    clock: SharedClock,
+    shutdown: CancellationToken,
+    options: RunOptions,
+) -> Result<RunOutcome, ServiceError> {
+    log_settings(&settings);
+    let store = FileStore::open_exclusive(&settings.state_file)
+        .map_err(|error| ServiceError::Locked { error, hint: "stop it first" })?;
+    let store: Arc<dyn StateStore> = Arc::new(store);
+    let kind = settings.kind();
+    let alerts = fanout(&settings.alerts, clock.clone());
+    match settings.chain {
+        ChainSettings::Graphene(g) => {
+            let producer =
+                GrapheneProducer::new(g, clock.clone()).map_err(|e| ServiceError::Failure(e.to_string()))?;
+            let trap = open(producer, kind, settings.trap, clock, store, alerts).await?;
+            watch(trap, shutdown, options).await
+        }
+    }
+}
+
+/// Check the chain as the state requires, then open (arm or resume) the trap.
+async fn open<P: Producer>(
+    mut producer: P,
+    kind: crate::chain::ChainKind,
+    settings: trap::TrapSettings,
+    clock: SharedClock,
+    store: Arc<dyn StateStore>,
+    alerts: crate::alert::Fanout,
+) -> Result<Trap<P>, ServiceError> {
+    let existing = load_state::<P::Baseline>(store.as_ref(), &producer.identity()).await?;
+    let mut baseline = None;
+    match existing.as_ref().map(|(s, _)| &s.phase) {
+        // A fired trap neither polls nor signs; a firing one must finish whatever the keys say now.
+        Some(Phase::Fired { .. } | Phase::Firing { .. }) => {}
+        _ => {
+            let arming = existing.is_none();
+            let mut result = check(&mut producer, kind, settings.trigger, arming).await;
+            if !arming {
+                // Resuming an armed trap: an endpoint problem (one node down, on another chain, or failing to
+                // answer a check) is a warning; the reader skips such endpoints and the trap keeps watching.
+                result.endpoint_errors_as_warnings();
+            }
+            for w in &result.warnings {
+                tracing::warn!(variable = %w.var, problem = %w.message, fix = %w.fix, "warning");
+            }
+            match (result.reading, arming) {
+                (None, true) => {
+                    let report = Report { problems: result.errors };
+                    return Err(if chain_unreachable(&report) {
+                        ServiceError::ChainUnavailable(report)
+                    } else {
+                        ServiceError::Config(report)
+                    });
+                }
+                (None, false) => tracing::warn!("the chain cannot be read now; resuming the armed trap blind"),
+                (Some(_), _) if !result.errors.is_empty() => {
+                    return Err(ServiceError::Config(Report { problems: result.errors }))
+                }
+                (Some((_, b)), _) => baseline = Some(b),
+            }
+        }
+    }
+    let trap = Trap::open(settings, producer, clock, store, alerts, baseline).await?;
+    tracing::info!(
+        state = trap.state().phase.name(),
+        allowed = trap.allowed(),
+        baseline = ?trap.state().baseline,
+        "trap ready"
+    );
+    Ok(trap)
+}
+
+/// The chain could not be read, as opposed to a setting being wrong.
+fn chain_unreachable(report: &Report) -> bool {
+    !report.problems.iter().any(|p| p.var == crate::config::vars::WITNESS_ACCOUNT)
+}
+
+async fn watch<P: Producer>(
+    mut trap: Trap<P>,
+    shutdown: CancellationToken,
+    options: RunOptions,
+) -> Result<RunOutcome, ServiceError> {
+    match trap::run(&mut trap, shutdown.clone()).await? {
+        trap::RunOutcome::Stopped => Ok(RunOutcome::Stopped),
+        trap::RunOutcome::Fired(f) => Ok(RunOutcome::Fired(f)),
+        trap::RunOutcome::AlreadyFired(finish) => {
+            let message = disarmed_message(trap.state());
+            tracing::warn!("{message}");
+            // Release the store (and its lock) so `rearm` can run beside the idle process.
+            drop(trap);
+            if !options.exit_when_disarmed {
+                // Stay up, idle: under `restart: unless-stopped` an exiting container would be restarted
+                // over and over; an idle one is restarted after a reboot and still never fires again.
+                shutdown.cancelled().await;
+            }
+            Ok(RunOutcome::AlreadyFired { finish, message })
+        }
+    }
+}
+
+fn log_settings(s: &Settings) {
+    let id = s.identity();
+    match &s.chain {
+        ChainSettings::Graphene(p) => tracing::info!(
+            producer = %id.producer,
+            chain = %id.chain,
+            chain_id = %p.chain.chain_id_hex(),
+            rpc_urls = %p.reader.urls.iter().map(|u| crate::redact::url(u)).collect::<Vec<_>>().join(","),
+            backup_key = %p.backup_key.to_text(&p.chain.key_prefix),
+            signing_wif = if p.signing_key.is_some() { "set" } else { "not set" },
+            active_wif = if p.active_key.is_some() { "set" } else { "not set" },
+            trigger = ?s.trap.trigger,
+            poll_interval_secs = s.trap.poll_interval.as_secs(),
+            state_file = %s.state_file.display(),
+            alert_channels = ?crate::service::fanout(&s.alerts, Arc::new(chain_clock::SystemClock)).names(),
+            "settings"
+        ),
+    }
+}
+
+/// What a fired trap says at start and in `status` and `health`.
+pub fn disarmed_message<B>(state: &TrapState<B>) -> String {
+    match &state.phase {
+        Phase::Fired { fired_at, outcome, target, .. } => {
+            let what = match outcome {
+                Outcome::Swapped { txid } => format!(
+                    "swapped the signing key to {target} (txid {})",
+                    txid.as_deref().unwrap_or("none: the key was already in place")
+                ),
+                Outcome::Failed { reason } => format!("tried to swap the signing key to {target} and FAILED: {reason}"),
+            };
+            format!(
+                "The trap is disarmed: it fired at {} and {what}. It will not poll or sign again. \
+                 Fix the primary node, then re-arm with `witness-trap rearm`.",
+                fmt_time(*fired_at)
+            )
+        }
+        other => format!("the trap is {}", other.name()),
+    }
+}
+
+/// Times as the operator reads them: whole seconds, UTC.
+pub fn fmt_time(t: ChainTime) -> String {
+    ChainTime::from_secs(t.as_secs()).to_rfc3339()
+}
