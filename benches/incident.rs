@@ -3,7 +3,7 @@
 //! For every row, `DETECTION` (poll, slots) × `POLL_INTERVAL_SECS` (30, 3) × `MISSED_BLOCKS_ALLOWED` (1, 2),
 //! it runs many independent outages. Each one starts a fresh simulated Hive chain (new seed, so a new
 //! schedule; two endpoints; 3 s blocks) on a time-compressed [`ScaledClock`], arms the real trap
-//! (`cli::trap::run`, what `witness-trap run` executes) against it, lets it watch for a random while, fails
+//! (`service::run`, what `witness-trap run` executes) against it, lets it watch for a random while, fails
 //! the witness's primary node and runs until the swap is in a block and the backup has signed its first
 //! block. Everything is read from chain facts (the sim's event log) and from the trap's state file, never
 //! from wall-clock timings of the bench itself; nothing is asserted.
@@ -37,7 +37,7 @@
 //! that miss. The bench measures k for every outage and prints the mean of P(gap ≤ k) beside the measured
 //! share.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -52,7 +52,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use witness_trap::cli::ExitStatus;
-use witness_trap::trap::state::{Phase, TrapState};
+use witness_trap::config::{vars, VarMap};
+use witness_trap::service::{self, RunOptions};
+use witness_trap::trap::state::{self as trap_state, AnyState, Phase, TrapState};
 
 const WITNESS: &str = "bench-witness";
 const SID: &str = "ACbench000000000000000000000000000";
@@ -158,27 +160,13 @@ fn trap_vars(
     state_file: &Path,
     sms_url: &str,
     chain: &ChainSpec,
-) -> HashMap<String, String> {
-    [
-        ("WITNESS_ACCOUNT", WITNESS.to_string()),
-        ("CHAIN", "hive".to_string()),
-        ("RPC_URLS", urls.join(",")),
-        ("BACKUP_SIGNING_KEY", backup.public_key().to_text(&chain.key_prefix)),
-        ("SIGNING_WIF", primary.to_wif().to_string()),
-        ("MISSED_BLOCKS_ALLOWED", row.allowed.to_string()),
-        ("POLL_INTERVAL_SECS", row.poll.to_string()),
-        ("DETECTION", row.detection.to_string()),
-        ("RPC_TIMEOUT_SECS", "2".to_string()),
-        ("STATE_FILE", state_file.display().to_string()),
-        ("TWILIO_ACCOUNT_SID", SID.to_string()),
-        ("TWILIO_AUTH_TOKEN", TOKEN.to_string()),
-        ("TWILIO_FROM", "+15005550006".to_string()),
-        ("TWILIO_TO", "+14155550123".to_string()),
-        ("TWILIO_API_URL", sms_url.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+) -> VarMap {
+    VarMap::graphene(WITNESS, chain, urls, &backup.public_key(), &primary.to_wif(), state_file)
+        .with(vars::MISSED_BLOCKS_ALLOWED, row.allowed)
+        .with(vars::POLL_INTERVAL_SECS, row.poll)
+        .with(vars::DETECTION, row.detection)
+        .with(vars::RPC_TIMEOUT_SECS, 2)
+        .with_twilio(sms_url, SID, TOKEN, "+15005550006", "+14155550123")
 }
 
 fn total_calls(node: &SimNode) -> u64 {
@@ -229,11 +217,13 @@ async fn outage(row: Row, speedup: f64, sms_url: String, scratch: PathBuf) -> Re
     let clock: SharedClock = Arc::new(ScaledClock::starting_now(speedup));
     let Scene { node, primary, backup, chain, dir } = scene(Some(clock.clone()), &scratch).await?;
     let state_file = dir.path().join("state.json");
-    let vars = trap_vars(row, &node.urls(), &primary, &backup, &state_file, &sms_url, &chain);
+    let env = trap_vars(row, &node.urls(), &primary, &backup, &state_file, &sms_url, &chain);
+    let settings = witness_trap::config::load(&env).map_err(|report| format!("config: {report}"))?;
     let shutdown = CancellationToken::new();
     let mut trap = {
         let (clock, shutdown) = (clock.clone(), shutdown.clone());
-        tokio::spawn(async move { witness_trap::cli::trap::run(&vars, clock, shutdown, true).await })
+        let options = RunOptions { exit_when_disarmed: true };
+        tokio::spawn(async move { service::run(settings, clock, shutdown, options).await })
     };
     if let Err(e) = armed(&state_file, Duration::from_secs(30), || trap.is_finished()).await {
         trap.abort();
@@ -254,8 +244,8 @@ async fn outage(row: Row, speedup: f64, sms_url: String, scratch: PathBuf) -> Re
     node.fail_primary();
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(CAP_SECS / speedup);
-    let status = match tokio::time::timeout_at(deadline, &mut trap).await {
-        Ok(Ok(s)) => Some(s),
+    let result = match tokio::time::timeout_at(deadline, &mut trap).await {
+        Ok(Ok(r)) => Some(r),
         Ok(Err(e)) => return Err(format!("the trap task failed: {e}")),
         Err(_) => {
             shutdown.cancel();
@@ -263,7 +253,7 @@ async fn outage(row: Row, speedup: f64, sms_url: String, scratch: PathBuf) -> Re
             None
         }
     };
-    let backup_signed = match status {
+    let backup_signed = match result {
         Some(_) => {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             node.wait_for_event(fail_seq, left, |e| {
@@ -277,7 +267,7 @@ async fn outage(row: Row, speedup: f64, sms_url: String, scratch: PathBuf) -> Re
     let events = node.events();
     let counter = node.witness().total_missed;
     drop(node);
-    let state = TrapState::load_any(&state_file).ok().flatten();
+    let state = trap_state::read_file(&state_file).ok().flatten();
 
     let mut s = Sample {
         capped: !backup_signed,
@@ -287,9 +277,12 @@ async fn outage(row: Row, speedup: f64, sms_url: String, scratch: PathBuf) -> Re
         ..Sample::default()
     };
     analyse(&mut s, row, &events, fail_seq, &backup, state.as_ref());
-    match status {
-        Some(ExitStatus::Ok) | None => {}
-        Some(other) => s.anomaly = Some(format!("trap exited {other:?}")),
+    if let Some(result) = &result {
+        match (ExitStatus::of_run(result), result) {
+            (ExitStatus::Ok, _) => {}
+            (other, Err(e)) => s.anomaly = Some(format!("trap exited {other:?}: {e}")),
+            (other, Ok(_)) => s.anomaly = Some(format!("trap exited {other:?}")),
+        }
     }
     Ok(s)
 }
@@ -300,7 +293,7 @@ fn analyse(
     events: &[EventRecord],
     fail_seq: u64,
     backup: &PrivateKey,
-    state: Option<&TrapState>,
+    state: Option<&AnyState>,
 ) {
     let after = || events.iter().filter(|r| r.seq > fail_seq);
     // (missed slot, chain time at which it became visible: the block that counted it)
@@ -354,10 +347,10 @@ fn analyse(
     }
     if let Some(TrapState { phase: Phase::Fired { seen_at, attempts, .. }, .. }) = state {
         if let Some(first) = attempts.first() {
-            s.seen_to_broadcast = Some(first.at.saturating_sub(*seen_at));
+            s.seen_to_broadcast = Some(first.at.as_secs().saturating_sub(seen_at.as_secs()));
         }
         if let Some((_, visible)) = crossing {
-            s.visible_to_seen = Some(seen_at.saturating_sub(visible));
+            s.visible_to_seen = Some(seen_at.as_secs().saturating_sub(visible));
         }
     }
 }
@@ -454,13 +447,13 @@ async fn resources(
     let Scene { node, primary, backup, chain, dir } = scene(None, &scratch).await?;
     let state_file = dir.path().join("state.json");
     let row = Row { detection, poll, allowed: 1 };
-    let vars = trap_vars(row, &node.urls(), &primary, &backup, &state_file, &sms_url, &chain);
+    let env =
+        trap_vars(row, &node.urls(), &primary, &backup, &state_file, &sms_url, &chain).with(vars::LOG_LEVEL, "warn");
     let log = std::fs::File::create(dir.path().join("trap.log")).map_err(|e| format!("log file: {e}"))?;
     let mut child = Command::new(env!("CARGO_BIN_EXE_witness-trap"))
         .arg("run")
         .env_clear()
-        .envs(&vars)
-        .env("LOG_LEVEL", "warn")
+        .envs(env.iter())
         .current_dir(dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())

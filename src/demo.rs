@@ -102,10 +102,11 @@ pub async fn run(
     );
     say(out, "demo", &format!("the trap: MISSED_BLOCKS_ALLOWED={}, POLL_INTERVAL_SECS=30, DETECTION=slots, signing with the current signing key", opts.missed_blocks_allowed));
 
-    let vars = VarMap::graphene(WITNESS, &opts.chain, &node.urls(), &backup.public_key(), &primary.to_wif(), &state_file)
-        .with(vars::MISSED_BLOCKS_ALLOWED, opts.missed_blocks_allowed)
-        .with(vars::POLL_INTERVAL_SECS, 30)
-        .with_twilio(sms.url(), SID, &token, "+15005550006", "+14155550123");
+    let vars =
+        VarMap::graphene(WITNESS, &opts.chain, &node.urls(), &backup.public_key(), &primary.to_wif(), &state_file)
+            .with(vars::MISSED_BLOCKS_ALLOWED, opts.missed_blocks_allowed)
+            .with(vars::POLL_INTERVAL_SECS, 30)
+            .with_twilio(sms.url(), SID, &token, "+15005550006", "+14155550123");
     let settings = match crate::config::load(&vars) {
         Ok(s) => s,
         Err(report) => return Ok(Err(ServiceError::Config(report))),

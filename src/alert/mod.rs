@@ -144,7 +144,13 @@ mod tests {
         fn send<'a>(&'a self, _incident: &'a Incident) -> SendFuture<'a> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let ok = self.ok;
-            Box::pin(async move { if ok { Ok(()) } else { Err("refused".to_string()) } })
+            Box::pin(async move {
+                if ok {
+                    Ok(())
+                } else {
+                    Err("refused".to_string())
+                }
+            })
         }
     }
 

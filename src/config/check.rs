@@ -5,7 +5,7 @@
 
 use super::vars::{self, Problem};
 use crate::chain::{Baseline, ChainKind, EndpointHealth, Evidence, Finding, Producer, Subject};
-use crate::trap::{Trigger, TrapError};
+use crate::trap::{TrapError, Trigger};
 
 /// What the check found.
 #[derive(Debug)]

@@ -20,9 +20,9 @@ use crate::chain::graphene::{Detection, GrapheneSettings};
 use crate::chain::{ChainKind, Identity};
 use crate::logging::LogFormat;
 use crate::trap::{TrapSettings, Trigger};
+pub use env_map::VarMap;
 use graphene_protocol::chain::{parse_chain_id_hex, ChainSpec, Family};
 use graphene_protocol::keys::{PrivateKey, PublicKey};
-pub use env_map::VarMap;
 pub use vars::{EnvSource, Problem, Source};
 
 /// Everything `run` needs.

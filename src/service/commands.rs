@@ -36,7 +36,10 @@ fn producer_error(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Failure(e.to_string())
 }
 
-fn graphene(settings: crate::chain::graphene::GrapheneSettings, clock: SharedClock) -> Result<GrapheneProducer, ServiceError> {
+fn graphene(
+    settings: crate::chain::graphene::GrapheneSettings,
+    clock: SharedClock,
+) -> Result<GrapheneProducer, ServiceError> {
     GrapheneProducer::new(settings, clock).map_err(producer_error)
 }
 
@@ -227,12 +230,7 @@ async fn rearm_with<P: Producer>(
         Some(t) => format!("fires at {t}"),
         None => format!("fires after {} missed", state.allowed),
     };
-    let line = format!(
-        "re-armed: @{} on {}{now}, {fires} (was: {})",
-        id.producer,
-        id.chain,
-        was.unwrap_or("no state")
-    );
+    let line = format!("re-armed: @{} on {}{now}, {fires} (was: {})", id.producer, id.chain, was.unwrap_or("no state"));
     Ok(Rearmed { line, warnings: result.warnings })
 }
 
@@ -246,4 +244,3 @@ pub async fn test_alert(
     let incident = Incident::Test { witness: identity.producer, chain: identity.chain };
     fanout.test(&incident).await
 }
-

@@ -52,8 +52,7 @@ pub async fn run(
     let alerts = fanout(&settings.alerts, clock.clone());
     match settings.chain {
         ChainSettings::Graphene(g) => {
-            let producer =
-                GrapheneProducer::new(g, clock.clone()).map_err(|e| ServiceError::Failure(e.to_string()))?;
+            let producer = GrapheneProducer::new(g, clock.clone()).map_err(|e| ServiceError::Failure(e.to_string()))?;
             let trap = open(producer, kind, settings.trap, clock, store, alerts).await?;
             watch(trap, shutdown, options).await
         }

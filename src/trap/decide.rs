@@ -24,10 +24,9 @@ pub fn decide(allowed: u64, last_counter: Option<u64>, counter_name: &str, obs: 
     match obs {
         Observation::Blind(reason) => Decision::Blind(reason.clone()),
         Observation::Reading(e) => match (last_counter, e.counter) {
-            (Some(last), Some(now)) if now < last => Decision::Distrust(format!(
-                "{} says {counter_name} is {now}, below the {last} read before",
-                e.source
-            )),
+            (Some(last), Some(now)) if now < last => {
+                Decision::Distrust(format!("{} says {counter_name} is {now}, below the {last} read before", e.source))
+            }
             _ if e.misses >= allowed => Decision::Crossing { misses: e.misses, allowed },
             _ => Decision::Hold { misses: e.misses, allowed },
         },

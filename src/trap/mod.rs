@@ -90,7 +90,10 @@ impl From<crate::store::StoreError> for TrapError {
 /// What one [`Trap::step`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepOutcome {
-    Held { misses: u64, allowed: u64 },
+    Held {
+        misses: u64,
+        allowed: u64,
+    },
     Blind(String),
     Distrusted(String),
     /// The trap fired (or finished firing); see [`Finish`].

@@ -119,12 +119,13 @@ async fn secrets_from_files_and_env_file() {
 /// `health` (docker's HEALTHCHECK) follows the state file and the last poll; it needs no network.
 #[test]
 fn health_follows_the_state_file() {
-    use witness_trap::trap::state::{AlertState, LastPoll, Outcome, Phase, TrapState};
+    use witness_trap::trap::state::{InstanceFacts, LastPoll, Outcome, Phase};
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
     let poll = |at: u64, healthy: bool| LastPoll {
-        at,
+        at: secs(at),
         healthy,
-        missed: Some(10),
+        misses: Some(0),
+        counter: Some(10),
         height: Some(100),
         current_key: None,
         watch: None,
@@ -132,15 +133,20 @@ fn health_follows_the_state_file() {
     };
     let fired = Phase::Fired {
         target: "STM1".into(),
-        seen_at: now,
-        trigger_missed: 12,
-        fired_at: now,
+        seen_at: secs(now),
+        trigger_misses: 2,
+        fired_at: secs(now),
         outcome: Outcome::Swapped { txid: Some("ab".repeat(20)) },
-        alert: AlertState::Sent,
+        alerts: sms_sent(),
         attempts: vec![],
     };
-    let firing =
-        Phase::Firing { target: "STM1".into(), seen_at: now, started_at: now, trigger_missed: 12, attempts: vec![] };
+    let firing = Phase::Firing {
+        target: "STM1".into(),
+        seen_at: secs(now),
+        started_at: secs(now),
+        trigger_misses: 2,
+        attempts: vec![],
+    };
     type Case = (Option<(Phase, Option<LastPoll>)>, i32, &'static str);
     let cases: Vec<Case> = vec![
         (None, 6, "no state file: not armed yet"),
@@ -154,10 +160,12 @@ fn health_follows_the_state_file() {
     for (state, code, why) in cases {
         let (dir, path) = temp_state();
         if let Some((phase, last_poll)) = state {
-            let mut st = TrapState::armed("alice", "hive", now - 20, 10);
+            let id = witness_trap::chain::Identity { producer: "alice".into(), chain: "hive".into() };
+            let mut st = AnyState::armed(&id, secs(now - 20), serde_json::json!({"total_missed": 10}), 2);
             st.phase = phase;
-            st.last_poll = last_poll;
-            st.save(&path).expect("save");
+            write_state(&path, &st);
+            let facts = InstanceFacts { last_poll };
+            std::fs::write(witness_trap::store::file::instance_path(&path), facts.encode()).expect("write facts");
         }
         let out = bin().arg("health").env("STATE_FILE", &path).output().expect("runs");
         assert_eq!(out.status.code(), Some(code), "{why}: {}", String::from_utf8_lossy(&out.stdout));

@@ -8,10 +8,11 @@ use chain_clock::SharedClock;
 use graphene_protocol::chain::ChainSpec;
 use graphene_protocol::keys::PrivateKey;
 use tokio_util::sync::CancellationToken;
-use witness_trap::cli::trap::run;
+use witness_trap::chain::graphene::GrapheneProducer;
+use witness_trap::chain::ChainKind;
 use witness_trap::cli::ExitStatus;
+use witness_trap::config::ChainSettings;
 use witness_trap::config::{self, check::check};
-use witness_trap::producer::graphene::GrapheneProducer;
 
 use crate::support::*;
 
@@ -267,8 +268,9 @@ async fn chain_checks_name_the_variable_and_nothing_is_armed() {
         mutate(&mut m, &node);
         let settings = config::load(&m).unwrap_or_else(|r| panic!("{why}: offline load failed: {r}"));
         let trigger = settings.trap.trigger;
-        let mut producer = GrapheneProducer::new(settings.producer, clock.clone()).expect("producer");
-        let result = check(&mut producer, trigger, true).await;
+        let ChainSettings::Graphene(g) = settings.chain;
+        let mut producer = GrapheneProducer::new(g, clock.clone()).expect("producer");
+        let result = check(&mut producer, ChainKind::Graphene, trigger, true).await;
         assert!(result.errors.iter().any(|p| p.var == var), "{why}: {var} not named in {:?}", result.errors);
         let status = run(&m, clock.clone(), CancellationToken::new(), true).await;
         assert!(matches!(status, ExitStatus::Config | ExitStatus::ChainUnavailable), "{why}: {status:?}");
@@ -290,8 +292,9 @@ async fn backup_key_already_on_chain_is_refused() {
     m.insert("ACTIVE_WIF".into(), keys.active.to_wif().to_string());
     let settings = config::load(&m).expect("offline ok");
     let trigger = settings.trap.trigger;
-    let mut producer = GrapheneProducer::new(settings.producer, clock.clone()).expect("producer");
-    let result = check(&mut producer, trigger, true).await;
+    let ChainSettings::Graphene(g) = settings.chain;
+    let mut producer = GrapheneProducer::new(g, clock.clone()).expect("producer");
+    let result = check(&mut producer, ChainKind::Graphene, trigger, true).await;
     assert!(result.errors.iter().any(|p| p.var == "BACKUP_SIGNING_KEY"), "{:?}", result.errors);
     let shutdown = CancellationToken::new();
     let s2 = shutdown.clone();

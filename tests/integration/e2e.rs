@@ -15,9 +15,11 @@ use graphene_sim::{Fault, Lie, Producer, SimConfig, SimEvent, SimNode, SmsSink};
 use secrecy::SecretString;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use witness_trap::cli::trap::run;
 use witness_trap::cli::ExitStatus;
-use witness_trap::trap::state::{Outcome, Phase, TrapState};
+use witness_trap::config::{vars as v, VarMap};
+use witness_trap::trap::state::{Outcome, Phase};
+
+use crate::support::{last_poll, load_state, run, AnyState};
 
 use crate::support::Keys;
 
@@ -54,25 +56,13 @@ async fn world(chain: ChainSpec, endpoints: usize, speedup: f64, seed: u64) -> W
     let sms = SmsSink::start(SID, SecretString::from(TOKEN.to_string())).await.expect("sms sink starts");
     let dir = tempfile::tempdir().expect("temp dir");
     let state_file = dir.path().join("state.json");
-    let mut vars = HashMap::new();
-    for (k, v) in [
-        ("WITNESS_ACCOUNT", WITNESS.to_string()),
-        ("CHAIN", chain.name.clone()),
-        ("RPC_URLS", sim.urls().join(",")),
-        ("BACKUP_SIGNING_KEY", keys.backup.public_key().to_text(&chain.key_prefix)),
-        ("SIGNING_WIF", keys.primary.to_wif().to_string()),
-        ("MISSED_BLOCKS_ALLOWED", "1".to_string()),
-        ("POLL_INTERVAL_SECS", "30".to_string()),
-        ("RPC_TIMEOUT_SECS", "2".to_string()),
-        ("STATE_FILE", state_file.display().to_string()),
-        ("TWILIO_ACCOUNT_SID", SID.to_string()),
-        ("TWILIO_AUTH_TOKEN", TOKEN.to_string()),
-        ("TWILIO_FROM", "+15005550006".to_string()),
-        ("TWILIO_TO", "+14155550123".to_string()),
-        ("TWILIO_API_URL", sms.url().to_string()),
-    ] {
-        vars.insert(k.to_string(), v);
-    }
+    let vars =
+        VarMap::graphene(WITNESS, &chain, &sim.urls(), &keys.backup.public_key(), &keys.primary.to_wif(), &state_file)
+            .with(v::MISSED_BLOCKS_ALLOWED, 1)
+            .with(v::POLL_INTERVAL_SECS, 30)
+            .with(v::RPC_TIMEOUT_SECS, 2)
+            .with_twilio(sms.url(), SID, TOKEN, "+15005550006", "+14155550123")
+            .into_map();
     World { sim, sms, keys, clock, state_file, _dir: dir, vars }
 }
 
@@ -93,8 +83,8 @@ impl World {
         panic!("the trap never armed");
     }
 
-    fn state(&self) -> TrapState {
-        TrapState::load_any(&self.state_file).expect("readable").expect("exists")
+    fn state(&self) -> AnyState {
+        load_state(&self.state_file)
     }
 
     /// Wait until the witness's own slot was produced by `who` (after event `after`).
@@ -129,7 +119,7 @@ impl World {
             })
             .expect("a miss");
         let Phase::Fired { seen_at, .. } = self.state().phase else { panic!("not fired: {:?}", self.state()) };
-        (seen_at, visible)
+        (seen_at.as_secs(), visible)
     }
 
     fn accepted_txids(&self) -> std::collections::BTreeSet<[u8; 20]> {
@@ -378,7 +368,7 @@ async fn a_halted_chain_never_fires() {
     stop.cancel();
     assert_eq!(task.await.expect("join"), ExitStatus::Ok);
     assert_eq!(w.sim.broadcasts_received(), 0);
-    let poll = w.state().last_poll.expect("polled");
+    let poll = last_poll(&w.state_file).expect("polled");
     assert!(!poll.healthy, "blind while halted: {poll:?}");
 }
 

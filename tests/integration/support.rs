@@ -19,7 +19,15 @@ use graphene_protocol::operation::Operation;
 use graphene_protocol::sign::recover;
 use graphene_protocol::transaction::PackMode;
 use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
 use wiremock::{Mock, MockServer, ResponseTemplate};
+use witness_trap::alert::{Deliveries, Delivery};
+use witness_trap::chain::{ChainTime, Identity};
+use witness_trap::cli::ExitStatus;
+use witness_trap::config::{vars as v, VarMap};
+use witness_trap::service::RunOptions;
+pub use witness_trap::trap::state::AnyState;
+use witness_trap::trap::state::{read_file, read_instance_file, LastPoll};
 
 /// Test keys; generated fresh per run, they belong to nobody.
 pub struct Keys {
@@ -304,25 +312,65 @@ pub fn fast_clock() -> SharedClock {
     Arc::new(ScaledClock::starting_now(20.0))
 }
 
-/// A complete, valid variable set for `witness` against `urls`.
+/// A complete, valid variable set for `witness` against `urls`, built from the `vars` constants.
 pub fn vars(keys: &Keys, urls: &[&str], state_file: &std::path::Path, twilio_url: &str) -> HashMap<String, String> {
-    let mut m = HashMap::new();
-    let prefix = "STM";
-    m.insert("WITNESS_ACCOUNT".into(), "alice".into());
-    m.insert("CHAIN".into(), "hive".into());
-    m.insert("RPC_URLS".into(), urls.join(","));
-    m.insert("BACKUP_SIGNING_KEY".into(), keys.backup.public_key().to_text(prefix));
-    m.insert("SIGNING_WIF".into(), keys.primary.to_wif().to_string());
-    m.insert("MISSED_BLOCKS_ALLOWED".into(), "2".into());
-    m.insert("POLL_INTERVAL_SECS".into(), "3".into());
-    m.insert("RPC_TIMEOUT_SECS".into(), "1".into());
-    m.insert("STATE_FILE".into(), state_file.display().to_string());
-    m.insert("TWILIO_ACCOUNT_SID".into(), "AC0123456789abcdef".into());
-    m.insert("TWILIO_AUTH_TOKEN".into(), TWILIO_TOKEN.into());
-    m.insert("TWILIO_FROM".into(), "+15005550006".into());
-    m.insert("TWILIO_TO".into(), "+14155550123,+447911123456".into());
-    m.insert("TWILIO_API_URL".into(), twilio_url.into());
-    m
+    let urls: Vec<String> = urls.iter().map(|u| u.to_string()).collect();
+    VarMap::graphene("alice", &ChainSpec::hive(), &urls, &keys.backup.public_key(), &keys.primary.to_wif(), state_file)
+        .with(v::MISSED_BLOCKS_ALLOWED, 2)
+        .with(v::POLL_INTERVAL_SECS, 3)
+        .with(v::RPC_TIMEOUT_SECS, 1)
+        .with_twilio(twilio_url, "AC0123456789abcdef", TWILIO_TOKEN, "+15005550006", "+14155550123,+447911123456")
+        .into_map()
+}
+
+/// What `witness-trap run` does with these variables: load the configuration, run the service, and map the
+/// outcome to the exit status (nothing printed).
+pub async fn run(
+    vars: &HashMap<String, String>,
+    clock: SharedClock,
+    shutdown: CancellationToken,
+    exit_when_disarmed: bool,
+) -> ExitStatus {
+    match witness_trap::config::load(vars) {
+        Err(_) => ExitStatus::Config,
+        Ok(settings) => {
+            let options = RunOptions { exit_when_disarmed };
+            ExitStatus::of_run(&witness_trap::service::run(settings, clock, shutdown, options).await)
+        }
+    }
+}
+
+/// Chain time now, by `clock`.
+pub fn now(clock: &SharedClock) -> ChainTime {
+    ChainTime::now(clock.as_ref())
+}
+
+pub fn secs(s: u64) -> ChainTime {
+    ChainTime::from_secs(s)
+}
+
+/// An armed state of @alice on hive, with `total_missed` `baseline` at arming and `allowed` misses.
+pub fn armed_state(clock: &SharedClock, baseline: u64, allowed: u64) -> AnyState {
+    let id = Identity { producer: "alice".into(), chain: "hive".into() };
+    AnyState::armed(&id, now(clock), serde_json::json!({ "total_missed": baseline }), allowed)
+}
+
+/// The alerts of a fired state whose SMS went out.
+pub fn sms_sent() -> Deliveries {
+    Deliveries::from([("twilio".to_string(), Delivery::Sent)])
+}
+
+pub fn write_state(path: &std::path::Path, st: &AnyState) {
+    std::fs::write(path, st.encode().expect("encode")).expect("write state");
+}
+
+pub fn load_state(path: &std::path::Path) -> AnyState {
+    read_file(path).expect("state readable").expect("state exists")
+}
+
+/// The last poll the trap recorded beside `state_file`.
+pub fn last_poll(state_file: &std::path::Path) -> Option<LastPoll> {
+    read_instance_file(state_file).last_poll
 }
 
 pub const TWILIO_TOKEN: &str = "tok_9f8e7d6c5b4a39281706f5e4d3c2b1a0";

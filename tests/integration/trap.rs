@@ -1,4 +1,4 @@
-//! The trap through `cli::trap::run`, as `witness-trap run` executes it, against the scripted node.
+//! The trap through `service::run`, as `witness-trap run` executes it, against the scripted node.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,9 +13,10 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use witness_trap::cli::trap::run;
+use witness_trap::alert::Delivery;
+use witness_trap::chain::Baseline;
 use witness_trap::cli::ExitStatus;
-use witness_trap::trap::state::{AlertState, Attempt, Outcome, Phase, TrapState};
+use witness_trap::trap::state::{Attempt, Outcome, Phase};
 
 use crate::support::*;
 
@@ -53,10 +54,6 @@ async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-fn load_state(path: &std::path::Path) -> TrapState {
-    TrapState::load_any(path).expect("state readable").expect("state exists")
-}
-
 /// Arms the trap, then raises total_missed to `missed` once the state file exists.
 fn raise_after_arming(node: &FakeNode, state_file: std::path::PathBuf, missed: u64) {
     let node = node.clone();
@@ -85,8 +82,8 @@ async fn no_fire_below_threshold() {
     assert_eq!(node.get(|s| s.broadcasts), 0);
     let st = load_state(&state_file);
     assert_eq!(st.phase, Phase::Armed);
-    assert_eq!(st.baseline_missed, 10);
-    assert_eq!(st.last_poll.expect("polled").missed, Some(11));
+    assert_eq!(st.baseline.counter(), Some(10));
+    assert_eq!(last_poll(&state_file).expect("polled").counter, Some(11));
 }
 
 #[tokio::test]
@@ -106,8 +103,10 @@ async fn fires_once_with_witness_set_properties_signed_by_the_signing_key() {
     assert_eq!(p.new_signing_key(), Some(keys.backup.public_key()));
     assert_eq!(p.props.len(), 2, "only key and new_signing_key");
     let st = load_state(&state_file);
-    let Phase::Fired { outcome: Outcome::Swapped { txid: Some(txid) }, alert, .. } = st.phase else { panic!("{st:?}") };
-    assert_eq!(alert, AlertState::Sent);
+    let Phase::Fired { outcome: Outcome::Swapped { txid: Some(txid) }, alerts, .. } = st.phase else {
+        panic!("{st:?}")
+    };
+    assert_eq!(alerts["twilio"], Delivery::Sent);
     assert_eq!(txid.len(), 40);
     // The SMS names the witness, the chain, the new key and the txid.
     let requests = sms.received_requests().await.expect("recorded");
@@ -179,17 +178,17 @@ async fn restart_in_fired_neither_polls_signs_nor_alerts() {
     node.set(|s| s.total_missed = 50);
     let sms = twilio_ok(0).await;
     let (_d, state_file) = temp_state();
-    let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
+    let mut st = armed_state(&clock, 10, 2);
     st.phase = Phase::Fired {
         target: keys.backup.public_key().to_text("STM"),
-        seen_at: clock.now_secs(),
-        trigger_missed: 12,
-        fired_at: clock.now_secs(),
+        seen_at: now(&clock),
+        trigger_misses: 2,
+        fired_at: now(&clock),
         outcome: Outcome::Swapped { txid: Some("ab".repeat(20)) },
-        alert: AlertState::Sent,
+        alerts: sms_sent(),
         attempts: vec![],
     };
-    st.save(&state_file).expect("save");
+    write_state(&state_file, &st);
     let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(30)).await;
     assert_eq!(status, ExitStatus::Ok);
     assert_eq!(node.get(|s| s.broadcasts), 0);
@@ -202,22 +201,22 @@ async fn restart_in_firing_completes_the_same_swap() {
     node.set(|s| s.total_missed = 13);
     let sms = twilio_ok(2).await;
     let (_d, state_file) = temp_state();
-    let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
+    let mut st = armed_state(&clock, 10, 2);
     // The process died right after persisting an attempt that never reached the chain.
     st.phase = Phase::Firing {
         target: keys.backup.public_key().to_text("STM"),
-        seen_at: clock.now_secs(),
-        started_at: clock.now_secs(),
-        trigger_missed: 12,
+        seen_at: now(&clock),
+        started_at: now(&clock),
+        trigger_misses: 2,
         attempts: vec![Attempt {
             txid: "cd".repeat(20),
             action: "witness_set_properties".into(),
-            expires_at: clock.now_secs() - 1,
-            at: clock.now_secs() - 60,
+            expires_at: secs(clock.now_secs() - 1),
+            at: secs(clock.now_secs() - 60),
             payload: None,
         }],
     };
-    st.save(&state_file).expect("save");
+    write_state(&state_file, &st);
     let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(60)).await;
     assert_eq!(status, ExitStatus::Ok);
     assert_eq!(node.get(|s| s.accepted.len()), 1);
@@ -237,21 +236,21 @@ async fn restart_in_firing_after_the_swap_took_effect_broadcasts_nothing() {
             .await;
     let sms = twilio_ok(2).await;
     let (_d, state_file) = temp_state();
-    let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
+    let mut st = armed_state(&clock, 10, 2);
     st.phase = Phase::Firing {
         target: keys.backup.public_key().to_text("STM"),
-        seen_at: clock.now_secs(),
-        started_at: clock.now_secs(),
-        trigger_missed: 12,
+        seen_at: now(&clock),
+        started_at: now(&clock),
+        trigger_misses: 2,
         attempts: vec![Attempt {
             txid: "ef".repeat(20),
             action: "witness_set_properties".into(),
-            expires_at: clock.now_secs() + 60,
-            at: clock.now_secs(),
+            expires_at: secs(clock.now_secs() + 60),
+            at: now(&clock),
             payload: None,
         }],
     };
-    st.save(&state_file).expect("save");
+    write_state(&state_file, &st);
     let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(60)).await;
     assert_eq!(status, ExitStatus::Ok);
     assert_eq!(node.get(|s| s.broadcasts), 0);
@@ -264,16 +263,16 @@ async fn restart_in_firing_toward_another_key_is_refused() {
     let (keys, clock, node) = scene(ChainSpec::hive()).await;
     let sms = twilio_ok(0).await;
     let (_d, state_file) = temp_state();
-    let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
+    let mut st = armed_state(&clock, 10, 2);
     let other = graphene_protocol::keys::PrivateKey::generate().public_key().to_text("STM");
     st.phase = Phase::Firing {
         target: other,
-        seen_at: clock.now_secs(),
-        started_at: clock.now_secs(),
-        trigger_missed: 12,
+        seen_at: now(&clock),
+        started_at: now(&clock),
+        trigger_misses: 2,
         attempts: vec![],
     };
-    st.save(&state_file).expect("save");
+    write_state(&state_file, &st);
     let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(30)).await;
     assert_ne!(status, ExitStatus::Ok);
     assert_eq!(node.get(|s| s.broadcasts), 0);
@@ -299,7 +298,7 @@ async fn only_endpoint_fault_never_fires(fault: Fault) {
     assert_eq!(node.get(|s| s.broadcasts), 0, "{fault:?}");
     let st = load_state(&state_file);
     assert_eq!(st.phase, Phase::Armed, "{fault:?}");
-    let poll = st.last_poll.expect("a poll was recorded");
+    let poll = last_poll(&state_file).expect("a poll was recorded");
     assert!(!poll.healthy, "{fault:?}: {poll:?}");
 }
 
@@ -420,7 +419,8 @@ async fn twilio_failing_for_good_does_not_stop_the_swap() {
     assert_eq!(status, ExitStatus::AlertFailed);
     assert_eq!(node.get(|s| s.accepted.len()), 1, "swapped once");
     assert_eq!(node.get(|s| s.signing_key), keys.backup.public_key());
-    let Phase::Fired { alert: AlertState::Failed { .. }, .. } = load_state(&state_file).phase else { panic!() };
+    let Phase::Fired { alerts, .. } = load_state(&state_file).phase else { panic!() };
+    assert!(matches!(alerts["twilio"], Delivery::Failed { .. }), "{alerts:?}");
     // A restart does not fire again, and stays disarmed.
     let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(30)).await;
     assert_eq!(status, ExitStatus::Ok);
@@ -441,10 +441,8 @@ async fn a_swap_that_never_confirms_fails_within_the_fire_timeout_and_alerts() {
     assert_eq!(status, ExitStatus::SwapFailed);
     let accepted = node.get(|s| s.accepted.len());
     assert!((2..=8).contains(&accepted), "bounded retries: {accepted}");
-    let Phase::Fired { outcome: Outcome::Failed { .. }, alert: AlertState::Sent, .. } = load_state(&state_file).phase
-    else {
-        panic!()
-    };
+    let Phase::Fired { outcome: Outcome::Failed { .. }, alerts, .. } = load_state(&state_file).phase else { panic!() };
+    assert_eq!(alerts, sms_sent());
     let body = String::from_utf8_lossy(&sms.received_requests().await.expect("recorded")[0].body).into_owned();
     assert!(body.contains("FAILED"), "{body}");
 }
@@ -482,17 +480,17 @@ async fn no_secret_in_any_log_line_at_trace_level() {
 async fn a_fired_trap_stays_up_idle_until_stopped() {
     let (keys, clock, node) = scene(ChainSpec::hive()).await;
     let (_d, state_file) = temp_state();
-    let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
+    let mut st = armed_state(&clock, 10, 2);
     st.phase = Phase::Fired {
         target: keys.backup.public_key().to_text("STM"),
-        seen_at: clock.now_secs(),
-        trigger_missed: 12,
-        fired_at: clock.now_secs(),
+        seen_at: now(&clock),
+        trigger_misses: 2,
+        fired_at: now(&clock),
         outcome: Outcome::Swapped { txid: None },
-        alert: AlertState::Sent,
+        alerts: sms_sent(),
         attempts: vec![],
     };
-    st.save(&state_file).expect("save");
+    write_state(&state_file, &st);
     let v = vars(&keys, &[&node.url], &state_file, "http://127.0.0.1:9");
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(run_owned(v, clock, shutdown.clone()));
@@ -512,9 +510,8 @@ async fn a_trigger_changed_after_arming_is_refused_until_rearm() {
     let (keys, clock, node) = scene(ChainSpec::hive()).await;
     node.set(|s| s.total_missed = 11);
     let (_d, state_file) = temp_state();
-    let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
-    st.threshold = Some(12);
-    st.save(&state_file).expect("save");
+    let st = armed_state(&clock, 10, 2);
+    write_state(&state_file, &st);
     let mut v = vars(&keys, &[&node.url], &state_file, "http://127.0.0.1:9");
     // Edited from 2 to 1 after arming: 10 + 1 = 11 is the counter now, so resuming would fire a healthy witness.
     v.insert("MISSED_BLOCKS_ALLOWED".into(), "1".into());
@@ -540,21 +537,21 @@ async fn restart_in_firing_rebroadcasts_the_recorded_attempt() {
     let tx = Transaction::with_tapos(&head, TimePointSec(expires_at as u32), vec![Operation::WitnessSetProperties(op)]);
     let signed = sign_transaction(&tx, &chain, &keys.primary).expect("signs");
     let txid = tx.id(PackMode::Legacy).to_string();
-    let mut st = TrapState::armed("alice", "hive", clock.now_secs(), 10);
+    let mut st = armed_state(&clock, 10, 2);
     st.phase = Phase::Firing {
         target: keys.backup.public_key().to_text("STM"),
-        seen_at: clock.now_secs(),
-        started_at: clock.now_secs(),
-        trigger_missed: 12,
+        seen_at: now(&clock),
+        started_at: now(&clock),
+        trigger_misses: 2,
         attempts: vec![Attempt {
             txid: txid.clone(),
             action: "witness_set_properties".into(),
-            expires_at,
-            at: clock.now_secs(),
+            expires_at: secs(expires_at),
+            at: now(&clock),
             payload: Some(transaction_to_json(&signed, &chain)),
         }],
     };
-    st.save(&state_file).expect("save");
+    write_state(&state_file, &st);
     let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(60)).await;
     assert_eq!(status, ExitStatus::Ok);
     assert_eq!(node.get(|s| s.accepted.len()), 1, "the recorded attempt, not a new one");
@@ -577,8 +574,8 @@ async fn a_witness_absent_from_the_schedule_falls_back_to_polling() {
     let sf = state_file.clone();
     let n2 = node.clone();
     tokio::spawn(async move {
-        wait_for("a poll", || TrapState::load_any(&sf).ok().flatten().is_some_and(|s| s.last_poll.is_some())).await;
-        let watch = TrapState::load_any(&sf).ok().flatten().and_then(|s| s.last_poll).and_then(|p| p.watch);
+        wait_for("a poll", || last_poll(&sf).is_some()).await;
+        let watch = last_poll(&sf).and_then(|p| p.watch);
         assert_eq!(watch.as_deref(), Some("poll: @alice is not in the current schedule"));
         n2.set(|s| s.total_missed = 12);
     });

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    Baseline, ChainTime, Corroboration, EndpointHealth, Evidence, Finding, Identity, Observation, Preflight,
-    Producer, Subject, SwapAttempt, SwapError, SwapStatus,
+    Baseline, ChainTime, Corroboration, EndpointHealth, Evidence, Finding, Identity, Observation, Preflight, Producer,
+    Subject, SwapAttempt, SwapError, SwapStatus,
 };
 use chain_clock::SharedClock;
 use graphene_protocol::asset::{Asset, AssetSymbol};
@@ -565,7 +565,8 @@ impl Producer for GrapheneProducer {
         } else if let Some((first, _)) = refusals.first() {
             // Every endpoint that answered says op 42 cannot work (key mismatch or missing authority):
             // further attempts use op 11 if an active key is held.
-            if is_set_properties(&swap.payload, &self.settings.chain) && refusals.iter().all(|(_, impossible)| *impossible)
+            if is_set_properties(&swap.payload, &self.settings.chain)
+                && refusals.iter().all(|(_, impossible)| *impossible)
             {
                 self.set_properties_refused = true;
             }
