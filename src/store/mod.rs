@@ -13,11 +13,13 @@
 
 pub mod atomic;
 pub mod file;
+pub mod memory;
 
 use std::future::Future;
 use std::pin::Pin;
 
 pub use file::FileStore;
+pub use memory::MemoryStore;
 
 /// A version of the shared state, as the store counts them; compare-and-swap compares it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -562,3 +562,6 @@ pub async fn run<P: Producer>(trap: &mut Trap<P>, shutdown: CancellationToken) -
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
