@@ -1,25 +1,42 @@
-//! witness-trap: an off-host failover watchdog for Hive and Steem witnesses.
+//! witness-trap: an off-host failover watchdog for block producers (Hive and Steem witnesses today).
 //!
 //! # Layout
 //! The flow of `witness-trap run`, module by module:
-//! `cli` → `config` (variables → typed settings; `config::check` against the chain) → `trap` loop:
-//! `producer` observation (Hive/Steem: `rpc` reads, freshness, corroboration) → `trap::decide` →
-//! `producer` swap (`protocol` build/sign/verify, `rpc` broadcast) → `persist` at each step → `alert` → exit status.
-//! `clock` gives chain time to the trap and to `sim`, the simulated node used by the demo and the tests.
+//! `cli` (parse, then build the runtime) → `config` (variables → typed settings) → `service::run` (the
+//! arm/resume policy; `config::check` against the chain before arming) → `trap` loop over the `chain`
+//! boundary: `Producer::observe` → `trap::decide` → `Producer::corroborate` → the swap (`prepare`, stored,
+//! `fence`, `execute`, `status`) → every transition stored through a `store::StateStore` → `alert::Fanout`
+//! → a typed outcome, which `cli::exit` maps to the exit status.
 //!
 //! | module | job |
 //! | --- | --- |
-//! | [`protocol`] | byte-exact Hive/Steem keys, serialization, digests, signatures, condenser JSON; no I/O |
-//! | [`rpc`] | JSON-RPC endpoints, typed calls, one honest poll across endpoints |
-//! | [`producer`] | the chain boundary the trap sees (`Producer`), and its Hive/Steem implementation |
-//! | [`trap`] | the state machine: armed → firing → fired, persisted; `decide`, `step`, `run` |
-//! | [`alert`] | the SMS text and Twilio |
-//! | [`config`] | variables, `.env`, `*_FILE` secrets, the report of every problem |
-//! | [`persist`] | atomic durable writes |
+//! | [`cli`] | subcommands, printing, and the one table from outcomes to exit statuses |
+//! | [`service`] | the product's commands on typed settings: `run`, `check`, `status`, `dry_run`, `rearm`, `test_alert`, `health` |
+//! | [`config`] | variables, `.env`, `*_FILE` secrets, the report of every problem, the pre-arming check; [`config::VarMap`] for code that builds variables |
+//! | [`chain`] | the chain boundary ([`chain::Producer`], chain time) and one module per chain family |
+//! | [`chain::graphene`] | Hive and Steem: its RPC client (`rpc/`), slot-aware watching, the key swap |
+//! | [`trap`] | the state machine armed → firing → fired: `decide`, `step`, `run`, the state's layout and its migration |
+//! | [`alert`] | the [`alert::Notifier`] trait, the fan-out, the alert text, and one module per channel (Twilio) |
+//! | [`store`] | the [`store::StateStore`] trait (load with revision, compare-and-swap, per-instance facts): file and memory stores |
 //! | [`logging`] | tracing, human or JSON |
-//! | [`cli`] | subcommands and exit statuses |
-//! | [`sim`] | a simulated Hive/Steem node and Twilio on 127.0.0.1, for the demo, the tests and the benchmark |
+//! | [`redact`] | URLs without their credentials |
 //! | [`demo`] | `witness-trap demo`: the simulated incident, narrated |
+//!
+//! Workspace crates that must not import the service (the compiler keeps that rule): `graphene-protocol`
+//! (byte-exact Hive/Steem keys, serialization, digests, signatures, condenser JSON; no I/O),
+//! `graphene-sim` (a simulated Hive/Steem node and Twilio on 127.0.0.1 for the demo, the tests and the
+//! benchmark; it never imports the trap or its RPC client) and `chain-clock` (system and time-compressed
+//! clocks).
+//!
+//! # Where new things go
+//! A **fourth chain family** (after Hive/Steem, Antelope and Solana) is a module `chain/<family>/` with its
+//! RPC client, implementing [`chain::Producer`] with its own `Baseline`; its bytes are a workspace crate
+//! `crates/<family>-protocol`, its simulator `crates/<family>-sim`; `config` gains a
+//! [`config::ChainSettings`] variant and `chain::ChainKind` names its variables. A **seventh alert
+//! channel** is a file `alert/<channel>.rs` implementing [`alert::Notifier`], registered in
+//! `service::fanout` from an [`config::AlertSettings`] field. A **second state store** (etcd) is a file
+//! `store/<store>.rs` implementing [`store::StateStore`] (see `store/memory.rs` for the smallest one),
+//! chosen where `service::run` opens the file store today.
 
 pub mod alert;
 pub mod chain;

@@ -3,7 +3,7 @@
 //! and the tests call them the same way. Nothing here prints or chooses an exit status.
 //!
 //! Each entry point opens the producer for the configured chain family (`config::ChainSettings`) and the
-//! state store, then runs the family-agnostic policy in [`run`] or [`commands`] over the `Producer` trait.
+//! state store, then runs the family-agnostic policy in [`mod@run`] or [`commands`] over the `Producer` trait.
 
 pub mod commands;
 pub mod health;

@@ -8,7 +8,7 @@
 //! it is the on-chain key, else `witness_update` (op 11) signed by the active key with url and props copied
 //! unchanged from the chain (§4.3, §0 item 6). TaPoS and expiration come from the head block (§3.3, §3.4);
 //! the legacy digest is signed on both chains (§1.4) and the signature is checked by recovery before
-//! anything is broadcast. Slot-aware watching is in [`slots`].
+//! anything is broadcast. Slot-aware watching is in `slots.rs`.
 
 pub mod rpc;
 mod slots;
