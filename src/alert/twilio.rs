@@ -168,31 +168,6 @@ fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn e164_table() {
-        let cases = [
-            ("+14155550123", true, "US number"),
-            ("+447911123456", true, "UK mobile"),
-            ("+12345678", true, "8 digits, the shortest"),
-            ("+123456789012345", true, "15 digits, the longest"),
-            ("+1234567", false, "7 digits"),
-            ("+1234567890123456", false, "16 digits"),
-            ("14155550123", false, "no plus"),
-            ("+04155550123", false, "leading zero"),
-            ("+1 415 555 0123", false, "spaces"),
-            ("+1415555012a", false, "letter"),
-            ("", false, "empty"),
-        ];
-        for (input, ok, why) in cases {
-            assert_eq!(PhoneNumber::parse(input).is_ok(), ok, "{why}: {input:?}");
-        }
-    }
-}
-
 /// The Twilio SMS channel: one SMS per `TWILIO_TO` number; it fails if any number was not reached.
 pub struct TwilioNotifier {
     settings: TwilioSettings,
@@ -231,5 +206,30 @@ impl Notifier for TwilioNotifier {
                 Err(format!("{} (delivered to {})", failed.join("; "), sent.join(", ")))
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn e164_table() {
+        let cases = [
+            ("+14155550123", true, "US number"),
+            ("+447911123456", true, "UK mobile"),
+            ("+12345678", true, "8 digits, the shortest"),
+            ("+123456789012345", true, "15 digits, the longest"),
+            ("+1234567", false, "7 digits"),
+            ("+1234567890123456", false, "16 digits"),
+            ("14155550123", false, "no plus"),
+            ("+04155550123", false, "leading zero"),
+            ("+1 415 555 0123", false, "spaces"),
+            ("+1415555012a", false, "letter"),
+            ("", false, "empty"),
+        ];
+        for (input, ok, why) in cases {
+            assert_eq!(PhoneNumber::parse(input).is_ok(), ok, "{why}: {input:?}");
+        }
     }
 }

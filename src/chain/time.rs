@@ -80,7 +80,7 @@ impl fmt::Display for ChainTime {
 
 impl Serialize for ChainTime {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0 % 1000 == 0 {
+        if self.0.is_multiple_of(1000) {
             s.serialize_u64(self.0 / 1000)
         } else {
             // Three decimals round-trip exactly through f64 for any time before the year 287396.

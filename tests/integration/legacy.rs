@@ -114,6 +114,7 @@ async fn v1_armed_resumes_its_baseline_and_fires_once_at_its_threshold() {
     assert_eq!((poll.counter, poll.misses), (Some(11), Some(1)), "misses count from the v1 baseline");
     assert!(!task.is_finished(), "no fire at 11");
     assert_eq!(node.get(|s| s.broadcasts), 0);
+    // As read (migrated): polls go to the instance file, so the file itself stays version 1 until a transition.
     let st = load_state(&state_file);
     assert_eq!(st.version, 2);
     assert_eq!((st.producer.as_str(), st.chain.as_str()), ("alice", "hive"));
