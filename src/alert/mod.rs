@@ -103,6 +103,12 @@ impl Fanout {
         // A send task that panicked leaves its channel pending; it is not sent twice in this run.
     }
 
+    /// An alert that is not a fire (a warning): every channel, results logged, nothing recorded.
+    pub async fn notify(&self, incident: &Incident) {
+        let mut deliveries = self.all_pending();
+        self.deliver(incident, &mut deliveries).await;
+    }
+
     /// `test-alert`: one result per channel, in configuration order.
     pub async fn test(&self, incident: &Incident) -> Vec<(&'static str, Result<(), String>)> {
         let mut deliveries = self.all_pending();

@@ -16,6 +16,9 @@ pub enum Incident {
     SwapFailed { witness: String, chain: String, missed: u64, reason: String },
     /// `witness-trap test-alert`.
     Test { witness: String, chain: String },
+    /// Something the operator must act on while the trap keeps guarding (the state cannot be written, an
+    /// endpoint was dropped or is untrusted, the sources disagree on what a swap would send).
+    Warning { witness: String, chain: String, text: String },
 }
 
 impl Incident {
@@ -30,6 +33,7 @@ impl Incident {
             Incident::SwapFailed { witness, chain, missed, reason } => {
                 format!("TRAP FAILED @{} {}: missed {}, KEY SWAP FAILED: {}. Act now.", witness, chain, missed, reason)
             }
+            Incident::Warning { witness, chain, text } => format!("witness-trap @{} {}: {}", witness, chain, text),
             Incident::Test { witness, chain } => {
                 format!("witness-trap: test alert for @{} on {}. The trap can reach you.", witness, chain)
             }

@@ -106,8 +106,9 @@ pub struct SwapAttempt {
 /// Where a swap stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SwapStatus {
-    /// The chain now expects the backup key.
-    InEffect,
+    /// The chain now expects the backup key: the attempt `id` is in a block and a second source agrees, or
+    /// (`id: None`) the key was found in place with no attempt of this trap in a block (an earlier run's).
+    InEffect { id: Option<String> },
     /// Not yet; the attempt may still take effect.
     Pending,
     /// The attempt can no longer take effect.
@@ -210,8 +211,10 @@ pub trait Producer: Send {
     }
     /// Send the attempt (to every healthy source); a duplicate counts as accepted.
     fn execute(&mut self, attempt: &SwapAttempt) -> impl Future<Output = Result<(), SwapError>> + Send;
-    /// Whether the swap is in effect, pending, or expired (`expires_at` of the attempt still pending).
-    fn status(&mut self, expires_at: Option<ChainTime>) -> impl Future<Output = SwapStatus> + Send;
+    /// Whether the swap is in effect, pending, or expired. `attempts` are the ids of every attempt made so far
+    /// (any of them may be the one in a block); `expires_at` is that of the attempt still pending, if any.
+    fn status(&mut self, attempts: &[String], expires_at: Option<ChainTime>)
+        -> impl Future<Output = SwapStatus> + Send;
 
     /// Chain time at which the next look would be most informative (right after the producer's next turn
     /// becomes visible), or `None` to poll. The trap looks at the earlier of this and its poll interval.
@@ -225,6 +228,17 @@ pub trait Producer: Send {
     /// How the counter is described to an operator ("total_missed").
     fn counter_name(&self) -> &'static str {
         "misses"
+    }
+    /// What the producer noticed since the last call that the operator must hear of (an endpoint dropped
+    /// for serving another chain, one marked untrusted, sources that disagree on data a swap would send).
+    /// The trap logs and alerts each, once.
+    fn take_notices(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Standing problems that make the trap unhealthy while they last (an untrusted endpoint), for
+    /// `health` and `status`.
+    fn troubles(&self) -> Vec<String> {
+        Vec::new()
     }
     /// RPC calls made so far (the benchmark's cost figure).
     fn calls(&self) -> u64 {

@@ -4,7 +4,7 @@
 //! Secrets: a WIF read from stdin or `--wif-file` is held in zeroizing buffers and as a `SecretString`,
 //! exposed only at the call that parses it; `key new` writes the WIF to a *new* file with mode 0600 and
 //! prints only the public key. No error message contains key text. All protocol work is in
-//! `crate::protocol`; this file parses arguments, reads and writes.
+//! `graphene_protocol`; this file parses arguments, reads and writes.
 
 use std::fs;
 use std::io::{self, Read, Write};

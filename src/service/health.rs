@@ -59,6 +59,7 @@ pub fn health_of(state: &AnyState, facts: &InstanceFacts, now: ChainTime, poll_i
                 (false, format!("armed but the last poll was {} s ago", now.since(p.at).as_secs()))
             }
             Some(p) if !p.healthy => (false, format!("armed but BLIND: {}", p.note)),
+            Some(p) if !p.problems.is_empty() => (false, format!("armed but: {}", p.problems.join("; "))),
             Some(p) => (
                 true,
                 match p.counter {

@@ -27,7 +27,7 @@ use crate::alert::{self, Deliveries, Fanout, Incident};
 use crate::chain::{
     Baseline, ChainTime, Corroboration, Evidence, Identity, Observation, Producer, SwapAttempt, SwapError, SwapStatus,
 };
-use crate::store::{Revision, StateStore};
+use crate::store::{Revision, StateStore, StoreError};
 use chain_clock::SharedClock;
 use decide::{decide, Decision};
 use state::{Attempt, InstanceFacts, LastPoll, Outcome, Phase, StateError, TrapState};
@@ -129,6 +129,8 @@ pub struct Trap<P: Producer> {
     alerts: Fanout,
     state: TrapState<P::Baseline>,
     last_counter: Option<u64>,
+    /// Why the state could not be stored, while it cannot: the trap guards from memory meanwhile.
+    unsaved: Option<String>,
 }
 
 /// Load the stored state of `identity`, with its revision; `None` if there is none yet.
@@ -164,15 +166,24 @@ impl<P: Producer> Trap<P> {
         baseline: Option<P::Baseline>,
     ) -> Result<Self, TrapError> {
         let identity = producer.identity();
+        let mut unsaved = None;
         let (state, revision) = match load_state::<P::Baseline>(store.as_ref(), &identity).await? {
             Some((s, r)) => (s, Some(r)),
             None => {
                 let baseline = baseline.ok_or(TrapError::NoBaseline)?;
                 let state = arm_state(&settings, &identity, ChainTime::now(clock.as_ref()), baseline)?;
-                let r = store.compare_and_swap(None, &state.encode()?).await?;
+                let revision = match store.compare_and_swap(None, &state.encode()?).await {
+                    Ok(r) => Some(r),
+                    // Guard first: an armed trap that cannot be stored still watches (from memory).
+                    Err(StoreError::Io(e)) => {
+                        unsaved = Some(e.to_string());
+                        None
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 tracing::info!(producer = %identity.producer, chain = %identity.chain, baseline = ?state.baseline,
-                    allowed = state.allowed, "trap armed");
-                (state, Some(r))
+                    allowed = state.allowed, stored = revision.is_some(), "trap armed");
+                (state, revision)
             }
         };
         if let Phase::Firing { target, .. } = &state.phase {
@@ -190,7 +201,11 @@ impl<P: Producer> Trap<P> {
                 return Err(TrapError::TriggerChanged { recorded: state.allowed, configured });
             }
         }
-        Ok(Self { settings, producer, clock, store, revision, alerts, state, last_counter: None })
+        let trap = Self { settings, producer, clock, store, revision, alerts, state, last_counter: None, unsaved };
+        if let Some(reason) = trap.unsaved.clone() {
+            trap.state_not_writable(&reason).await;
+        }
+        Ok(trap)
     }
 
     pub fn state(&self) -> &TrapState<P::Baseline> {
@@ -233,14 +248,63 @@ impl<P: Producer> Trap<P> {
     }
 
     /// Store the state, compare-and-swap on the revision this trap last wrote or read.
+    ///
+    /// Guard first, bookkeeping second: when the store cannot be written (a full disk, a read-only volume)
+    /// the trap goes on from memory, alerts once, and reports unhealthy; it still fires when it must. A
+    /// conflict (another writer changed the state) or a lock problem stops it: two writers must never both act.
     async fn save(&mut self) -> Result<(), TrapError> {
         let bytes = self.state.encode()?;
-        self.revision = Some(self.store.compare_and_swap(self.revision, &bytes).await?);
-        Ok(())
+        match self.store.compare_and_swap(self.revision, &bytes).await {
+            Ok(revision) => {
+                self.revision = Some(revision);
+                if self.unsaved.take().is_some() {
+                    tracing::info!(store = %self.store.describe(), "the state can be stored again");
+                }
+                Ok(())
+            }
+            Err(StoreError::Io(e)) => {
+                let reason = e.to_string();
+                tracing::error!(error = %reason, phase = self.state.phase.name(),
+                    "cannot store the trap's state; guarding from memory");
+                if self.unsaved.is_none() {
+                    self.unsaved = Some(reason.clone());
+                    self.state_not_writable(&reason).await;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn state_not_writable(&self, reason: &str) {
+        self.warn_operator(&format!(
+            "state not writable ({}); guarding from memory, fix the disk: {reason}",
+            self.store.describe()
+        ))
+        .await;
+    }
+
+    /// Tell the operator something that is not a fire, on every channel; the trap does not wait on it twice.
+    async fn warn_operator(&self, text: &str) {
+        let id = self.producer.identity();
+        tracing::warn!(%text, "alerting the operator");
+        let incident = Incident::Warning { witness: id.producer, chain: id.chain, text: text.to_string() };
+        self.alerts.notify(&incident).await;
+    }
+
+    /// Forward what the producer noticed (each once) to the log and the operator.
+    async fn forward_notices(&mut self) {
+        for notice in self.producer.take_notices() {
+            self.warn_operator(&notice).await;
+        }
     }
 
     /// Record this instance's last poll. Bookkeeping: a failure is logged, never a reason to stop guarding.
-    async fn record_poll(&self, poll: LastPoll) {
+    async fn record_poll(&self, mut poll: LastPoll) {
+        if let Some(reason) = &self.unsaved {
+            poll.problems.push(format!("state not writable: {reason}"));
+        }
+        poll.problems.extend(self.producer.troubles());
         let facts = InstanceFacts { last_poll: Some(poll) };
         if let Err(e) = self.store.put_instance(&facts.encode()).await {
             tracing::warn!(error = %e, "cannot record the last poll; the trap keeps guarding");
@@ -255,6 +319,7 @@ impl<P: Producer> Trap<P> {
             Phase::Fired { .. } => return Ok(StepOutcome::Disarmed),
         }
         let obs = self.producer.observe(&self.state.baseline).await;
+        self.forward_notices().await;
         let allowed = self.allowed();
         let decision = decide(allowed, self.last_counter, self.producer.counter_name(), &obs);
         self.record_poll(self.last_poll(&obs, &decision)).await;
@@ -324,6 +389,7 @@ impl<P: Producer> Trap<P> {
                     Decision::Distrust(d) => d.clone(),
                     _ => format!("from {}", e.source),
                 },
+                problems: Vec::new(),
             },
             Observation::Blind(reason) => LastPoll {
                 at,
@@ -334,6 +400,7 @@ impl<P: Producer> Trap<P> {
                 current_key: None,
                 watch,
                 note: reason.clone(),
+                problems: Vec::new(),
             },
         }
     }
@@ -375,11 +442,13 @@ impl<P: Producer> Trap<P> {
         });
         let mut last_problem = String::from("no attempt could be broadcast");
         let outcome = loop {
-            match self.producer.status(pending_expiry).await {
-                SwapStatus::InEffect => {
-                    let txid = self.state.attempts().last().map(|a| a.txid.clone());
-                    tracing::info!(txid = ?txid, "swap confirmed: the chain now expects the backup key");
-                    break Outcome::Swapped { txid };
+            let ids: Vec<String> = self.state.attempts().iter().map(|a| a.txid.clone()).collect();
+            let status = self.producer.status(&ids, pending_expiry).await;
+            self.forward_notices().await;
+            match status {
+                SwapStatus::InEffect { id } => {
+                    tracing::info!(txid = ?id, "swap confirmed: the chain now expects the backup key");
+                    break Outcome::Swapped { txid: id };
                 }
                 SwapStatus::Pending if pending_expiry.is_some() => {
                     if let Some(swap) = resend.take() {

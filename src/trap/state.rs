@@ -123,6 +123,9 @@ pub struct LastPoll {
     /// How the producer is watched (slot-aware or plain polling, and why).
     pub watch: Option<String>,
     pub note: String,
+    /// Standing problems that make the trap unhealthy (the state cannot be stored, an endpoint untrusted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 /// Failure to use the state.

@@ -105,7 +105,7 @@ impl Producer for Scripted {
             s.executes.pop_front().unwrap_or(Err(SwapError::Transient("script ended".into())))
         })
     }
-    async fn status(&mut self, expires_at: Option<ChainTime>) -> SwapStatus {
+    async fn status(&mut self, _attempts: &[String], expires_at: Option<ChainTime>) -> SwapStatus {
         self.with(|s| {
             s.log.push(format!("status {}", if expires_at.is_some() { "pending" } else { "none" }));
             s.statuses.pop_front().unwrap_or(SwapStatus::Unknown("script ended".into()))
@@ -221,7 +221,7 @@ async fn every_phase_through_the_boundary() {
             SwapStatus::Pending,
             SwapStatus::Unknown("one bad read".into()),
             SwapStatus::Pending,
-            SwapStatus::InEffect,
+            SwapStatus::InEffect { id: Some("B".into()) },
         ]);
     });
 
@@ -296,7 +296,7 @@ async fn a_restart_in_firing_resends_the_recorded_attempt_and_never_prepares_ano
     rig.store.compare_and_swap(None, &state.encode().expect("encodes")).await.expect("stored");
     rig.script(|s| {
         s.executes.push_back(Ok(()));
-        s.statuses.extend([SwapStatus::Pending, SwapStatus::InEffect]);
+        s.statuses.extend([SwapStatus::Pending, SwapStatus::InEffect { id: Some("R".into()) }]);
     });
     let mut trap = rig.open(1).await.expect("resumes");
     let RunOutcome::Fired(finish) = run(&mut trap, CancellationToken::new()).await.expect("runs") else {

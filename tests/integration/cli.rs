@@ -130,6 +130,7 @@ fn health_follows_the_state_file() {
         current_key: None,
         watch: None,
         note: "x".into(),
+        problems: Vec::new(),
     };
     let fired = Phase::Fired {
         target: "STM1".into(),

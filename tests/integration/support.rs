@@ -81,6 +81,8 @@ pub struct NodeState {
     pub schedule: Option<Vec<String>>,
     genesis: u64,
     seen_txids: Vec<String>,
+    /// Applied transactions and the block (the head when applied) that holds them.
+    included: Vec<(String, u32)>,
 }
 
 #[derive(Clone)]
@@ -118,6 +120,7 @@ impl FakeNode {
             schedule: None,
             genesis,
             seen_txids: Vec::new(),
+            included: Vec::new(),
         }));
         // wiremock serves on 127.0.0.1; one responder answers every POST from the scripted state.
         let server = MockServer::start().await;
@@ -136,6 +139,11 @@ impl FakeNode {
     pub fn get<T, F: FnOnce(&NodeState) -> T>(&self, f: F) -> T {
         f(&self.state.lock().expect("node state"))
     }
+}
+
+/// The synthetic id of block `n`.
+fn block_id(n: u32) -> String {
+    format!("{n:08x}{}", "ab".repeat(16))
 }
 
 fn fmt_time(secs: u64) -> String {
@@ -183,7 +191,7 @@ fn handle(state: &Mutex<NodeState>, clock: &SharedClock, req: Value) -> Response
         }
         _ => (((now - s.genesis) / BLOCK_INTERVAL) as u32, now - (now - s.genesis) % BLOCK_INTERVAL),
     };
-    let head_id = format!("{head:08x}{}", "ab".repeat(16));
+    let head_id = block_id(head);
     let result = match method.as_str() {
         "database_api.get_version" | "condenser_api.get_version" => {
             let id = if s.fault == Fault::WrongChain { "42".repeat(32) } else { s.chain.chain_id_hex() };
@@ -217,6 +225,26 @@ fn handle(state: &Mutex<NodeState>, clock: &SharedClock, req: Value) -> Response
             json!({"current_shuffled_witnesses": round, "num_scheduled_witnesses": round.len(),
                    "next_shuffle_block_num": (head / 21 + 1) * 21})
         }
+        // Blocks are synthetic: block n has id `n` in its first 4 bytes (as `head_block_id`) and time
+        // genesis + n blocks; applied transactions sit in the head block of their arrival.
+        "condenser_api.get_block_header" | "condenser_api.get_block" => {
+            match params.get(0).and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok()) {
+                Some(n) if n >= 1 && n <= head => {
+                    let ids: Vec<&String> = s.included.iter().filter(|(_, b)| *b == n).map(|(t, _)| t).collect();
+                    json!({"previous": block_id(n - 1), "timestamp": fmt_time(s.genesis + u64::from(n) * BLOCK_INTERVAL),
+                           "witness": "someone", "transaction_merkle_root": "0".repeat(40), "extensions": [],
+                           "transaction_ids": ids})
+                }
+                _ => Value::Null,
+            }
+        }
+        "transaction_status_api.find_transaction" => {
+            let txid = params.get("transaction_id").and_then(Value::as_str).unwrap_or_default();
+            match s.included.iter().find(|(t, _)| t == txid) {
+                Some((_, b)) => json!({"status": "within_reversible_block", "block_num": b}),
+                None => json!({"status": "unknown"}),
+            }
+        }
         "condenser_api.get_accounts" => {
             let prefix = s.chain.key_prefix.clone();
             json!([{"name": s.witness, "active": {"weight_threshold": 1, "account_auths": [],
@@ -227,7 +255,7 @@ fn handle(state: &Mutex<NodeState>, clock: &SharedClock, req: Value) -> Response
             if let Some(err) = s.reject_with.clone() {
                 return reply(json!({"jsonrpc": "2.0", "id": id, "error": err}));
             }
-            match apply_broadcast(&mut s, params.get(0).cloned().unwrap_or(Value::Null), head_time) {
+            match apply_broadcast(&mut s, params.get(0).cloned().unwrap_or(Value::Null), head_time, head) {
                 Ok(()) => json!({}),
                 Err((name, msg)) => return reply(rpc_error(&id, -32003, name, &msg)),
             }
@@ -239,7 +267,7 @@ fn handle(state: &Mutex<NodeState>, clock: &SharedClock, req: Value) -> Response
 
 /// Check the transaction as a node would (signature recovers to the required key, `key` matches) and
 /// apply it at once.
-fn apply_broadcast(s: &mut NodeState, tx_json: Value, head_time: u64) -> Result<(), (&'static str, String)> {
+fn apply_broadcast(s: &mut NodeState, tx_json: Value, head_time: u64, head: u32) -> Result<(), (&'static str, String)> {
     let signed = transaction_from_json(&tx_json, &s.chain).map_err(|e| ("parse_error", e.to_string()))?;
     let tx = &signed.transaction;
     let txid = tx.id(PackMode::Legacy).to_string();
@@ -276,12 +304,13 @@ fn apply_broadcast(s: &mut NodeState, tx_json: Value, head_time: u64) -> Result<
             }
         }
     }
-    s.seen_txids.push(txid);
+    s.seen_txids.push(txid.clone());
     s.accepted.push(tx_json);
     if s.swallow > 0 {
         s.swallow -= 1;
         return Ok(());
     }
+    s.included.push((txid, head));
     for op in &tx.operations {
         match op {
             Operation::WitnessSetProperties(p) => {

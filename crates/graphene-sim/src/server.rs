@@ -158,6 +158,7 @@ const METHODS: &[&str] = &[
     "condenser_api.get_config",
     "condenser_api.get_witness_schedule",
     "condenser_api.get_block_header",
+    "condenser_api.get_block",
     "condenser_api.broadcast_transaction",
     "condenser_api.broadcast_transaction_synchronous",
     "database_api.get_version",
@@ -333,6 +334,22 @@ fn read(shared: &Shared, chain: &Chain, method: &str, params: &Value) -> Result<
                 .map(|b| {
                     json!({"previous": hex::encode(b.previous), "timestamp": time_text(b.time), "witness": b.witness,
                            "transaction_merkle_root": "0000000000000000000000000000000000000000", "extensions": []})
+                })
+                .unwrap_or(Value::Null))
+        }
+        // The legacy block: its header fields plus `block_id` and `transaction_ids` (the trap finds its swap
+        // in a block this way on Steem, which has no transaction_status_api). Transactions are left out.
+        "condenser_api.get_block" => {
+            let args = positional(params, 1)?;
+            let n =
+                args[0].as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad_param("uint32", &args[0]))?;
+            Ok(chain
+                .block(n)
+                .map(|b| {
+                    let ids: Vec<String> = b.txids.iter().map(hex::encode).collect();
+                    json!({"previous": hex::encode(b.previous), "timestamp": time_text(b.time), "witness": b.witness,
+                           "transaction_merkle_root": "0000000000000000000000000000000000000000", "extensions": [],
+                           "block_id": hex::encode(b.id), "transactions": [], "transaction_ids": ids})
                 })
                 .unwrap_or(Value::Null))
         }

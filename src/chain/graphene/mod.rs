@@ -10,25 +10,23 @@
 //! the legacy digest is signed on both chains (§1.4) and the signature is checked by recovery before
 //! anything is broadcast. Slot-aware watching is in `slots.rs`.
 
+pub mod blocks;
 pub mod rpc;
 mod slots;
+mod swap;
+mod trust;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::{
     Baseline, ChainTime, Corroboration, EndpointHealth, Evidence, Finding, Identity, Observation, Preflight, Producer,
     Subject, SwapAttempt, SwapError, SwapStatus,
 };
 use chain_clock::SharedClock;
-use graphene_protocol::asset::{Asset, AssetSymbol};
 use graphene_protocol::chain::ChainSpec;
-use graphene_protocol::json::{transaction_from_json, transaction_to_json};
 use graphene_protocol::keys::{PrivateKey, PublicKey};
-use graphene_protocol::operation::{LegacyChainProperties, Operation, WitnessSetProperties, WitnessUpdate};
-use graphene_protocol::transaction::{sign_transaction, BlockId, PackMode, TimePointSec, Transaction};
 use rpc::api;
 use rpc::reading::{Poll, Reader, ReaderSettings, Snapshot};
 use rpc::RpcError;
@@ -88,12 +86,24 @@ pub struct GrapheneProducer {
     /// When the next look is due (chain time), if slot-aware watching has a plan.
     next_look: Option<ChainTime>,
     watch_note: String,
+    /// The search for the swap in blocks, and the TaPoS choice.
+    search: swap::Search,
+    /// Each endpoint's standing (strikes, untrusted) and what it said recently.
+    standing: Vec<trust::Standing>,
+    history: Vec<std::collections::VecDeque<(u64, u64)>>,
+    /// For the operator, taken by the trap (`Producer::take_notices`).
+    notices: Vec<String>,
 }
 
 impl GrapheneProducer {
     pub fn new(settings: GrapheneSettings, clock: SharedClock) -> Result<Self, RpcError> {
         let reader = Reader::new(settings.reader.clone(), clock)?;
+        let n = reader.endpoints().len();
         Ok(Self {
+            search: swap::Search::default(),
+            standing: vec![trust::Standing::default(); n],
+            history: vec![std::collections::VecDeque::new(); n],
+            notices: Vec::new(),
             settings,
             reader,
             block_interval: Duration::from_secs(3),
@@ -140,9 +150,20 @@ impl GrapheneProducer {
         }
     }
 
+    /// Read every endpoint; untrusted endpoints' answers are left out (as skipped, with the reason).
     async fn poll(&mut self) -> Poll {
-        let poll = self.reader.poll().await;
+        let mut poll = self.reader.poll().await;
+        self.remember(&poll);
+        self.apply_trust(&mut poll);
         self.last_poll = poll.clone();
+        poll
+    }
+
+    /// Read some endpoints, with the same trust rules.
+    async fn poll_some(&mut self, endpoints: &[usize]) -> Poll {
+        let mut poll = self.reader.poll_some(endpoints).await;
+        self.remember(&poll);
+        self.apply_trust(&mut poll);
         poll
     }
 
@@ -309,7 +330,7 @@ impl GrapheneProducer {
         }
         // Finally, build (never broadcast) the swap from live data: whatever would stop it at 4 a.m. shows now.
         if !findings.iter().any(|f| f.fatal) {
-            if let Err(e) = self.build_swap(&best) {
+            if let Err(e) = self.build_from_head(&best) {
                 findings.push(Finding {
                     subject: if self.settings.signing_key.is_some() { Subject::SwapKey } else { Subject::FallbackKey },
                     fatal: true,
@@ -319,75 +340,6 @@ impl GrapheneProducer {
             }
         }
         (Some(best), findings)
-    }
-
-    /// The operation that swaps to the backup key from this snapshot, and the key that signs it.
-    fn plan(&self, snap: &Snapshot) -> Result<(Operation, &PrivateKey), SwapError> {
-        let account = &self.settings.reader.account;
-        let on_chain = self.parse_key(&snap.witness.signing_key);
-        if let (Some(k), Some(cur), false) = (&self.settings.signing_key, on_chain, self.set_properties_refused) {
-            if k.public_key() == cur && !cur.is_null() {
-                let op = WitnessSetProperties::key_swap(account, cur, self.settings.backup_key);
-                return Ok((Operation::WitnessSetProperties(op), k));
-            }
-        }
-        if let Some(k) = &self.settings.active_key {
-            return Ok((Operation::WitnessUpdate(self.witness_update(snap)?), k));
-        }
-        Err(SwapError::NoUsableKey(format!(
-            "the on-chain signing key is {} and the trap holds no matching SIGNING_WIF and no ACTIVE_WIF",
-            snap.witness.signing_key
-        )))
-    }
-
-    /// op 11 re-sends the url and props the chain has now (§0 item 6), only the key changes.
-    fn witness_update(&self, snap: &Snapshot) -> Result<WitnessUpdate, SwapError> {
-        let chain = &self.settings.chain;
-        let props = &snap.witness.props;
-        let bad = |what: &str| SwapError::Transient(format!("witness props from {}: {what}", snap.url));
-        let fee_text =
-            props.get("account_creation_fee").and_then(Value::as_str).ok_or_else(|| bad("no account_creation_fee"))?;
-        let account_creation_fee = Asset::from_legacy_str(fee_text, chain).map_err(|e| bad(&e.to_string()))?;
-        let maximum_block_size = props
-            .get("maximum_block_size")
-            .and_then(Value::as_u64)
-            .and_then(|v| u32::try_from(v).ok())
-            .ok_or_else(|| bad("no maximum_block_size"))?;
-        let rate_field = chain.interest_rate_field();
-        let interest_rate = props
-            .get(rate_field)
-            .and_then(Value::as_u64)
-            .and_then(|v| u16::try_from(v).ok())
-            .ok_or_else(|| bad(&format!("no {rate_field}")))?;
-        Ok(WitnessUpdate {
-            owner: self.settings.reader.account.clone(),
-            url: snap.witness.url.clone(),
-            block_signing_key: self.settings.backup_key,
-            props: LegacyChainProperties { account_creation_fee, maximum_block_size, interest_rate },
-            fee: Asset { amount: 0, symbol: AssetSymbol::Core },
-        })
-    }
-
-    /// Build, validate, sign and self-check the swap from `snap` (no I/O).
-    pub fn build_swap(&self, snap: &Snapshot) -> Result<SwapAttempt, SwapError> {
-        let (op, key) = self.plan(snap)?;
-        op.validate_for(&self.settings.chain)
-            .map_err(|e| SwapError::Rejected(format!("the swap would be invalid: {e}")))?;
-        let head = BlockId::from_hex(&snap.head_block_id)
-            .map_err(|e| SwapError::Transient(format!("head block id from {}: {e}", snap.url)))?;
-        let expires_at = snap.head_time + self.settings.tx_expiration.as_secs();
-        let expiration = TimePointSec(u32::try_from(expires_at).unwrap_or(u32::MAX));
-        let action = op.name().to_string();
-        let tx = Transaction::with_tapos(&head, expiration, vec![op]);
-        // sign_transaction recovers the key from the signature and compares it before returning.
-        let signed = sign_transaction(&tx, &self.settings.chain, key)
-            .map_err(|e| SwapError::Rejected(format!("signing failed its self-check: {e}")))?;
-        Ok(SwapAttempt {
-            id: tx.id_for(&self.settings.chain, PackMode::Legacy).to_string(),
-            expires_at: ChainTime::from_secs(expires_at),
-            label: action,
-            payload: transaction_to_json(&signed, &self.settings.chain),
-        })
     }
 }
 
@@ -434,9 +386,8 @@ impl Producer for GrapheneProducer {
     }
 
     async fn dry_run(&mut self) -> Result<SwapAttempt, SwapError> {
-        let poll = self.poll().await;
-        let best = poll.best().cloned().ok_or_else(|| SwapError::Transient(Self::blind_reason(&poll)))?;
-        self.build_swap(&best)
+        // The very swap the trap would send now (agreed TaPoS, agreed url and props), never broadcast.
+        self.prepare_swap().await
     }
 
     async fn observe(&mut self, baseline: &GrapheneBaseline) -> Observation {
@@ -476,16 +427,16 @@ impl Producer for GrapheneProducer {
         let threshold = baseline.total_missed.saturating_add(allowed);
         let n = self.reader.endpoints().len();
         let first_ep = first.source_index;
-        let others: Vec<usize> = (0..n).filter(|i| *i != first_ep).collect();
+        let others: Vec<usize> = (0..n).filter(|i| *i != first_ep && !self.is_untrusted(*i)).collect();
         if !others.is_empty() {
             // Another endpoint may be one block behind (a miss shows only once the next block is applied):
             // ask now, and once more a block later before calling it a contradiction.
-            let mut last_contra = None;
+            let mut last_contra: Option<Snapshot> = None;
             for round in 0..2 {
                 if round == 1 {
                     self.reader.clock().sleep(self.block_interval).await;
                 }
-                let poll = self.reader.poll_some(&others).await;
+                let poll = self.poll_some(&others).await;
                 if let Some(s) = poll
                     .fresh
                     .iter()
@@ -495,11 +446,28 @@ impl Producer for GrapheneProducer {
                     return Corroboration::Confirmed(self.evidence(s, baseline));
                 }
                 if let Some(s) = poll.best() {
-                    last_contra = Some(self.evidence(s, baseline));
+                    last_contra = Some(s.clone());
                 }
             }
-            if let Some(r) = last_contra {
-                return Corroboration::Contradicted(r);
+            if let Some(contra) = last_contra {
+                // One endpoint's word against another's: the blocks settle it.
+                let Some(claim) = self.last_poll.fresh.iter().find(|s| s.endpoint == first_ep).cloned() else {
+                    return Corroboration::Contradicted(self.evidence(&contra, baseline));
+                };
+                return match self.settle(&claim, &contra, threshold).await {
+                    trust::Settlement::Confirmed => {
+                        tracing::warn!(contradicted_by = %contra.url, "the blocks prove the miss: the crossing stands");
+                        Corroboration::Confirmed(self.evidence(&claim, baseline))
+                    }
+                    trust::Settlement::NotProven(reason) => {
+                        tracing::warn!(%reason, "the blocks do not prove the crossing");
+                        Corroboration::Contradicted(self.evidence(&contra, baseline))
+                    }
+                    trust::Settlement::Unknown(why) => Corroboration::Blind(format!(
+                        "{} contradicts {}, and the blocks cannot settle it yet: {why}",
+                        contra.url, claim.url
+                    )),
+                };
             }
             // No other endpoint is healthy: fall back to the single-source rule (issue 4: "otherwise by a
             // fresh read one block later"). A lying node whose peers are all down can therefore fire the
@@ -508,7 +476,7 @@ impl Producer for GrapheneProducer {
         }
         // One source: a fresh read one block later, with the head advanced.
         self.reader.clock().sleep(self.block_interval).await;
-        let poll = self.reader.poll_some(&[first_ep]).await;
+        let poll = self.poll_some(&[first_ep]).await;
         match poll.fresh.first() {
             Some(s) if u64::from(s.head_block_number) > first.height && s.witness.total_missed >= threshold => {
                 Corroboration::Confirmed(self.evidence(s, baseline))
@@ -523,79 +491,22 @@ impl Producer for GrapheneProducer {
     }
 
     async fn prepare(&mut self) -> Result<SwapAttempt, SwapError> {
-        let poll = self.poll().await;
-        let best = poll.best().cloned().ok_or_else(|| SwapError::Transient(Self::blind_reason(&poll)))?;
-        self.build_swap(&best)
+        self.prepare_swap().await
     }
 
     async fn execute(&mut self, swap: &SwapAttempt) -> Result<(), SwapError> {
-        let mut set = tokio::task::JoinSet::new();
-        // Only endpoints that were fresh and on the right chain in the last poll (prepare_swap just polled).
-        let fresh: Vec<usize> = self.last_poll.fresh.iter().map(|s| s.endpoint).collect();
-        for ep in fresh.iter().filter_map(|i| self.reader.endpoints().get(*i).cloned()) {
-            let payload = swap.payload.clone();
-            set.spawn(async move { (ep.url().to_string(), api::broadcast(&ep, &payload).await) });
-        }
-        let mut accepted = 0;
-        let mut refusals = Vec::new();
-        let mut failures = Vec::new();
-        while let Some(Ok((url, result))) = set.join_next().await {
-            match result {
-                Ok(()) => {
-                    tracing::info!(endpoint = %url, txid = %swap.id, "broadcast accepted");
-                    accepted += 1;
-                }
-                Err(e) if e.is_duplicate() => {
-                    tracing::info!(endpoint = %url, txid = %swap.id, "endpoint already has the transaction");
-                    accepted += 1;
-                }
-                Err(e) if e.is_unreachable() => {
-                    tracing::warn!(endpoint = %url, error = %e, "broadcast failed");
-                    failures.push(e.to_string());
-                }
-                Err(e) => {
-                    tracing::warn!(endpoint = %url, error = %e, "broadcast refused");
-                    let op42_impossible = e.is_missing_authority() || e.is_key_mismatch();
-                    refusals.push((e.to_string(), op42_impossible));
-                }
-            }
-        }
-        if accepted > 0 {
-            Ok(())
-        } else if let Some((first, _)) = refusals.first() {
-            // Every endpoint that answered says op 42 cannot work (key mismatch or missing authority):
-            // further attempts use op 11 if an active key is held.
-            if is_set_properties(&swap.payload, &self.settings.chain)
-                && refusals.iter().all(|(_, impossible)| *impossible)
-            {
-                self.set_properties_refused = true;
-            }
-            Err(SwapError::Rejected(first.clone()))
-        } else if failures.is_empty() {
-            Err(SwapError::Transient("no fresh endpoint to broadcast to".into()))
-        } else {
-            Err(SwapError::Transient(failures.join("; ")))
-        }
+        self.execute_swap(swap).await
     }
 
-    async fn status(&mut self, expires_at: Option<ChainTime>) -> SwapStatus {
-        let poll = self.poll().await;
-        let Some(best) = poll.best() else {
-            return SwapStatus::Unknown(Self::blind_reason(&poll));
-        };
-        if self.parse_key(&best.witness.signing_key) == Some(self.settings.backup_key) {
-            SwapStatus::InEffect
-        } else if expires_at.is_some_and(|e| ChainTime::from_secs(best.head_time) >= e) {
-            SwapStatus::Expired
-        } else {
-            SwapStatus::Pending
-        }
+    async fn status(&mut self, attempts: &[String], expires_at: Option<ChainTime>) -> SwapStatus {
+        self.confirm(attempts, expires_at).await
     }
-}
 
-/// Whether a signed transaction (as the trap persisted it) is the op-42 swap.
-fn is_set_properties(payload: &Value, chain: &ChainSpec) -> bool {
-    transaction_from_json(payload, chain).is_ok_and(|signed| {
-        signed.transaction.operations.iter().any(|op| matches!(op, Operation::WitnessSetProperties(_)))
-    })
+    fn take_notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
+    }
+
+    fn troubles(&self) -> Vec<String> {
+        self.untrusted_troubles()
+    }
 }
