@@ -16,13 +16,33 @@ pub enum LogFormat {
 }
 
 impl LogFormat {
-    /// Parse `LOG_FORMAT`; anything but `json` (case-insensitive) is human.
-    pub fn from_env_value(v: Option<&str>) -> Self {
-        match v {
-            Some(s) if s.trim().eq_ignore_ascii_case("json") => LogFormat::Json,
-            _ => LogFormat::Human,
+    /// The values `LOG_FORMAT` accepts, for messages.
+    pub const ACCEPTED: &'static str = "human (default) or json";
+
+    /// Parse a `LOG_FORMAT` value strictly: `human` or `json` (case-insensitive, surrounding blanks
+    /// ignored); anything else is `None`, which `config::load` reports.
+    pub fn parse(v: &str) -> Option<Self> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "human" => Some(LogFormat::Human),
+            "json" => Some(LogFormat::Json),
+            _ => None,
         }
     }
+
+    /// `LOG_FORMAT` for initialising logging, before the configuration is checked: unset or invalid is
+    /// human (the invalid value is then reported by `config::load`).
+    pub fn from_env_value(v: Option<&str>) -> Self {
+        v.and_then(Self::parse).unwrap_or_default()
+    }
+}
+
+/// The filter logging uses when `LOG_LEVEL` is unset (or invalid, until `config::load` reports it).
+pub const DEFAULT_FILTER: &str = "info";
+
+/// Check a `LOG_LEVEL` value: a `RUST_LOG`-style [`EnvFilter`] directive list (`info`,
+/// `warn,witness_trap=debug`). The error says what the filter parser refused.
+pub fn parse_filter(v: &str) -> Result<EnvFilter, String> {
+    EnvFilter::try_new(v.trim()).map_err(|e| e.to_string())
 }
 
 /// Install the global subscriber writing to stderr. `filter` is a `RUST_LOG`-style directive
@@ -36,7 +56,7 @@ pub fn init_with_writer<W>(format: LogFormat, filter: Option<&str>, writer: W)
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_new(filter.unwrap_or("info")).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = parse_filter(filter.unwrap_or(DEFAULT_FILTER)).unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let _ = match format {
         LogFormat::Human => builder.with_target(false).try_init(),
@@ -51,7 +71,21 @@ mod tests {
     #[test]
     fn log_format_parsing() {
         assert_eq!(LogFormat::from_env_value(Some("JSON")), LogFormat::Json);
-        assert_eq!(LogFormat::from_env_value(Some("text")), LogFormat::Human);
+        assert_eq!(LogFormat::from_env_value(Some("text")), LogFormat::Human, "logging falls back");
         assert_eq!(LogFormat::from_env_value(None), LogFormat::Human);
+        assert_eq!(LogFormat::parse(" Json "), Some(LogFormat::Json));
+        assert_eq!(LogFormat::parse("human"), Some(LogFormat::Human));
+        assert_eq!(LogFormat::parse("text"), None, "but the value is not accepted");
+        assert_eq!(LogFormat::parse("jsonl"), None);
+    }
+
+    #[test]
+    fn filter_parsing() {
+        for ok in ["info", "TRACE", " warn ", "warn,witness_trap=debug", "witness_trap::trap=trace"] {
+            assert!(parse_filter(ok).is_ok(), "{ok:?} should be accepted");
+        }
+        for bad in ["not[a[filter", "witness_trap=loud", "info,=debug=x"] {
+            assert!(parse_filter(bad).is_err(), "{bad:?} should be refused");
+        }
     }
 }

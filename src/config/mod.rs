@@ -188,9 +188,9 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
         }
     };
     let state_file = state_file(src);
+    check_state_file(&mut c, &state_file);
     let twilio = twilio(&mut c);
-    let log_format = LogFormat::from_env_value(src.get(vars::LOG_FORMAT).as_deref());
-    let log_level = src.get(vars::LOG_LEVEL);
+    let (log_format, log_level) = logging(&mut c);
     let (Some(witness), Some(urls), Some(backup_key), Some(trigger)) = (witness, urls, backup_key, trigger) else {
         return Err(Report { problems: c.problems });
     };
@@ -229,19 +229,143 @@ pub fn load_alert(src: &dyn Source) -> Result<(Identity, AlertSettings), Report>
 }
 
 /// What `health` needs: the state file and the poll interval.
+///
+/// Deliberately neither the state file's directory nor `LOG_LEVEL`/`LOG_FORMAT` is checked here: `health`
+/// only reads (docker runs it every 30 s; it must not create probe files in the state directory), and a
+/// trap whose configuration [`load`] refuses never arms, so `health` already answers "unhealthy" with the
+/// reason it can see (no state file, or no recent poll), while `run` reports the problem itself.
 pub fn load_health(src: &dyn Source) -> Result<(PathBuf, Duration), Report> {
     let mut c = Collector { src, problems: Vec::new() };
     let poll = c.seconds(vars::POLL_INTERVAL_SECS, vars::DEFAULT_POLL_INTERVAL_SECS, 3600);
     c.finish((state_file(src), poll))
 }
 
-/// Logging settings, read before anything else so problems can be logged.
+/// Logging settings, read before anything else so problems can be logged. Never fails: an invalid
+/// `LOG_FORMAT` or `LOG_LEVEL` falls back to the default here (human, `info`), and [`load`] reports it.
 pub fn log_settings(src: &dyn Source) -> (LogFormat, Option<String>) {
-    (LogFormat::from_env_value(src.get(vars::LOG_FORMAT).as_deref()), src.get(vars::LOG_LEVEL))
+    let level = src.get(vars::LOG_LEVEL).filter(|v| crate::logging::parse_filter(v).is_ok());
+    (LogFormat::from_env_value(src.get(vars::LOG_FORMAT).as_deref()), level)
+}
+
+/// `LOG_FORMAT` and `LOG_LEVEL`, each invalid value a problem.
+fn logging(c: &mut Collector) -> (LogFormat, Option<String>) {
+    let format = match c.src.get(vars::LOG_FORMAT) {
+        None => LogFormat::default(),
+        Some(v) => LogFormat::parse(&v).unwrap_or_else(|| {
+            c.push(
+                vars::LOG_FORMAT,
+                format!("{:?} is not a log format", v.trim()),
+                format!("set LOG_FORMAT to {}, or remove it", LogFormat::ACCEPTED),
+            );
+            LogFormat::default()
+        }),
+    };
+    let level = c.src.get(vars::LOG_LEVEL).and_then(|v| match crate::logging::parse_filter(&v) {
+        Ok(_) => Some(v.trim().to_string()),
+        Err(e) => {
+            c.push(
+                vars::LOG_LEVEL,
+                format!("{:?} is not a log filter: {e}", v.trim()),
+                format!(
+                    "set LOG_LEVEL to a level (error, warn, info, debug, trace) or a RUST_LOG-style filter such as \
+                     warn,witness_trap=debug; or remove it for {}",
+                    crate::logging::DEFAULT_FILTER
+                ),
+            );
+            None
+        }
+    });
+    (format, level)
 }
 
 fn state_file(src: &dyn Source) -> PathBuf {
     PathBuf::from(src.get(vars::STATE_FILE).unwrap_or_else(|| vars::DEFAULT_STATE_FILE.to_string()))
+}
+
+/// The state file must be somewhere the trap can keep it: its directory exists and takes new files (the
+/// atomic save writes a temporary file there and renames it; the lock and `.instance.json` live there
+/// too). Symlinks are followed as the store follows them ([`crate::store::atomic::resolve`]), so it is the
+/// real file's directory that is checked. Writability is tested by creating and removing a uniquely named
+/// empty file, the only test that also holds for root, read-only mounts and ACLs.
+fn check_state_file(c: &mut Collector, path: &std::path::Path) {
+    let shown = path.display();
+    let dir_of = |p: &std::path::Path| match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.display().to_string(),
+        _ => ".".to_string(),
+    };
+    let real = match crate::store::atomic::resolve(path) {
+        Ok(real) => real,
+        Err(e) => {
+            let own_dir_exists = std::path::Path::new(&dir_of(path)).is_dir();
+            let (message, fix) = match e.kind() {
+                _ if own_dir_exists && path.is_symlink() => (
+                    format!(
+                        "{shown} is a symbolic link to {}, which cannot be followed: {e}",
+                        std::fs::read_link(path).map_or_else(|_| "?".into(), |t| t.display().to_string())
+                    ),
+                    "point the link (or STATE_FILE) at a file in an existing, writable directory".to_string(),
+                ),
+                std::io::ErrorKind::NotFound => (
+                    format!("{shown}: the directory {} does not exist", dir_of(path)),
+                    format!(
+                        "create it (mkdir -p {}), or point STATE_FILE at a file in an existing, writable directory \
+                         (in docker: on the mounted volume)",
+                        dir_of(path)
+                    ),
+                ),
+                std::io::ErrorKind::NotADirectory => (
+                    format!("{shown}: {} is not a directory", dir_of(path)),
+                    "point STATE_FILE at a file inside a directory (in docker: on the mounted volume)".to_string(),
+                ),
+                _ => (
+                    format!("{shown}: cannot find the file it names: {e}"),
+                    "point STATE_FILE at a file in an existing, writable directory (symlinks are followed)".to_string(),
+                ),
+            };
+            c.push(vars::STATE_FILE, message, fix);
+            return;
+        }
+    };
+    let via = if real.as_path() == path { String::new() } else { format!(" (which is {})", real.display()) };
+    if real.is_dir() {
+        c.push(
+            vars::STATE_FILE,
+            format!("{shown}{via} is a directory, not a file"),
+            format!("point STATE_FILE at a file in it, e.g. {}", real.join("witness-trap-state.json").display()),
+        );
+        return;
+    }
+    let dir = real.parent().unwrap_or(std::path::Path::new("/"));
+    if let Err(e) = probe_writable(dir, &real) {
+        c.push(
+            vars::STATE_FILE,
+            format!("{shown}{via}: cannot create files in {}: {e}", dir.display()),
+            "make the directory writable by the user witness-trap runs as (in docker: a writable volume), or \
+             point STATE_FILE elsewhere",
+        );
+    }
+}
+
+/// Create and remove a uniquely named empty file in `dir`, beside `file`.
+fn probe_writable(dir: &std::path::Path, file: &std::path::Path) -> std::io::Result<()> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let mut last = None;
+    for _ in 0..8 {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let probe = dir.join(format!(".{name}.probe-{}-{nanos}-{n}", std::process::id()));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+            Ok(f) => {
+                drop(f);
+                return std::fs::remove_file(&probe);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no unique file name")))
 }
 
 /// Hive account names: 3 to 16 characters, dot-separated segments of lower-case letters, digits and
@@ -494,4 +618,184 @@ fn twilio(c: &mut Collector) -> Option<TwilioSettings> {
         max_attempts: 4,
         backoff: Duration::from_secs(2),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// A complete, valid configuration keeping its state at `state_file`.
+    fn valid(state_file: &Path) -> VarMap {
+        let signing = PrivateKey::generate();
+        let backup = PrivateKey::generate().public_key();
+        let urls = vec!["http://127.0.0.1:9/".to_string(), "http://127.0.0.1:10/".to_string()];
+        VarMap::graphene("alice", &ChainSpec::hive(), &urls, &backup, &signing.to_wif(), state_file)
+            .with(vars::MISSED_BLOCKS_ALLOWED, 1)
+            .with_twilio("http://127.0.0.1:9", "AC1", "token", "+15005550006", "+14155550123")
+    }
+
+    /// The problems `load` reports for `map`; panics if it loads.
+    fn problems(map: &VarMap) -> Vec<Problem> {
+        match load(map) {
+            Ok(_) => panic!("loaded, but a problem was expected"),
+            Err(report) => report.problems,
+        }
+    }
+
+    /// The one problem of `var`, asserting it is there.
+    fn problem_of<'a>(problems: &'a [Problem], var: &str) -> &'a Problem {
+        problems.iter().find(|p| p.var == var).unwrap_or_else(|| panic!("no {var} problem in {problems:?}"))
+    }
+
+    #[test]
+    fn a_writable_state_directory_loads_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = load(&valid(&dir.path().join("s.json"))).unwrap_or_else(|r| panic!("{r}"));
+        assert_eq!(settings.state_file, dir.path().join("s.json"), "the path as configured");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the probe file is removed");
+    }
+
+    #[test]
+    fn a_missing_state_directory_is_a_state_file_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing/s.json");
+        let all = problems(&valid(&path));
+        assert_eq!(all.len(), 1, "{all:?}");
+        let p = problem_of(&all, vars::STATE_FILE);
+        assert!(p.message.contains("does not exist") && p.message.contains("missing"), "{p:?}");
+        assert!(p.fix.contains("mkdir -p"), "{p:?}");
+        assert!(!dir.path().join("missing").exists(), "nothing created");
+    }
+
+    #[test]
+    fn a_state_directory_that_is_a_regular_file_is_a_state_file_problem() {
+        // Holds for root too: nobody can create a file inside a regular file.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("regular");
+        std::fs::write(&file, b"x").unwrap();
+        let all = problems(&valid(&file.join("s.json")));
+        let p = problem_of(&all, vars::STATE_FILE);
+        assert!(p.message.contains("is not a directory"), "{p:?}");
+        assert_eq!(std::fs::read(&file).unwrap(), b"x");
+    }
+
+    #[test]
+    fn a_state_file_that_is_a_directory_is_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = problems(&valid(dir.path())).into_iter().find(|p| p.var == vars::STATE_FILE).expect("STATE_FILE");
+        assert!(p.message.contains("is a directory"), "{p:?}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_unwritable_state_directory_is_a_problem_even_for_root() {
+        // /proc refuses new files whoever asks, so this holds when the tests run as root (in docker).
+        if !Path::new("/proc/self").exists() {
+            return;
+        }
+        let all = problems(&valid(Path::new("/proc/witness-trap-test-state.json")));
+        let p = problem_of(&all, vars::STATE_FILE);
+        assert!(p.message.contains("cannot create files in /proc"), "{p:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_read_only_state_directory_is_a_problem_unless_root() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let ro = dir.path().join("ro");
+        std::fs::create_dir(&ro).unwrap();
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+        // Root ignores the permission bits: then the directory is writable and must load.
+        let writable = std::fs::write(ro.join("try"), b"").is_ok();
+        let result = load(&valid(&ro.join("s.json")));
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+        match (writable, result) {
+            (true, Ok(_)) => {}
+            (false, Err(report)) => {
+                let p = problem_of(&report.problems, vars::STATE_FILE);
+                assert!(p.message.contains("cannot create files"), "{p:?}");
+            }
+            (true, Err(r)) => panic!("a writable directory was refused: {r}"),
+            (false, Ok(_)) => panic!("a read-only directory was accepted"),
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_state_directory_checked_is_the_one_a_symlink_leads_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("s.json");
+        std::os::unix::fs::symlink(dir.path().join("gone/s.json"), &link).unwrap();
+        let all = problems(&valid(&link));
+        let p = problem_of(&all, vars::STATE_FILE);
+        assert!(p.message.contains("symbolic link"), "{p:?}");
+        // Through a symlinked directory that exists, it loads.
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("alias")).unwrap();
+        assert!(load(&valid(&dir.path().join("alias/s.json"))).is_ok());
+    }
+
+    #[test]
+    fn a_bad_log_level_is_a_problem_and_logging_falls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let map = valid(&dir.path().join("s.json")).with(vars::LOG_LEVEL, "not[a[filter");
+        let all = problems(&map);
+        assert_eq!(all.len(), 1, "{all:?}");
+        let p = problem_of(&all, vars::LOG_LEVEL);
+        assert!(p.message.contains("not[a[filter") && p.message.contains("not a log filter"), "{p:?}");
+        assert_eq!(log_settings(&map), (LogFormat::Human, None), "logging itself starts at the default");
+    }
+
+    #[test]
+    fn a_bad_log_format_is_a_problem_and_logging_falls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let map = valid(&dir.path().join("s.json")).with(vars::LOG_FORMAT, "yaml").with(vars::LOG_LEVEL, "debug");
+        let all = problems(&map);
+        assert_eq!(all.len(), 1, "{all:?}");
+        let p = problem_of(&all, vars::LOG_FORMAT);
+        assert!(p.message.contains("yaml") && p.fix.contains("json"), "{p:?}");
+        assert_eq!(log_settings(&map), (LogFormat::Human, Some("debug".to_string())));
+    }
+
+    #[test]
+    fn good_log_settings_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let map = valid(&dir.path().join("s.json"))
+            .with(vars::LOG_FORMAT, "JSON")
+            .with(vars::LOG_LEVEL, "warn,witness_trap=debug");
+        let settings = load(&map).unwrap_or_else(|r| panic!("{r}"));
+        assert_eq!(
+            (settings.log_format, settings.log_level.as_deref()),
+            (LogFormat::Json, Some("warn,witness_trap=debug"))
+        );
+        assert_eq!(log_settings(&map), (LogFormat::Json, Some("warn,witness_trap=debug".to_string())));
+    }
+
+    #[test]
+    fn these_problems_come_with_every_other_problem() {
+        let map = valid(Path::new("/nonexistent-dir-for-test/s.json"))
+            .with(vars::LOG_LEVEL, "not[a[filter")
+            .with(vars::LOG_FORMAT, "yaml")
+            .with(vars::POLL_INTERVAL_SECS, "0");
+        let mut map = map;
+        map.unset(vars::WITNESS_ACCOUNT);
+        let all = problems(&map);
+        for var in
+            [vars::STATE_FILE, vars::LOG_LEVEL, vars::LOG_FORMAT, vars::POLL_INTERVAL_SECS, vars::WITNESS_ACCOUNT]
+        {
+            problem_of(&all, var);
+        }
+        let text = Report { problems: all }.to_string();
+        assert!(text.contains("STATE_FILE: /nonexistent-dir-for-test/s.json"), "{text}");
+    }
+
+    #[test]
+    fn health_only_reads_and_ignores_these() {
+        // `health` must answer (not 78) and must not write probe files: it gets the path as configured.
+        let map = valid(Path::new("/nonexistent-dir-for-test/s.json")).with(vars::LOG_LEVEL, "not[a[filter");
+        let (path, _) = load_health(&map).unwrap_or_else(|r| panic!("{r}"));
+        assert_eq!(path, Path::new("/nonexistent-dir-for-test/s.json"));
+    }
 }

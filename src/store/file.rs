@@ -5,6 +5,10 @@
 //! `<STATE_FILE>.lock` for as long as the store lives, so two processes never drive one trap. A revision is
 //! a digest of the file's bytes: compare-and-swap re-reads the file and refuses to write over bytes it did
 //! not expect (a file edited by hand while the trap ran).
+//!
+//! `STATE_FILE` is resolved to the file it reaches ([`atomic::resolve`]: symlinks and symlinked
+//! directories followed) before anything is locked or written, so every path to one state file shares one
+//! lock and one `.instance.json`, and a save never turns a symlink into a second state file.
 
 use std::path::{Path, PathBuf};
 
@@ -22,17 +26,23 @@ pub struct FileStore {
 }
 
 impl FileStore {
-    /// Open for writing: takes the lock beside the file, or fails at once if another process holds it.
+    /// Open for writing: takes the lock beside the file `path` reaches, or fails at once if another
+    /// process holds it (whatever path it was given).
     pub fn open_exclusive(path: &Path) -> Result<Self, StoreError> {
-        let lock = atomic::lock(path)?;
-        Ok(Self { path: path.to_path_buf(), instance: instance_path(path), _lock: Some(lock) })
+        let real =
+            atomic::resolve(path).map_err(|source| atomic::LockError::Resolve { path: path.to_path_buf(), source })?;
+        let lock = atomic::lock(&real)?;
+        Ok(Self { instance: atomic::with_suffix(&real, INSTANCE_SUFFIX), path: real, _lock: Some(lock) })
     }
 
-    /// Open for reading (`health`, `status`); writes are still atomic but unguarded by the lock.
+    /// Open for reading (`health`, `status`); writes are still atomic but unguarded by the lock. A path
+    /// that cannot be resolved (its directory is missing) is used as given: reading it finds nothing.
     pub fn open_shared(path: &Path) -> Self {
-        Self { path: path.to_path_buf(), instance: instance_path(path), _lock: None }
+        let real = resolved_or_given(path);
+        Self { instance: atomic::with_suffix(&real, INSTANCE_SUFFIX), path: real, _lock: None }
     }
 
+    /// The state file itself (symlinks resolved).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -49,11 +59,16 @@ impl FileStore {
     }
 }
 
-/// `<STATE_FILE>.instance.json`.
+const INSTANCE_SUFFIX: &str = ".instance.json";
+
+fn resolved_or_given(path: &Path) -> PathBuf {
+    atomic::resolve(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// `<STATE_FILE>.instance.json`, beside the file `path` reaches (symlinks resolved, as the store writes it);
+/// beside `path` as given if it cannot be resolved.
 pub fn instance_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".instance.json");
-    PathBuf::from(name)
+    atomic::with_suffix(&resolved_or_given(path), INSTANCE_SUFFIX)
 }
 
 fn revision_of(bytes: &[u8]) -> Revision {
@@ -133,5 +148,66 @@ mod tests {
         assert_eq!(reader.load_instance().await.unwrap().as_deref(), Some(&b"{\"poll\":1}"[..]));
         drop(store);
         assert!(FileStore::open_exclusive(&path).is_ok());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn one_writer_whatever_path_reaches_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("s.json");
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        // The state file does not exist yet (first arming): the dangling link still leads to it.
+        let first = FileStore::open_exclusive(&real).unwrap();
+        match FileStore::open_exclusive(&link) {
+            Err(StoreError::Locked(atomic::LockError::Held { .. })) => {}
+            other => panic!("a second writer through a symlink was not refused: {other:?}"),
+        }
+        drop(first);
+        let first = FileStore::open_exclusive(&link).unwrap();
+        assert!(matches!(FileStore::open_exclusive(&real), Err(StoreError::Locked(_))), "and the other way round");
+        drop(first);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn saves_through_a_symlink_land_in_the_target_and_the_link_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("s.json");
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink("s.json", &link).unwrap();
+        let store = FileStore::open_exclusive(&link).unwrap();
+        let r1 = store.compare_and_swap(None, b"one").await.unwrap();
+        store.compare_and_swap(Some(r1), b"two").await.unwrap();
+        store.put_instance(b"{}").await.unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link is still a link");
+        assert_eq!(std::fs::read(&real).unwrap(), b"two");
+        // The instance facts sit beside the real file, and are found through either path.
+        assert!(dir.path().join("s.json.instance.json").is_file());
+        assert!(!dir.path().join("link.json.instance.json").exists());
+        assert_eq!(instance_path(&link), instance_path(&real));
+        assert_eq!(FileStore::open_shared(&link).load_instance().await.unwrap().as_deref(), Some(&b"{}"[..]));
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_symlinked_directory_is_the_same_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let real_dir = dir.path().join("real");
+        let alias = dir.path().join("alias");
+        std::fs::create_dir(&real_dir).unwrap();
+        std::os::unix::fs::symlink(&real_dir, &alias).unwrap();
+        let store = FileStore::open_exclusive(&alias.join("s.json")).unwrap();
+        assert!(matches!(FileStore::open_exclusive(&real_dir.join("s.json")), Err(StoreError::Locked(_))));
+        assert_eq!(store.path(), std::fs::canonicalize(&real_dir).unwrap().join("s.json"));
+        store.compare_and_swap(None, b"armed").await.unwrap();
+        store.put_instance(b"{}").await.unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(&real_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["s.json", "s.json.instance.json", "s.json.lock"]);
+        assert!(std::fs::symlink_metadata(&alias).unwrap().file_type().is_symlink());
     }
 }

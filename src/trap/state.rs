@@ -351,7 +351,12 @@ mod tests {
 
     #[test]
     fn json_shape_is_flat_and_round_trips() {
-        let mut s = TrapState::armed(&alice(), ChainTime::from_secs(100), GrapheneBaseline { total_missed: 7 }, 1);
+        let mut s = TrapState::armed(
+            &alice(),
+            ChainTime::from_secs(100),
+            GrapheneBaseline { total_missed: 7, head_time: None },
+            1,
+        );
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(v["state"], "armed");
         assert_eq!(v["version"], 2);
@@ -378,7 +383,12 @@ mod tests {
 
     #[test]
     fn foreign_and_unknown_versions_are_refused() {
-        let s = TrapState::armed(&alice(), ChainTime::from_secs(1), GrapheneBaseline { total_missed: 0 }, 1);
+        let s = TrapState::armed(
+            &alice(),
+            ChainTime::from_secs(1),
+            GrapheneBaseline { total_missed: 0, head_time: None },
+            1,
+        );
         let bob = Identity { producer: "bob".into(), chain: "hive".into() };
         let e = s.check_owner(&bob, "s.json").unwrap_err().to_string();
         assert!(e.contains("@alice") && e.contains("@bob"), "{e}");

@@ -52,7 +52,7 @@ impl Scripted {
 
     /// The phase stored now, for checking what was persisted before an action.
     fn stored_phase(&self) -> String {
-        let bytes = self.store.shared().unwrap_or_default();
+        let Some(bytes) = self.store.shared() else { return "nothing".into() };
         let state = TrapState::<ArmedAt>::decode(&bytes, "memory").expect("stored state decodes");
         format!("{}/{}", state.phase.name(), state.attempts().len())
     }
@@ -346,4 +346,98 @@ async fn the_trigger_is_fixed_at_arming_and_a_stale_writer_is_refused() {
     let e = trap.step().await.expect_err("the firing state cannot be stored over a newer revision");
     assert!(e.to_string().contains("changed since it was read"), "{e}");
     assert!(!rig.log().iter().any(|l| l == "prepare"), "nothing prepared without the stored firing state");
+}
+
+/// A store whose disk can fill up: writes fail with an I/O error while `full`.
+struct FillingStore {
+    inner: MemoryStore,
+    full: std::sync::atomic::AtomicBool,
+}
+
+impl FillingStore {
+    fn disk_full() -> StoreError {
+        StoreError::Io(crate::store::atomic::PersistError::Write {
+            path: "/state/witness-trap-state.json".into(),
+            source: std::io::Error::new(std::io::ErrorKind::StorageFull, "No space left on device"),
+        })
+    }
+    fn is_full(&self) -> bool {
+        self.full.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl StateStore for FillingStore {
+    fn describe(&self) -> String {
+        "filling".into()
+    }
+    fn load(&self) -> crate::store::StoreFuture<'_, Option<crate::store::Stored>> {
+        self.inner.load()
+    }
+    fn compare_and_swap<'a>(
+        &'a self,
+        expected: Option<Revision>,
+        bytes: &'a [u8],
+    ) -> crate::store::StoreFuture<'a, Revision> {
+        if self.is_full() {
+            return Box::pin(async { Err(Self::disk_full()) });
+        }
+        self.inner.compare_and_swap(expected, bytes)
+    }
+    fn put_instance<'a>(&'a self, bytes: &'a [u8]) -> crate::store::StoreFuture<'a, ()> {
+        if self.is_full() {
+            return Box::pin(async { Err(Self::disk_full()) });
+        }
+        self.inner.put_instance(bytes)
+    }
+    fn load_instance(&self) -> crate::store::StoreFuture<'_, Option<Vec<u8>>> {
+        self.inner.load_instance()
+    }
+}
+
+/// Issue 12 case 1: a full disk never stops the guard. The trap keeps watching from memory, says so
+/// (an alert, and a problem in the poll facts when they can be written), fires when it must, and still
+/// alerts after the swap landed.
+#[tokio::test]
+async fn a_full_disk_never_stops_the_guard() {
+    let rig = Rig::new(true);
+    let store = Arc::new(FillingStore { inner: MemoryStore::new(), full: false.into() });
+    let producer = Scripted { script: rig.script.clone(), store: Arc::new(MemoryStore::new()) };
+    let settings = TrapSettings {
+        poll_interval: Duration::from_secs(30),
+        trigger: Trigger::Allowed(1),
+        fire_timeout: Duration::from_secs(600),
+    };
+    let alerts = Fanout::new(vec![rig.channel.clone() as Arc<dyn Notifier>]);
+    let mut trap =
+        Trap::open(settings, producer, rig.clock.clone(), store.clone(), alerts, Some(ArmedAt { height: 1 }))
+            .await
+            .expect("arms");
+    let b = attempt("B", Duration::from_secs(30), &rig.clock);
+    rig.script(|s| {
+        s.observations.extend([Observation::Reading(evidence(0)), Observation::Reading(evidence(1))]);
+        s.corroborations.push_back(Corroboration::Confirmed(evidence(1)));
+        s.statuses.extend([SwapStatus::Pending, SwapStatus::InEffect { id: Some("B".into()) }]);
+        s.prepares.push_back(Ok(b));
+        s.executes.push_back(Ok(()));
+    });
+    store.full.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        trap.step().await.expect("a failed poll record is bookkeeping"),
+        StepOutcome::Held { misses: 0, allowed: 1 }
+    );
+    let StepOutcome::Fired(finish) = trap.step().await.expect("fires without a stored firing state") else {
+        panic!("fires")
+    };
+    assert!(finish.swapped() && finish.alert_ok(), "{finish:?}");
+    let sent = rig.channel.sent.lock().expect("sent").clone();
+    assert!(sent.iter().any(|t| t.contains("state not writable")), "{sent:?}");
+    assert!(sent.iter().any(|t| t.starts_with("FIRED")), "{sent:?}");
+    assert_eq!(sent.iter().filter(|t| t.contains("state not writable")).count(), 1, "alerted once: {sent:?}");
+    // What is stored is still the armed state (the disk is full); once it has room, the fired state goes in.
+    let stored = TrapState::<ArmedAt>::decode(&store.inner.shared().expect("armed was stored"), "m").expect("ok");
+    assert_eq!(stored.phase, Phase::Armed);
+    store.full.store(false, std::sync::atomic::Ordering::SeqCst);
+    trap.save().await.expect("stores again");
+    let stored = TrapState::<ArmedAt>::decode(&store.inner.shared().expect("stored"), "m").expect("ok");
+    assert!(matches!(stored.phase, Phase::Fired { .. }));
 }

@@ -266,6 +266,45 @@ async fn a_lying_endpoint_beside_an_honest_one_never_fires() {
     assert_eq!(w.sim.witness().total_missed, 7, "the witness never missed");
 }
 
+/// Issue 12 case 2: an endpoint whose head is fresh but whose witness object lags (stuck at the count of
+/// arming) used to contradict every crossing and veto the fire in silence. The blocks settle it now: they
+/// show the witness's slot empty, so the crossing stands and the trap fires once.
+#[tokio::test]
+async fn an_endpoint_with_lagging_witness_data_cannot_veto_the_fire() {
+    let w = world(ChainSpec::hive(), 2, 20.0, 41).await;
+    let (task, _stop) = w.spawn();
+    w.armed().await;
+    // Endpoint 0 answers total_missed 7 (the count at arming) for ever; endpoint 1 is honest.
+    w.sim.set_fault(0, Fault::LyingMissed(Lie::Fixed(7))).expect("endpoint 0");
+    w.own_block(0, Producer::Primary).await;
+    w.sim.fail_primary();
+    assert_eq!(task.await.expect("join"), ExitStatus::Ok, "fired despite the lagging endpoint");
+    assert_eq!(w.key_changes(), vec![w.keys.backup.public_key()], "one swap, to the backup key");
+    let Phase::Fired { outcome: Outcome::Swapped { txid: Some(_) }, .. } = w.state().phase else {
+        panic!("{:?}", w.state())
+    };
+}
+
+/// Issue 12 case 2, the other way: a liar claiming misses that did not happen never fires the trap, is
+/// refuted by the blocks (the witness signed its slots), ends untrusted, and is named in an alert and in
+/// the health facts.
+#[tokio::test]
+async fn a_liar_refuted_by_the_blocks_is_untrusted_and_named() {
+    let w = world(ChainSpec::hive(), 2, 20.0, 43).await;
+    let (task, stop) = w.spawn();
+    w.armed().await;
+    w.sim.set_fault(1, Fault::LyingMissed(Lie::Add(5))).expect("endpoint 1");
+    let liar = w.sim.urls()[1].clone();
+    let seq = w.sim.last_seq();
+    // Four rounds: the liar's claim is refuted at the witness's slots until it is untrusted.
+    assert_eq!(watch_for(&w, task, stop, seq, 84).await, ExitStatus::Ok);
+    assert_eq!(w.sim.broadcasts_received(), 0, "never fired");
+    let poll = last_poll(&w.state_file).expect("polled");
+    assert!(poll.problems.iter().any(|p| p.contains("untrusted") && p.contains(&liar)), "{poll:?}");
+    let texts: Vec<String> = w.sms.messages().into_iter().map(|m| m.body).collect();
+    assert!(texts.iter().any(|t| t.contains("UNTRUSTED")), "{texts:?}");
+}
+
 #[tokio::test]
 async fn twilio_failing_for_good_still_swaps_once() {
     let w = world(ChainSpec::hive(), 2, 20.0, 23).await;

@@ -6,9 +6,15 @@ mod cli;
 mod config;
 /// End to end against the simulated chain: both operations and chains, restarts, faults, alerts, slots.
 mod e2e;
+/// One endpoint of two lies, lags or forks: no fire on it, no veto by it, only agreed data on chain, confirmed in a block.
+mod hostile_chain;
+/// Hostile configuration: an unusable state directory or log setting exits 78 naming it; one trap per file.
+mod hostile_config;
+/// Hostile RPC endpoints against the reader: oversize and nested answers, values out of range, a head far ahead once, a chain id that changes.
+mod hostile_rpc;
 /// State files of the previous release (version 1) load, migrate and behave as before.
 mod legacy;
 /// Scripted RPC node, Twilio mock, keys, settings, log capture.
 mod support;
-/// The trap end to end through `cli::trap::run` against the scripted node: fire once, restarts, faults, alerts.
+/// The trap end to end through `service::run` against the scripted node: fire once, restarts, faults, alerts.
 mod trap;

@@ -83,6 +83,10 @@ pub struct NodeState {
     seen_txids: Vec<String>,
     /// Applied transactions and the block (the head when applied) that holds them.
     included: Vec<(String, u32)>,
+    /// On its own fork: its block ids differ from every other node's, and it refuses TaPoS on theirs.
+    pub fork: bool,
+    /// Blocks its head runs ahead of the clock (a node a little ahead, still fresh).
+    pub ahead: u32,
 }
 
 #[derive(Clone)]
@@ -121,6 +125,8 @@ impl FakeNode {
             genesis,
             seen_txids: Vec::new(),
             included: Vec::new(),
+            fork: false,
+            ahead: 0,
         }));
         // wiremock serves on 127.0.0.1; one responder answers every POST from the scripted state.
         let server = MockServer::start().await;
@@ -142,8 +148,8 @@ impl FakeNode {
 }
 
 /// The synthetic id of block `n`.
-fn block_id(n: u32) -> String {
-    format!("{n:08x}{}", "ab".repeat(16))
+fn block_id(n: u32, fork: bool) -> String {
+    format!("{n:08x}{}", if fork { "cd" } else { "ab" }.repeat(16))
 }
 
 fn fmt_time(secs: u64) -> String {
@@ -189,9 +195,12 @@ fn handle(state: &Mutex<NodeState>, clock: &SharedClock, req: Value) -> Response
             let t = now - age;
             (((t - s.genesis) / BLOCK_INTERVAL) as u32, t - (t - s.genesis) % BLOCK_INTERVAL)
         }
-        _ => (((now - s.genesis) / BLOCK_INTERVAL) as u32, now - (now - s.genesis) % BLOCK_INTERVAL),
+        _ => {
+            let t = now + u64::from(s.ahead) * BLOCK_INTERVAL;
+            (((t - s.genesis) / BLOCK_INTERVAL) as u32, t - (t - s.genesis) % BLOCK_INTERVAL)
+        }
     };
-    let head_id = block_id(head);
+    let head_id = block_id(head, s.fork);
     let result = match method.as_str() {
         "database_api.get_version" | "condenser_api.get_version" => {
             let id = if s.fault == Fault::WrongChain { "42".repeat(32) } else { s.chain.chain_id_hex() };
@@ -231,7 +240,7 @@ fn handle(state: &Mutex<NodeState>, clock: &SharedClock, req: Value) -> Response
             match params.get(0).and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok()) {
                 Some(n) if n >= 1 && n <= head => {
                     let ids: Vec<&String> = s.included.iter().filter(|(_, b)| *b == n).map(|(t, _)| t).collect();
-                    json!({"previous": block_id(n - 1), "timestamp": fmt_time(s.genesis + u64::from(n) * BLOCK_INTERVAL),
+                    json!({"previous": block_id(n - 1, s.fork), "timestamp": fmt_time(s.genesis + u64::from(n) * BLOCK_INTERVAL),
                            "witness": "someone", "transaction_merkle_root": "0".repeat(40), "extensions": [],
                            "transaction_ids": ids})
                 }
@@ -276,6 +285,12 @@ fn apply_broadcast(s: &mut NodeState, tx_json: Value, head_time: u64, head: u32)
     }
     if u64::from(tx.expiration.0) <= head_time {
         return Err(("transaction_expiration_exception", "transaction expiration exception".into()));
+    }
+    // TaPoS (protocol.md §3.3): the referenced block must be this node's block of that number.
+    let n = head.wrapping_sub(u32::from(head as u16).wrapping_sub(u32::from(tx.ref_block_num)) & 0xffff);
+    let mine = graphene_protocol::transaction::BlockId::from_hex(&block_id(n, s.fork)).map(|b| b.tapos()).ok();
+    if mine != Some((tx.ref_block_num, tx.ref_block_prefix)) {
+        return Err(("transaction_tapos_exception", "transaction tapos exception".into()));
     }
     let digest = tx.digest(&s.chain, PackMode::Legacy);
     let [sig] = signed.signatures.as_slice() else {

@@ -35,6 +35,10 @@ use rpc::RpcError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrapheneBaseline {
     pub total_missed: u64,
+    /// Head block time at arming: a witness has at most one slot a round, so no honest count can grow
+    /// faster than the rounds since then. Absent in states armed by version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_time: Option<u64>,
 }
 
 impl Baseline for GrapheneBaseline {
@@ -42,7 +46,7 @@ impl Baseline for GrapheneBaseline {
         Some(self.total_missed)
     }
     fn from_legacy_counter(counter: u64) -> Option<Self> {
-        Some(Self { total_missed: counter })
+        Some(Self { total_missed: counter, head_time: None })
     }
 }
 
@@ -93,6 +97,8 @@ pub struct GrapheneProducer {
     history: Vec<std::collections::VecDeque<(u64, u64)>>,
     /// For the operator, taken by the trap (`Producer::take_notices`).
     notices: Vec<String>,
+    /// A crossing the endpoints dispute and the blocks have not settled, while it lasts.
+    dispute: Option<String>,
 }
 
 impl GrapheneProducer {
@@ -104,6 +110,7 @@ impl GrapheneProducer {
             standing: vec![trust::Standing::default(); n],
             history: vec![std::collections::VecDeque::new(); n],
             notices: Vec::new(),
+            dispute: None,
             settings,
             reader,
             block_interval: Duration::from_secs(3),
@@ -159,6 +166,19 @@ impl GrapheneProducer {
         poll
     }
 
+    /// Record a crossing that `contra` disputes and the blocks did not settle: the operator hears of it
+    /// once, `health` reports it while it lasts.
+    fn disputed(&mut self, claim: &Snapshot, contra: &Snapshot, why: &str) {
+        let text = format!(
+            "endpoints disagree: {} says total_missed {}, {} says {}; not firing on this ({why})",
+            claim.url, claim.witness.total_missed, contra.url, contra.witness.total_missed
+        );
+        if self.dispute.is_none() {
+            self.notices.push(text.clone());
+        }
+        self.dispute = Some(text);
+    }
+
     /// Read some endpoints, with the same trust rules.
     async fn poll_some(&mut self, endpoints: &[usize]) -> Poll {
         let mut poll = self.reader.poll_some(endpoints).await;
@@ -190,7 +210,7 @@ impl GrapheneProducer {
                 }),
                 Ok(_) => {
                     // Real chains use 3 s; anything outside 1-60 s is a broken or hostile answer.
-                    if let Ok(secs @ 1..=60) = api::block_interval(&ep).await {
+                    if let Ok(secs) = api::block_interval(&ep).await {
                         self.block_interval = Duration::from_secs(secs);
                     }
                 }
@@ -379,7 +399,7 @@ impl Producer for GrapheneProducer {
             )
         });
         let reading = best.map(|b| {
-            let baseline = GrapheneBaseline { total_missed: b.witness.total_missed };
+            let baseline = GrapheneBaseline { total_missed: b.witness.total_missed, head_time: Some(b.head_time) };
             (self.evidence(&b, &baseline), baseline)
         });
         Preflight { reading, findings, endpoints, summary }
@@ -398,6 +418,16 @@ impl Producer for GrapheneProducer {
                 // Blind: no plan; the trap falls back to its poll interval until a fresh reading returns.
                 self.next_look = None;
                 self.watched_slot = None;
+            }
+        }
+        // A dispute ends when every fresh endpoint gives the same count again.
+        if self.dispute.is_some() {
+            let mut counts = poll.fresh.iter().map(|s| s.witness.total_missed);
+            if let Some(c) = counts.next() {
+                if counts.all(|x| x == c) {
+                    tracing::info!("the endpoints agree on total_missed again");
+                    self.dispute = None;
+                }
             }
         }
         // The highest fresh counter; ties go to the most advanced head.
@@ -454,19 +484,24 @@ impl Producer for GrapheneProducer {
                 let Some(claim) = self.last_poll.fresh.iter().find(|s| s.endpoint == first_ep).cloned() else {
                     return Corroboration::Contradicted(self.evidence(&contra, baseline));
                 };
-                return match self.settle(&claim, &contra, threshold).await {
+                return match self.settle(&claim, &contra, baseline, threshold).await {
                     trust::Settlement::Confirmed => {
                         tracing::warn!(contradicted_by = %contra.url, "the blocks prove the miss: the crossing stands");
+                        self.dispute = None;
                         Corroboration::Confirmed(self.evidence(&claim, baseline))
                     }
                     trust::Settlement::NotProven(reason) => {
                         tracing::warn!(%reason, "the blocks do not prove the crossing");
+                        self.disputed(&claim, &contra, &reason);
                         Corroboration::Contradicted(self.evidence(&contra, baseline))
                     }
-                    trust::Settlement::Unknown(why) => Corroboration::Blind(format!(
-                        "{} contradicts {}, and the blocks cannot settle it yet: {why}",
-                        contra.url, claim.url
-                    )),
+                    trust::Settlement::Unknown(why) => {
+                        self.disputed(&claim, &contra, &why);
+                        Corroboration::Blind(format!(
+                            "{} contradicts {}, and the blocks cannot settle it yet: {why}",
+                            contra.url, claim.url
+                        ))
+                    }
                 };
             }
             // No other endpoint is healthy: fall back to the single-source rule (issue 4: "otherwise by a
@@ -503,10 +538,14 @@ impl Producer for GrapheneProducer {
     }
 
     fn take_notices(&mut self) -> Vec<String> {
+        self.notices.extend(self.reader.take_notices());
         std::mem::take(&mut self.notices)
     }
 
     fn troubles(&self) -> Vec<String> {
-        self.untrusted_troubles()
+        let mut t = self.untrusted_troubles();
+        t.extend(self.reader.troubles());
+        t.extend(self.dispute.clone());
+        t
     }
 }

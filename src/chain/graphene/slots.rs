@@ -39,7 +39,7 @@ impl GrapheneProducer {
         let stale = self.schedule.as_ref().is_none_or(|s| best.head_block_number >= s.next_shuffle_block_num);
         if stale {
             let ep = self.reader.endpoints()[best.endpoint].clone();
-            match api::witness_schedule(&ep).await {
+            match api::witness_schedule_near(&ep, best.head_block_number).await {
                 Ok(s) => self.schedule = Some(s),
                 Err(e) => {
                     self.schedule = None;

@@ -50,7 +50,8 @@ pub(super) struct Included {
 pub(super) struct Search {
     /// The next block to read (scan), once started.
     pub next_block: Option<u32>,
-    pub found: Option<Included>,
+    /// Every inclusion of an attempt seen so far (on some endpoint's chain; forks may differ).
+    pub found: Vec<Included>,
     /// Endpoints that supplied a TaPoS block the chain refused.
     pub tapos_avoid: BTreeSet<usize>,
     pub last_tapos: Vec<usize>,
@@ -193,17 +194,34 @@ impl GrapheneProducer {
                 return Ok(Tapos { id: *id, sources });
             }
         }
+        // No two agree (one is on another fork, or lies): take one endpoint's block, one not refused before;
+        // a TaPoS refusal then moves the next attempt to another endpoint's block.
+        if let Some((id, e)) = answers.iter().find(|(_, e)| !self.search.tapos_avoid.contains(e)).or(answers.first()) {
+            tracing::warn!(block = n, "the endpoints disagree on block {n}; trying one endpoint's block for TaPoS");
+            return Ok(Tapos { id: *id, sources: vec![*e] });
+        }
         Err(SwapError::Transient(format!(
-            "no block for TaPoS that {needed} endpoints agree on (block {n}): {}",
-            if problems.is_empty() { "their ids differ".to_string() } else { problems.join("; ") }
+            "no block for TaPoS (block {n}): {}",
+            if problems.is_empty() { "no answer".to_string() } else { problems.join("; ") }
         )))
     }
 
     /// `Producer::prepare`: poll, agree on a TaPoS block, build and sign.
     pub(super) async fn prepare_swap(&mut self) -> Result<SwapAttempt, SwapError> {
         let poll = self.poll().await;
-        let best = poll.best().cloned().ok_or_else(|| SwapError::Transient(Self::blind_reason(&poll)))?;
+        if poll.fresh.is_empty() {
+            return Err(SwapError::Transient(Self::blind_reason(&poll)));
+        }
         let tapos = self.tapos_block(&poll).await?;
+        // Build from the view of the chain the TaPoS block is on (its on-chain key decides the operation).
+        let best = poll
+            .fresh
+            .iter()
+            .filter(|s| tapos.sources.contains(&s.endpoint))
+            .max_by_key(|s| s.head_block_number)
+            .or(poll.best())
+            .cloned()
+            .ok_or_else(|| SwapError::Transient(Self::blind_reason(&poll)))?;
         let base_time = poll.fresh.iter().map(|s| s.head_time).min().unwrap_or(best.head_time);
         let peers: Vec<Snapshot> = poll.fresh.iter().filter(|s| s.endpoint != best.endpoint).cloned().collect();
         let built = self.build_swap(&best, &peers, &tapos.id, base_time);
@@ -250,14 +268,15 @@ impl GrapheneProducer {
                 }
             }
         }
-        if accepted > 0 {
-            return Ok(());
-        }
         if refusals.iter().any(|(r, _)| r.contains("tapos")) {
-            // The block we took TaPoS from is not on the chain these nodes follow: choose another next time.
+            // The block we took TaPoS from is not on the chain some nodes follow (even if another accepted
+            // it, on its own fork): the next attempt takes its block from other endpoints.
             let sources = std::mem::take(&mut self.search.last_tapos);
             tracing::warn!(?sources, "TaPoS refused; the next attempt takes its block from other endpoints");
             self.search.tapos_avoid.extend(sources);
+        }
+        if accepted > 0 {
+            return Ok(());
         }
         if let Some((first, _)) = refusals.first() {
             // Every endpoint that answered says op 42 cannot work (key mismatch or missing authority):
@@ -285,21 +304,25 @@ impl GrapheneProducer {
         let showing: Vec<&Snapshot> =
             poll.fresh.iter().filter(|s| self.parse_key(&s.witness.signing_key) == Some(backup)).collect();
         if !showing.is_empty() {
-            if self.search.found.is_none() && !attempts.is_empty() {
-                self.search.found = self.find_included(&poll, attempts).await;
+            if !attempts.is_empty() {
+                if let Some(inc) = self.find_included(&poll, attempts).await {
+                    if !self.search.found.contains(&inc) {
+                        self.search.found.push(inc);
+                    }
+                }
             }
             let only_fresh = poll.fresh.len() == 1;
             let only_configured = self.reader.endpoints().len() == 1;
-            if let Some(inc) = self.search.found.clone() {
-                // A second fresh endpoint (where there is one) shows the key at or after that block.
-                let agree = showing
-                    .iter()
-                    .any(|s| (s.endpoint != inc.endpoint || only_fresh) && s.head_block_number >= inc.block);
-                if agree {
-                    tracing::info!(txid = %inc.txid, block = inc.block, "the swap is in a block and the key is in place");
-                    return SwapStatus::InEffect { id: Some(inc.txid) };
-                }
-            } else if showing.len() >= 2 || (only_fresh && only_configured) {
+            // An inclusion counts when a second fresh endpoint (where there is one) shows the key at or
+            // after that block.
+            let agreed = self.search.found.iter().find(|inc| {
+                showing.iter().any(|s| (s.endpoint != inc.endpoint || only_fresh) && s.head_block_number >= inc.block)
+            });
+            if let Some(inc) = agreed {
+                tracing::info!(txid = %inc.txid, block = inc.block, "the swap is in a block and the key is in place");
+                return SwapStatus::InEffect { id: Some(inc.txid.clone()) };
+            }
+            if self.search.found.is_empty() && (showing.len() >= 2 || (only_fresh && only_configured)) {
                 // No attempt of ours found in a block, but independent endpoints (or the only one configured)
                 // show the key in place: an earlier run's attempt, or the operator, made the change.
                 let id = expires_at.and(attempts.last().cloned());
@@ -319,7 +342,12 @@ impl GrapheneProducer {
             let ep = self.reader.endpoints().get(s.endpoint)?.clone();
             for txid in attempts.iter().rev() {
                 match blocks::find_transaction(&ep, txid).await {
-                    Ok(Some(block)) => return Some(Included { txid: txid.clone(), block, endpoint: s.endpoint }),
+                    Ok(Some(block)) => {
+                        let inc = Included { txid: txid.clone(), block, endpoint: s.endpoint };
+                        if !self.search.found.contains(&inc) {
+                            return Some(inc);
+                        }
+                    }
                     Ok(None) => {}
                     // Steem, or a node without the plugin: read the blocks instead.
                     Err(_) => return self.scan_blocks(poll, attempts).await,

@@ -125,16 +125,34 @@ impl GrapheneProducer {
 
     /// Settle `first` (at or past `threshold`) against `contra` (below it) with the blocks of the witness's
     /// last slot, read from both.
-    pub(super) async fn settle(&mut self, first: &Snapshot, contra: &Snapshot, threshold: u64) -> Settlement {
+    pub(super) async fn settle(
+        &mut self,
+        first: &Snapshot,
+        contra: &Snapshot,
+        baseline: &super::GrapheneBaseline,
+        threshold: u64,
+    ) -> Settlement {
         let account = self.settings.reader.account.clone();
         let interval = self.block_interval.as_secs().max(1);
+        // A witness has one slot a round: more misses since arming than rounds since then cannot be true.
+        if let Some(armed) = baseline.head_time {
+            let rounds = first.head_time.saturating_sub(armed) / (interval * 21) + 1;
+            let claimed = first.witness.total_missed.saturating_sub(baseline.total_missed);
+            if claimed > rounds {
+                let reason = format!(
+                    "it claims {claimed} misses since arming, but @{account} had at most {rounds} slots since then"
+                );
+                self.strike(first.endpoint, &first.url, reason.clone());
+                return Settlement::NotProven(reason);
+            }
+        }
         let schedule = match &self.schedule {
             Some(s) => s.clone(),
             None => {
                 let Some(ep) = self.reader.endpoints().get(first.endpoint).cloned() else {
                     return Settlement::Unknown("no endpoint".into());
                 };
-                match super::rpc::api::witness_schedule(&ep).await {
+                match super::rpc::api::witness_schedule_near(&ep, first.head_block_number).await {
                     Ok(s) => s,
                     Err(e) => return Settlement::Unknown(format!("cannot read the witness schedule: {e}")),
                 }

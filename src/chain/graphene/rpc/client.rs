@@ -3,6 +3,12 @@
 //! Errors come back as HTTP 200 with an `error` member (protocol.md §5.9); we keep `code`, `data.name` and
 //! the message, and classify the ones the trap acts on by name first and message text second, because Hive
 //! and Steem use different codes for the same failure (§0 item 20).
+//!
+//! An endpoint may be hostile, so its input is bounded: a body larger than [`MAX_RESPONSE_BYTES`] is refused
+//! (by its `Content-Length` before reading anything, else while streaming it in chunks, never read whole);
+//! JSON nested deeper than serde_json's recursion limit (128) is an error, not a stack overflow; every text
+//! taken from an answer into an error (and so into logs and alerts) is cut short. Each of these is a failed
+//! read of that endpoint ([`RpcError::TooLarge`], [`RpcError::Garbage`]), never a crash.
 
 pub use crate::redact::url as redact;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +16,27 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
+
+/// The largest response body accepted, in bytes: 4 MiB. The trap's answers are small (`get_config`, an
+/// account, a witness: a few KiB); the largest is a whole block (`get_block`), whose binary size the
+/// witnesses cap at 64 KiB on both chains today (`maximum_block_size`), a few hundred KiB as JSON. An
+/// answer beyond 4 MiB is a broken or hostile endpoint, and reading it whole (say 800 MB) could exhaust
+/// this machine's memory; a limit this low also bounds what one endpoint costs per poll.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Longest text kept from an answer in an error message (node error text, parse errors that quote the
+/// offending value): errors go to logs, `status` and alerts.
+pub const MAX_ERROR_TEXT: usize = 300;
+
+/// `text` cut to [`MAX_ERROR_TEXT`] characters (an ellipsis marks a cut).
+pub fn bounded_text(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut out: String = chars.by_ref().take(MAX_ERROR_TEXT).collect();
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
+}
 
 /// Why a call to one endpoint failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -22,6 +49,9 @@ pub enum RpcError {
     Http { endpoint: String, status: u16 },
     #[error("{endpoint}: malformed answer to {method}: {detail}")]
     Garbage { endpoint: String, method: String, detail: String },
+    /// The body is larger than [`MAX_RESPONSE_BYTES`]; it was not read whole.
+    #[error("{endpoint}: answer to {method} too large: {detail} (limit {limit} bytes)")]
+    TooLarge { endpoint: String, method: String, limit: usize, detail: String },
     #[error("{endpoint}: {method} failed: {message}")]
     Remote { endpoint: String, method: String, code: i64, name: Option<String>, message: String },
 }
@@ -106,7 +136,18 @@ impl Endpoint {
     /// Call `method` with `params` and decode the `result`.
     pub async fn call<T: DeserializeOwned>(&self, method: &str, params: Value) -> Result<T, RpcError> {
         let value = self.call_value(method, params).await?;
-        serde_json::from_value(value).map_err(|e| self.garbage(method, e.to_string()))
+        serde_json::from_value(value).map_err(|e| self.malformed(method, e.to_string()))
+    }
+
+    /// Call `method` and give its `result` to `parse`; a parse failure is a [`RpcError::Garbage`] answer.
+    pub async fn call_parsed<T>(
+        &self,
+        method: &str,
+        params: Value,
+        parse: impl FnOnce(Value) -> Result<T, String>,
+    ) -> Result<T, RpcError> {
+        let value = self.call_value(method, params).await?;
+        parse(value).map_err(|detail| self.malformed(method, detail))
     }
 
     /// Call `method` and return the raw `result` value.
@@ -119,42 +160,79 @@ impl Endpoint {
         if !status.is_success() {
             return Err(RpcError::Http { endpoint: self.label.clone(), status: status.as_u16() });
         }
-        let bytes = resp.bytes().await.map_err(|e| self.transport(e))?;
-        let mut envelope: Value =
-            serde_json::from_slice(&bytes).map_err(|e| self.garbage(method, format!("not JSON ({e})")))?;
-        if let Some(err) = envelope.get("error").filter(|e| !e.is_null()) {
-            return Err(self.remote(method, err));
+        let bytes = self.read_body(method, resp).await?;
+        parse_envelope(&self.label, method, &bytes)
+    }
+
+    /// The body, at most [`MAX_RESPONSE_BYTES`]: refused by its `Content-Length` before reading, or as soon
+    /// as the chunks read so far exceed the limit (the connection is then dropped, the rest never read).
+    async fn read_body(&self, method: &str, mut resp: reqwest::Response) -> Result<Vec<u8>, RpcError> {
+        let too_large = |detail: String| RpcError::TooLarge {
+            endpoint: self.label.clone(),
+            method: method.to_string(),
+            limit: MAX_RESPONSE_BYTES,
+            detail,
+        };
+        let announced = resp.content_length();
+        if let Some(len) = announced.filter(|len| *len > MAX_RESPONSE_BYTES as u64) {
+            return Err(too_large(format!("Content-Length {len} bytes")));
         }
-        match envelope.get_mut("result") {
-            Some(result) => Ok(result.take()),
-            None => Err(self.garbage(method, "neither result nor error".into())),
+        // Content-Length is at most the limit here; without one, start small and grow.
+        let capacity = announced.map_or(16 * 1024, |len| len as usize);
+        let mut body = Vec::with_capacity(capacity);
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport(e))? {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(too_large(format!("at least {} bytes", body.len() + chunk.len())));
+            }
+            body.extend_from_slice(&chunk);
         }
+        Ok(body)
     }
 
     fn transport(&self, e: reqwest::Error) -> RpcError {
         if e.is_timeout() {
             RpcError::Timeout { endpoint: self.label.clone(), secs: self.timeout.as_secs() }
         } else {
-            RpcError::Transport { endpoint: self.label.clone(), message: e.without_url().to_string() }
+            RpcError::Transport { endpoint: self.label.clone(), message: bounded_text(&e.without_url().to_string()) }
         }
     }
 
-    fn garbage(&self, method: &str, detail: String) -> RpcError {
-        RpcError::Garbage { endpoint: self.label.clone(), method: method.to_string(), detail }
+    /// A malformed answer of this endpoint to `method` (the detail is cut short: it may quote the answer).
+    pub fn malformed(&self, method: &str, detail: String) -> RpcError {
+        garbage(&self.label, method, detail)
     }
+}
 
-    fn remote(&self, method: &str, err: &Value) -> RpcError {
-        let code = err.get("code").and_then(Value::as_i64).unwrap_or(0);
-        let name = err.pointer("/data/name").and_then(Value::as_str).map(str::to_string);
-        let message = err
-            .get("message")
-            .and_then(Value::as_str)
-            .or_else(|| err.pointer("/data/message").and_then(Value::as_str))
-            .unwrap_or("unknown error");
-        // A node's message can be long (it appends the whole transaction); keep the first line, bounded.
-        let message: String = message.lines().next().unwrap_or("").chars().take(300).collect();
-        RpcError::Remote { endpoint: self.label.clone(), method: method.to_string(), code, name, message }
+fn garbage(endpoint: &str, method: &str, detail: String) -> RpcError {
+    RpcError::Garbage { endpoint: endpoint.to_string(), method: method.to_string(), detail: bounded_text(&detail) }
+}
+
+/// A JSON-RPC 2.0 answer body → its `result`, or the node's error (protocol.md §5.1, §5.9). No HTTP: the
+/// body's size is bounded by the caller; its depth by serde_json's recursion limit (128 levels), which is
+/// kept on purpose (deeper nesting is a [`RpcError::Garbage`], never a stack overflow).
+pub fn parse_envelope(endpoint: &str, method: &str, bytes: &[u8]) -> Result<Value, RpcError> {
+    let mut envelope: Value =
+        serde_json::from_slice(bytes).map_err(|e| garbage(endpoint, method, format!("not JSON ({e})")))?;
+    if let Some(err) = envelope.get("error").filter(|e| !e.is_null()) {
+        return Err(remote(endpoint, method, err));
     }
+    match envelope.get_mut("result") {
+        Some(result) => Ok(result.take()),
+        None => Err(garbage(endpoint, method, "neither result nor error".into())),
+    }
+}
+
+fn remote(endpoint: &str, method: &str, err: &Value) -> RpcError {
+    let code = err.get("code").and_then(Value::as_i64).unwrap_or(0);
+    let name = err.pointer("/data/name").and_then(Value::as_str).map(bounded_text);
+    let message = err
+        .get("message")
+        .and_then(Value::as_str)
+        .or_else(|| err.pointer("/data/message").and_then(Value::as_str))
+        .unwrap_or("unknown error");
+    // A node's message can be long (it appends the whole transaction); keep the first line, bounded.
+    let message: String = message.lines().next().unwrap_or("").chars().take(MAX_ERROR_TEXT).collect();
+    RpcError::Remote { endpoint: endpoint.to_string(), method: method.to_string(), code, name, message }
 }
 
 #[cfg(test)]
@@ -177,6 +255,46 @@ mod tests {
         let r = redact("https://user:s3cret@node.example/rpc?api_key=abc");
         assert!(!r.contains("s3cret") && !r.contains("abc") && !r.contains("user"), "{r}");
         assert!(r.contains("node.example/rpc"), "{r}");
+    }
+
+    #[test]
+    fn envelopes_give_the_result_or_the_error() {
+        let ok = parse_envelope("e", "m", br#"{"jsonrpc":"2.0","id":1,"result":{"a":1}}"#).expect("result");
+        assert_eq!(ok, json!({"a": 1}));
+        let null = parse_envelope("e", "m", br#"{"jsonrpc":"2.0","id":1,"result":null,"error":null}"#);
+        assert_eq!(null.expect("null result"), Value::Null);
+        let err = parse_envelope(
+            "e",
+            "m",
+            br#"{"id":1,"error":{"code":-32003,"message":"Duplicate transaction check failed"}}"#,
+        )
+        .unwrap_err();
+        assert!(err.is_duplicate(), "{err}");
+        for bad in [&b"<html>"[..], b"", b"[]", b"{}", br#"{"result""#, b"\xff\xfe"] {
+            assert!(matches!(parse_envelope("e", "m", bad), Err(RpcError::Garbage { .. })), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn texts_from_an_answer_are_cut_short_in_errors() {
+        let huge = "x".repeat(1_000_000);
+        let body = json!({"error": {"code": 1, "message": huge, "data": {"name": huge}}}).to_string();
+        let RpcError::Remote { name, message, .. } = parse_envelope("e", "m", body.as_bytes()).unwrap_err() else {
+            panic!("a remote error")
+        };
+        assert!(message.chars().count() <= MAX_ERROR_TEXT);
+        assert!(name.is_some_and(|n| n.chars().count() <= MAX_ERROR_TEXT + 1));
+        let quoted = garbage("e", "m", format!("invalid type: string {huge:?}, expected u32"));
+        assert!(quoted.to_string().len() < 2 * MAX_ERROR_TEXT, "{} bytes", quoted.to_string().len());
+        assert_eq!(bounded_text("short"), "short");
+        assert!(bounded_text(&"é".repeat(400)).ends_with('…'));
+        let too_large = RpcError::TooLarge {
+            endpoint: "e".into(),
+            method: "m".into(),
+            limit: MAX_RESPONSE_BYTES,
+            detail: "x".into(),
+        };
+        assert!(too_large.to_string().contains("too large") && too_large.is_unreachable());
     }
 
     #[test]
