@@ -6,6 +6,8 @@ mod cli;
 mod config;
 /// End to end against the simulated chain: both operations and chains, restarts, faults, alerts, slots.
 mod e2e;
+/// A real full filesystem (a tmpfs the test fills) under the real binary: it still fires and alerts; a restart is refused.
+mod full_disk;
 /// One endpoint of two lies, lags or forks: no fire on it, no veto by it, only agreed data on chain, confirmed in a block.
 mod hostile_chain;
 /// Hostile configuration: an unusable state directory or log setting exits 78 naming it; one trap per file.
