@@ -48,16 +48,25 @@ pub fn parse_filter(v: &str) -> Result<EnvFilter, String> {
 /// Install the global subscriber writing to stderr. `filter` is a `RUST_LOG`-style directive
 /// (default `info`). Calling it twice is harmless (the second call does nothing).
 pub fn init(format: LogFormat, filter: Option<&str>) {
-    init_with_writer(format, filter, std::io::stderr);
+    // Colours only on a terminal: a log file or `docker logs` gets plain text.
+    use std::io::IsTerminal;
+    install(format, filter, std::io::stderr, std::io::stderr().is_terminal());
 }
 
-/// Same as [`init`] with a custom writer.
+/// Same as [`init`] with a custom writer (no colours).
 pub fn init_with_writer<W>(format: LogFormat, filter: Option<&str>, writer: W)
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
+    install(format, filter, writer, false);
+}
+
+fn install<W>(format: LogFormat, filter: Option<&str>, writer: W, ansi: bool)
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let filter = parse_filter(filter.unwrap_or(DEFAULT_FILTER)).unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     let _ = match format {
         LogFormat::Human => builder.with_target(false).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -131,6 +131,8 @@ pub struct Trap<P: Producer> {
     last_counter: Option<u64>,
     /// Why the state could not be stored, while it cannot: the trap guards from memory meanwhile.
     unsaved: Option<String>,
+    /// Warnings on their way to the operator: sent beside the watch, never in its way.
+    warnings: tokio::task::JoinSet<()>,
 }
 
 /// Load the stored state of `identity`, with its revision; `None` if there is none yet.
@@ -201,9 +203,20 @@ impl<P: Producer> Trap<P> {
                 return Err(TrapError::TriggerChanged { recorded: state.allowed, configured });
             }
         }
-        let trap = Self { settings, producer, clock, store, revision, alerts, state, last_counter: None, unsaved };
+        let mut trap = Self {
+            settings,
+            producer,
+            clock,
+            store,
+            revision,
+            alerts,
+            state,
+            last_counter: None,
+            unsaved,
+            warnings: tokio::task::JoinSet::new(),
+        };
         if let Some(reason) = trap.unsaved.clone() {
-            trap.state_not_writable(&reason).await;
+            trap.state_not_writable(&reason);
         }
         Ok(trap)
     }
@@ -268,7 +281,7 @@ impl<P: Producer> Trap<P> {
                     "cannot store the trap's state; guarding from memory");
                 if self.unsaved.is_none() {
                     self.unsaved = Some(reason.clone());
-                    self.state_not_writable(&reason).await;
+                    self.state_not_writable(&reason);
                 }
                 Ok(())
             }
@@ -276,38 +289,57 @@ impl<P: Producer> Trap<P> {
         }
     }
 
-    async fn state_not_writable(&self, reason: &str) {
-        self.warn_operator(&format!(
-            "state not writable ({}); guarding from memory, fix the disk: {reason}",
-            self.store.describe()
-        ))
-        .await;
+    fn state_not_writable(&mut self, reason: &str) {
+        self.warn_operator(&format!("state not writable, guarding from memory; free the disk: {reason}"));
     }
 
-    /// Tell the operator something that is not a fire, on every channel; the trap does not wait on it twice.
-    async fn warn_operator(&self, text: &str) {
+    /// Tell the operator something that is not a fire, on every channel, in the background: a slow or dead
+    /// channel never delays a look or a swap. [`Self::flush_warnings`] waits for them before the trap ends.
+    fn warn_operator(&mut self, text: &str) {
         let id = self.producer.identity();
         tracing::warn!(%text, "alerting the operator");
         let incident = Incident::Warning { witness: id.producer, chain: id.chain, text: text.to_string() };
-        self.alerts.notify(&incident).await;
+        let alerts = self.alerts.clone();
+        self.warnings.spawn(async move { alerts.notify(&incident).await });
+    }
+
+    /// Wait (bounded) for the warnings still on their way.
+    pub async fn flush_warnings(&mut self) {
+        let flush = async { while self.warnings.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(60), flush).await.is_err() {
+            tracing::warn!("some warnings could not be delivered before the trap ended");
+        }
     }
 
     /// Forward what the producer noticed (each once) to the log and the operator.
     async fn forward_notices(&mut self) {
         for notice in self.producer.take_notices() {
-            self.warn_operator(&notice).await;
+            self.warn_operator(&notice);
         }
     }
 
-    /// Record this instance's last poll. Bookkeeping: a failure is logged, never a reason to stop guarding.
-    async fn record_poll(&self, mut poll: LastPoll) {
+    /// Record this instance's last poll. Bookkeeping: a failure never stops the guard, but the operator
+    /// hears that the disk is full (once) even while nothing else needs storing.
+    async fn record_poll(&mut self, mut poll: LastPoll) {
         if let Some(reason) = &self.unsaved {
             poll.problems.push(format!("state not writable: {reason}"));
         }
         poll.problems.extend(self.producer.troubles());
         let facts = InstanceFacts { last_poll: Some(poll) };
-        if let Err(e) = self.store.put_instance(&facts.encode()).await {
+        let written = self.store.put_instance(&facts.encode()).await;
+        if written.is_ok() && self.unsaved.is_some() {
+            // The disk may have room again: storing the state is the test (and clears the warning).
+            if let Err(e) = self.save().await {
+                tracing::warn!(error = %e, "the state still cannot be stored");
+            }
+        }
+        if let Err(e) = written {
             tracing::warn!(error = %e, "cannot record the last poll; the trap keeps guarding");
+            if matches!(e, StoreError::Io(_)) && self.unsaved.is_none() {
+                let reason = e.to_string();
+                self.unsaved = Some(reason.clone());
+                self.state_not_writable(&reason);
+            }
         }
     }
 
@@ -607,6 +639,12 @@ pub enum RunOutcome {
 
 /// Watch until the trap fires or `shutdown` is cancelled. Shutdown is honoured between steps only.
 pub async fn run<P: Producer>(trap: &mut Trap<P>, shutdown: CancellationToken) -> Result<RunOutcome, TrapError> {
+    let outcome = watch(trap, shutdown).await;
+    trap.flush_warnings().await;
+    outcome
+}
+
+async fn watch<P: Producer>(trap: &mut Trap<P>, shutdown: CancellationToken) -> Result<RunOutcome, TrapError> {
     match &trap.state.phase {
         Phase::Fired { .. } => return Ok(RunOutcome::AlreadyFired(trap.send_pending_alerts().await?)),
         Phase::Firing { attempts, .. } => {

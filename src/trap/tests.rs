@@ -429,6 +429,7 @@ async fn a_full_disk_never_stops_the_guard() {
         panic!("fires")
     };
     assert!(finish.swapped() && finish.alert_ok(), "{finish:?}");
+    trap.flush_warnings().await;
     let sent = rig.channel.sent.lock().expect("sent").clone();
     assert!(sent.iter().any(|t| t.contains("state not writable")), "{sent:?}");
     assert!(sent.iter().any(|t| t.starts_with("FIRED")), "{sent:?}");

@@ -7,43 +7,11 @@ use std::time::Duration;
 
 use chain_clock::SharedClock;
 use graphene_protocol::chain::ChainSpec;
-use tokio_util::sync::CancellationToken;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
 use witness_trap::cli::ExitStatus;
 use witness_trap::config::vars as v;
 use witness_trap::trap::state::{Outcome, Phase};
 
 use crate::support::*;
-
-async fn twilio() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": "SM1", "status": "queued"})))
-        .mount(&server)
-        .await;
-    server
-}
-
-/// The SMS bodies Twilio received.
-async fn sms_bodies(server: &MockServer) -> Vec<String> {
-    let requests = server.received_requests().await.unwrap_or_default();
-    requests
-        .iter()
-        .filter_map(|r| serde_urlencoded::from_bytes::<Vec<(String, String)>>(&r.body).ok())
-        .filter_map(|form| form.into_iter().find(|(k, _)| k == "Body").map(|(_, b)| b))
-        .collect()
-}
-
-async fn run_until(vars: std::collections::HashMap<String, String>, clock: SharedClock, limit: Duration) -> ExitStatus {
-    let shutdown = CancellationToken::new();
-    let stopper = shutdown.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(limit).await;
-        stopper.cancel();
-    });
-    run(&vars, clock, shutdown, true).await
-}
 
 async fn two_nodes(keys: &Keys, clock: &SharedClock) -> (FakeNode, FakeNode) {
     let a =
@@ -81,7 +49,7 @@ async fn an_endpoint_showing_the_key_without_a_block_does_not_confirm_the_swap()
     // a accepts every broadcast and never applies it; b shows the backup key once the trap is firing.
     a.set(|s| s.swallow = usize::MAX);
     b.set(|s| s.swallow = usize::MAX);
-    let sms = twilio().await;
+    let sms = twilio_any().await;
     let (_d, state_file) = temp_state();
     let mut vars = vars(&keys, &[&a.url, &b.url], &state_file, &sms.uri());
     vars.insert(v::FIRE_TIMEOUT_SECS.into(), "120".into());
@@ -98,7 +66,7 @@ async fn an_endpoint_showing_the_key_without_a_block_does_not_confirm_the_swap()
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
-    let status = run_until(vars, clock, Duration::from_secs(60)).await;
+    let status = run_for(vars, clock, Duration::from_secs(60)).await;
     assert_eq!(status, ExitStatus::SwapFailed, "one endpoint's view is not a confirmation");
     let Phase::Fired { outcome: Outcome::Failed { .. }, .. } = load_state(&state_file).phase else {
         panic!("{:?}", load_state(&state_file))
@@ -112,11 +80,10 @@ async fn a_swap_in_a_block_with_a_second_endpoint_agreeing_is_confirmed() {
     let keys = Keys::new();
     let clock = fast_clock();
     let (a, b) = two_nodes(&keys, &clock).await;
-    let sms = twilio().await;
+    let sms = twilio_any().await;
     let (_d, state_file) = temp_state();
     raise_after_arming(&[&a, &b], &state_file, 12);
-    let status =
-        run_until(vars(&keys, &[&a.url, &b.url], &state_file, &sms.uri()), clock, Duration::from_secs(60)).await;
+    let status = run_for(vars(&keys, &[&a.url, &b.url], &state_file, &sms.uri()), clock, Duration::from_secs(60)).await;
     assert_eq!(status, ExitStatus::Ok);
     let Phase::Fired { outcome: Outcome::Swapped { txid: Some(txid) }, .. } = load_state(&state_file).phase else {
         panic!("not swapped with a txid")
@@ -136,12 +103,12 @@ async fn a_forked_endpoint_ahead_of_the_other_does_not_block_the_swap() {
         s.fork = true;
         s.ahead = 2;
     });
-    let sms = twilio().await;
+    let sms = twilio_any().await;
     let (_d, state_file) = temp_state();
     let mut vars = vars(&keys, &[&forked.url, &honest.url], &state_file, &sms.uri());
     vars.insert(v::TX_EXPIRATION_SECS.into(), "30".into());
     raise_after_arming(&[&forked, &honest], &state_file, 12);
-    let status = run_until(vars, clock, Duration::from_secs(60)).await;
+    let status = run_for(vars, clock, Duration::from_secs(60)).await;
     assert_eq!(status, ExitStatus::Ok, "the swap landed on the honest chain");
     assert_eq!(honest.get(|s| s.signing_key), keys.backup.public_key());
     assert!(honest.get(|s| s.accepted.len()) >= 1);
@@ -155,7 +122,7 @@ async fn witness_update_is_not_sent_when_the_endpoints_disagree_on_url_or_props(
     let clock = fast_clock();
     let (a, b) = two_nodes(&keys, &clock).await;
     b.set(|s| s.url = "https://evil.example/".into());
-    let sms = twilio().await;
+    let sms = twilio_any().await;
     let (_d, state_file) = temp_state();
     let mut vars = vars(&keys, &[&a.url, &b.url], &state_file, &sms.uri());
     vars.remove(v::SIGNING_WIF);
@@ -163,7 +130,7 @@ async fn witness_update_is_not_sent_when_the_endpoints_disagree_on_url_or_props(
     vars.insert(v::FIRE_TIMEOUT_SECS.into(), "90".into());
     vars.insert(v::TX_EXPIRATION_SECS.into(), "30".into());
     raise_after_arming(&[&a, &b], &state_file, 12);
-    let status = run_until(vars, clock, Duration::from_secs(60)).await;
+    let status = run_for(vars, clock, Duration::from_secs(60)).await;
     assert_eq!(status, ExitStatus::SwapFailed);
     assert_eq!(a.get(|s| s.broadcasts) + b.get(|s| s.broadcasts), 0, "nothing sent with a disputed url");
     let bodies = sms_bodies(&sms).await;
@@ -178,11 +145,11 @@ async fn a_disputed_crossing_does_not_fire_and_is_reported() {
     let keys = Keys::new();
     let clock = fast_clock();
     let (liar, honest) = two_nodes(&keys, &clock).await;
-    let sms = twilio().await;
+    let sms = twilio_any().await;
     let (_d, state_file) = temp_state();
     let vars = vars(&keys, &[&liar.url, &honest.url], &state_file, &sms.uri());
     raise_after_arming(&[&liar], &state_file, 12);
-    let status = run_until(vars, clock, Duration::from_secs(6)).await;
+    let status = run_for(vars, clock, Duration::from_secs(6)).await;
     assert_eq!(status, ExitStatus::Ok, "stopped while armed");
     assert_eq!(liar.get(|s| s.broadcasts) + honest.get(|s| s.broadcasts), 0);
     assert_eq!(load_state(&state_file).phase, Phase::Armed);

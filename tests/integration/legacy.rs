@@ -5,25 +5,19 @@
 //! compares them with the clock, so they stay as written. Their keys are not the test's keys either: the
 //! armed file names one only in its last poll, which is not migrated, and a fired trap never signs.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chain_clock::SharedClock;
 use graphene_protocol::chain::ChainSpec;
 use graphene_protocol::keys::PublicKey;
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 use witness_trap::alert::{Deliveries, Delivery};
 use witness_trap::chain::Baseline;
 use witness_trap::cli::ExitStatus;
 use witness_trap::trap::state::{read_file, Attempt, Outcome, Phase};
 
 use crate::support::*;
-
-const SMS_PATH: &str = "/2010-04-01/Accounts/AC0123456789abcdef/Messages.json";
 
 /// The fixtures' facts, as written into them.
 const ARMED_AT: u64 = 1_795_469_094;
@@ -53,44 +47,6 @@ fn write_v1(path: &Path, v: &Value) {
 
 fn raw(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).expect("state file")).expect("state file is JSON")
-}
-
-async fn twilio_ok(expected: u64) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(SMS_PATH))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sid": "SM1", "status": "queued"})))
-        .expect(expected)
-        .mount(&server)
-        .await;
-    server
-}
-
-/// Run the trap until it exits by itself or `limit` of wall time passes (then it is asked to stop).
-async fn run_for(vars: HashMap<String, String>, clock: SharedClock, limit: Duration) -> ExitStatus {
-    let shutdown = CancellationToken::new();
-    let stopper = shutdown.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(limit).await;
-        stopper.cancel();
-    });
-    run(&vars, clock, shutdown, true).await
-}
-
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..600 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-/// The SMS requests Twilio received, as forms.
-async fn sms_forms(sms: &MockServer) -> Vec<HashMap<String, String>> {
-    let requests = sms.received_requests().await.expect("recorded");
-    requests.iter().map(|r| serde_urlencoded::from_bytes(&r.body).expect("form body")).collect()
 }
 
 /// An armed version-1 trap resumes with the baseline and trigger it armed with: no re-arming from the counter

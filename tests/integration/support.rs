@@ -417,6 +417,64 @@ pub fn last_poll(state_file: &std::path::Path) -> Option<LastPoll> {
     read_instance_file(state_file).last_poll
 }
 
+/// The Messages path of the test account's SMS (Twilio's API shape).
+pub const SMS_PATH: &str = "/2010-04-01/Accounts/AC0123456789abcdef/Messages.json";
+
+/// A Twilio mock that accepts `expected` SMS (verified when it is dropped).
+pub async fn twilio_ok(expected: u64) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(SMS_PATH))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sid": "SM1", "status": "queued"})))
+        .expect(expected)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// A Twilio mock that accepts every SMS (warnings and fire alerts alike); read them with [`sms_forms`].
+pub async fn twilio_any() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sid": "SM1", "status": "queued"})))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The SMS requests a Twilio mock received, as forms (`To`, `From`, `Body`).
+pub async fn sms_forms(server: &MockServer) -> Vec<HashMap<String, String>> {
+    let requests = server.received_requests().await.unwrap_or_default();
+    requests.iter().filter_map(|r| serde_urlencoded::from_bytes(&r.body).ok()).collect()
+}
+
+/// The SMS bodies a Twilio mock received.
+pub async fn sms_bodies(server: &MockServer) -> Vec<String> {
+    sms_forms(server).await.into_iter().filter_map(|mut f| f.remove("Body")).collect()
+}
+
+/// Run the trap until it exits by itself or `limit` of wall time passes (then it is asked to stop).
+pub async fn run_for(vars: HashMap<String, String>, clock: SharedClock, limit: Duration) -> ExitStatus {
+    let shutdown = CancellationToken::new();
+    let stopper = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(limit).await;
+        stopper.cancel();
+    });
+    run(&vars, clock, shutdown, true).await
+}
+
+/// Wait (up to 30 s) until `cond` holds.
+pub async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
 pub const TWILIO_TOKEN: &str = "tok_9f8e7d6c5b4a39281706f5e4d3c2b1a0";
 
 /// A captured log sink for scanning everything the program logged.

@@ -20,40 +20,6 @@ use witness_trap::trap::state::{Attempt, Outcome, Phase};
 
 use crate::support::*;
 
-const SMS_PATH: &str = "/2010-04-01/Accounts/AC0123456789abcdef/Messages.json";
-
-async fn twilio_ok(expected: u64) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(SMS_PATH))
-        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": "SM1", "status": "queued"})))
-        .expect(expected)
-        .mount(&server)
-        .await;
-    server
-}
-
-/// Run the trap until it exits by itself or `limit` of wall time passes (then it is asked to stop).
-async fn run_for(vars: HashMap<String, String>, clock: SharedClock, limit: Duration) -> ExitStatus {
-    let shutdown = CancellationToken::new();
-    let stopper = shutdown.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(limit).await;
-        stopper.cancel();
-    });
-    run(&vars, clock, shutdown, true).await
-}
-
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..600 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 /// Arms the trap, then raises total_missed to `missed` once the state file exists.
 fn raise_after_arming(node: &FakeNode, state_file: std::path::PathBuf, missed: u64) {
     let node = node.clone();

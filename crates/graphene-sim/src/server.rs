@@ -199,6 +199,12 @@ fn positional(params: &Value, n: usize) -> Result<&[Value], FcError> {
     Ok(args)
 }
 
+/// The one positional block number of `get_block_header` / `get_block`.
+fn block_num_arg(params: &Value) -> Result<u32, FcError> {
+    let args = positional(params, 1)?;
+    args[0].as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad_param("uint32", &args[0]))
+}
+
 fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -326,9 +332,7 @@ fn read(shared: &Shared, chain: &Chain, method: &str, params: &Value) -> Result<
             Ok(schedule_json(spec, chain))
         }
         "condenser_api.get_block_header" => {
-            let args = positional(params, 1)?;
-            let n =
-                args[0].as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad_param("uint32", &args[0]))?;
+            let n = block_num_arg(params)?;
             Ok(chain
                 .block(n)
                 .map(|b| {
@@ -340,9 +344,7 @@ fn read(shared: &Shared, chain: &Chain, method: &str, params: &Value) -> Result<
         // The legacy block: its header fields plus `block_id` and `transaction_ids` (the trap finds its swap
         // in a block this way on Steem, which has no transaction_status_api). Transactions are left out.
         "condenser_api.get_block" => {
-            let args = positional(params, 1)?;
-            let n =
-                args[0].as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad_param("uint32", &args[0]))?;
+            let n = block_num_arg(params)?;
             Ok(chain
                 .block(n)
                 .map(|b| {

@@ -269,7 +269,9 @@ impl GrapheneProducer {
             findings.push(Finding {
                 subject: Subject::Target,
                 fatal: true,
-                message: "equals the witness's current on-chain signing key: the swap would change nothing".into(),
+                message: "equals the witness's current on-chain signing key: the swap would change nothing (if the trap \
+                          was armed, it may have fired without recording it, e.g. on a full disk)"
+                    .into(),
                 fix: "set it to the backup node's key, not the primary's (if the backup already produces, fix the primary and rearm later)".into(),
             });
         }
