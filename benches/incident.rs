@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use chain_clock::{ScaledClock, SharedClock};
 use graphene_protocol::chain::ChainSpec;
 use graphene_protocol::keys::PrivateKey;
-use graphene_sim::{EventRecord, Producer, SimConfig, SimEvent, SimNode, SmsSink};
+use graphene_sim::{EventRecord, Signer, SimConfig, SimEvent, SimNode, SmsSink};
 use secrecy::SecretString;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -257,7 +257,7 @@ async fn outage(row: Row, speedup: f64, sms_url: String, scratch: PathBuf) -> Re
         Some(_) => {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             node.wait_for_event(fail_seq, left, |e| {
-                matches!(e, SimEvent::BlockProduced { witness, producer: Producer::Backup, .. } if witness == WITNESS)
+                matches!(e, SimEvent::BlockProduced { witness, producer: Signer::Backup, .. } if witness == WITNESS)
             })
             .await
             .is_ok()

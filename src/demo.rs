@@ -17,7 +17,7 @@ use crate::service::{self, RunOptions, RunOutcome, ServiceError};
 use chain_clock::{ScaledClock, SharedClock};
 use graphene_protocol::chain::ChainSpec;
 use graphene_protocol::keys::PrivateKey;
-use graphene_sim::{EventRecord, Producer, SimConfig, SimEvent, SimNode, SmsSink};
+use graphene_sim::{EventRecord, Signer, SimConfig, SimEvent, SimNode, SmsSink};
 
 /// Demo settings.
 #[derive(Debug, Clone)]
@@ -144,7 +144,7 @@ pub async fn run(
                 match event {
                     SimEvent::BlockProduced { num, witness, producer, txids, .. } if witness == WITNESS => {
                         match producer {
-                            Producer::Primary => {
+                            Signer::Primary => {
                                 own_slots += 1;
                                 say(out, "chain", &format!("block {num}: @{WITNESS}'s slot, signed by its primary node"));
                                 if own_slots == 2 && failed_at.is_none() {
@@ -153,11 +153,11 @@ pub async fn run(
                                     say(out, "demo", "*** the primary node goes down ***");
                                 }
                             }
-                            Producer::Backup => {
+                            Signer::Backup => {
                                 backup_block = Some((num, time));
                                 say(out, "chain", &format!("block {num}: @{WITNESS}'s slot, signed by the BACKUP node: the witness is producing again"));
                             }
-                            Producer::Other => {}
+                            Signer::Other => {}
                         }
                         if !txids.is_empty() {
                             say(out, "chain", &format!("block {num} includes {} transaction(s)", txids.len()));

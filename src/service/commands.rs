@@ -145,6 +145,9 @@ async fn status_with<P: Producer>(
                     if p.healthy { "healthy" } else { "BLIND" },
                     p.note
                 ));
+                for problem in &p.problems {
+                    lines.push(format!("problem:    {problem}"));
+                }
             }
             if matches!(st.phase, Phase::Fired { .. }) {
                 lines.push(disarmed_message(st));

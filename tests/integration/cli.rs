@@ -155,6 +155,14 @@ fn health_follows_the_state_file() {
         (Some((Phase::Armed, Some(poll(now - 10, false)))), 6, "armed but blind"),
         (Some((Phase::Armed, Some(poll(now - 1000, true)))), 6, "armed but the last poll is old"),
         (Some((Phase::Armed, None)), 0, "just armed"),
+        (
+            Some((
+                Phase::Armed,
+                Some(LastPoll { problems: vec!["endpoint http://x/ untrusted (lies)".into()], ..poll(now - 10, true) }),
+            )),
+            6,
+            "armed, polling, but an endpoint is untrusted",
+        ),
         (Some((firing, Some(poll(now - 10, true)))), 0, "firing"),
         (Some((fired, Some(poll(now - 10, true)))), 6, "fired: disarmed"),
     ];

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chain_clock::{ScaledClock, SharedClock};
 use graphene_protocol::chain::ChainSpec;
-use graphene_sim::{Fault, Lie, Producer, SimConfig, SimEvent, SimNode, SmsSink};
+use graphene_sim::{Fault, Lie, Signer, SimConfig, SimEvent, SimNode, SmsSink};
 use secrecy::SecretString;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -88,7 +88,7 @@ impl World {
     }
 
     /// Wait until the witness's own slot was produced by `who` (after event `after`).
-    async fn own_block(&self, after: u64, who: Producer) -> u64 {
+    async fn own_block(&self, after: u64, who: Signer) -> u64 {
         self.sim
             .wait_for_event(after, WAIT, |e| matches!(e, SimEvent::BlockProduced { witness, producer, .. } if witness == WITNESS && *producer == who))
             .await
@@ -143,10 +143,10 @@ async fn happy_path(chain: ChainSpec, use_active_key: bool) {
     }
     let (task, _stop) = w.spawn();
     w.armed().await;
-    let seq = w.own_block(0, Producer::Primary).await;
+    let seq = w.own_block(0, Signer::Primary).await;
     w.sim.fail_primary();
     assert_eq!(task.await.expect("join"), ExitStatus::Ok, "{}", chain.name);
-    w.own_block(seq, Producer::Backup).await;
+    w.own_block(seq, Signer::Backup).await;
     assert_eq!(w.key_changes(), vec![w.keys.backup.public_key()], "exactly one swap, to the backup key");
     assert_eq!(w.accepted_txids().len(), 1, "one transaction");
     assert_eq!(w.sim.witness().signing_key, w.keys.backup.public_key());
@@ -185,7 +185,7 @@ async fn a_crash_while_firing_and_a_restart_after_firing() {
     let w = world(ChainSpec::hive(), 2, 20.0, 11).await;
     let (task, _stop) = w.spawn();
     w.armed().await;
-    w.own_block(0, Producer::Primary).await;
+    w.own_block(0, Signer::Primary).await;
     w.sim.fail_primary();
     // Kill the process the moment the state file says firing (before or after its broadcast).
     for _ in 0..4000 {
@@ -248,7 +248,7 @@ async fn a_failing_first_endpoint_and_a_healthy_second_fires_once() {
     w.sim.set_fault(0, Fault::Http503).expect("endpoint 0");
     let (task, _stop) = w.spawn();
     w.armed().await;
-    w.own_block(0, Producer::Primary).await;
+    w.own_block(0, Signer::Primary).await;
     w.sim.fail_primary();
     assert_eq!(task.await.expect("join"), ExitStatus::Ok);
     assert_eq!(w.key_changes(), vec![w.keys.backup.public_key()]);
@@ -276,7 +276,7 @@ async fn an_endpoint_with_lagging_witness_data_cannot_veto_the_fire() {
     w.armed().await;
     // Endpoint 0 answers total_missed 7 (the count at arming) for ever; endpoint 1 is honest.
     w.sim.set_fault(0, Fault::LyingMissed(Lie::Fixed(7))).expect("endpoint 0");
-    w.own_block(0, Producer::Primary).await;
+    w.own_block(0, Signer::Primary).await;
     w.sim.fail_primary();
     assert_eq!(task.await.expect("join"), ExitStatus::Ok, "fired despite the lagging endpoint");
     assert_eq!(w.key_changes(), vec![w.keys.backup.public_key()], "one swap, to the backup key");
@@ -311,7 +311,7 @@ async fn twilio_failing_for_good_still_swaps_once() {
     w.sms.fail_forever(true);
     let (task, _stop) = w.spawn();
     w.armed().await;
-    w.own_block(0, Producer::Primary).await;
+    w.own_block(0, Signer::Primary).await;
     w.sim.fail_primary();
     assert_eq!(task.await.expect("join"), ExitStatus::AlertFailed);
     assert_eq!(w.key_changes(), vec![w.keys.backup.public_key()]);
@@ -323,7 +323,7 @@ async fn twilio_failing_then_recovering_alerts_once() {
     w.sms.fail_next(2);
     let (task, _stop) = w.spawn();
     w.armed().await;
-    w.own_block(0, Producer::Primary).await;
+    w.own_block(0, Signer::Primary).await;
     w.sim.fail_primary();
     assert_eq!(task.await.expect("join"), ExitStatus::Ok);
     assert_eq!(w.sms.messages().len(), 1);
@@ -364,7 +364,7 @@ async fn slots_detect_a_miss_within_a_block_of_it_becoming_visible() {
     let w = world(ChainSpec::hive(), 2, 10.0, 31).await;
     let (task, _stop) = w.spawn();
     w.armed().await;
-    w.own_block(0, Producer::Primary).await;
+    w.own_block(0, Signer::Primary).await;
     w.sim.fail_primary();
     assert_eq!(task.await.expect("join"), ExitStatus::Ok);
     let (seen_at, visible) = w.seen_and_visible();
@@ -380,7 +380,7 @@ async fn slots_follow_a_reshuffle() {
     let w = world(ChainSpec::steem(), 1, 10.0, 37).await;
     let (task, _stop) = w.spawn();
     w.armed().await;
-    let seq = w.own_block(0, Producer::Primary).await;
+    let seq = w.own_block(0, Signer::Primary).await;
     w.sim.wait_for_event(seq, WAIT, |e| matches!(e, SimEvent::Reshuffled { .. })).await.expect("a reshuffle");
     w.sim.fail_primary();
     assert_eq!(task.await.expect("join"), ExitStatus::Ok);
@@ -417,7 +417,7 @@ async fn an_endpoint_failing_during_the_slot_read_delays_but_does_not_prevent_de
     let w = world(ChainSpec::hive(), 1, 10.0, 43).await;
     let (task, _stop) = w.spawn();
     w.armed().await;
-    let seq = w.own_block(0, Producer::Primary).await;
+    let seq = w.own_block(0, Signer::Primary).await;
     w.sim.set_fault(0, Fault::Http503).expect("endpoint 0");
     w.sim.fail_primary();
     let missed = w

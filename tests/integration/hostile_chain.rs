@@ -164,3 +164,28 @@ async fn a_disputed_crossing_does_not_fire_and_is_reported() {
     assert!(bodies.iter().any(|b| named(b)), "{bodies:?}");
     assert!(!bodies.iter().any(|b| b.starts_with("FIRED")), "{bodies:?}");
 }
+
+/// Case 10: an endpoint that starts answering for another chain is dropped, logged and alerted; the trap
+/// keeps watching on the other one, and the poll facts name it (so `health` is unhealthy).
+#[tokio::test]
+async fn an_endpoint_that_changes_chain_is_dropped_and_alerted() {
+    let keys = Keys::new();
+    let clock = fast_clock();
+    let (a, b) = two_nodes(&keys, &clock).await;
+    let sms = twilio_any().await;
+    let (_d, state_file) = temp_state();
+    let vars = vars(&keys, &[&a.url, &b.url], &state_file, &sms.uri());
+    let switch = b.clone();
+    let sf = state_file.clone();
+    tokio::spawn(async move {
+        wait_for("arming", || sf.exists()).await;
+        switch.set(|s| s.fault = Fault::WrongChain);
+    });
+    // The chain id is re-read every 10 reads of an endpoint: 3 s polls at 20x, so well within 8 s.
+    assert_eq!(run_for(vars, clock, Duration::from_secs(8)).await, ExitStatus::Ok);
+    let bodies = sms_bodies(&sms).await;
+    assert!(bodies.iter().any(|t| t.contains("chain id") && t.contains("dropped")), "{bodies:?}");
+    let poll = last_poll(&state_file).expect("polled");
+    assert!(poll.healthy, "still watching on the other endpoint");
+    assert!(poll.problems.iter().any(|p| p.contains(&b.url)), "{poll:?}");
+}

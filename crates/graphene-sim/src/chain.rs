@@ -43,7 +43,7 @@ const OTHER_NAMES: [&str; 21] = [
 
 /// Which node signed a block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Producer {
+pub enum Signer {
     /// The watched witness's primary node (holds the primary key).
     Primary,
     /// The watched witness's backup node (holds the backup key).
@@ -63,7 +63,7 @@ pub enum SimEvent {
         time: u64,
         aslot: u64,
         witness: String,
-        producer: Producer,
+        producer: Signer,
         /// Transactions included, in order.
         txids: Vec<[u8; 20]>,
     },
@@ -165,7 +165,7 @@ pub struct BlockRecord {
     pub time: u64,
     pub aslot: u64,
     pub witness: String,
-    pub producer: Producer,
+    pub producer: Signer,
     pub txids: Vec<[u8; 20]>,
 }
 
@@ -355,7 +355,7 @@ impl Chain {
             time: aslot * interval,
             aslot,
             witness: String::new(),
-            producer: Producer::Other,
+            producer: Signer::Other,
             txids: Vec::new(),
         };
         head.id = block_id(num, &mut rng);
@@ -417,7 +417,7 @@ impl Chain {
     }
 
     /// Who would sign in `witness`'s slot right now, or `None` if the slot will be missed.
-    fn produces(&self, witness: &str) -> Option<Producer> {
+    fn produces(&self, witness: &str) -> Option<Signer> {
         let w = self.witnesses.get(witness)?;
         if w.signing_key.is_null() {
             return None;
@@ -425,21 +425,21 @@ impl Chain {
         if witness == self.params.witness {
             // A node signs only when its private key matches the on-chain key (§6.1 `no_private_key`).
             if self.primary_up && w.signing_key == self.params.primary_key {
-                Some(Producer::Primary)
+                Some(Signer::Primary)
             } else if self.backup_up && w.signing_key == self.params.backup_key {
-                Some(Producer::Backup)
+                Some(Signer::Backup)
             } else {
                 None
             }
         } else if self.down.contains(witness) {
             None
         } else {
-            Some(Producer::Other)
+            Some(Signer::Other)
         }
     }
 
-    fn producer_kind(&self, witness: &str) -> Producer {
-        self.produces(witness).unwrap_or(Producer::Other)
+    fn producer_kind(&self, witness: &str) -> Signer {
+        self.produces(witness).unwrap_or(Signer::Other)
     }
 
     /// `get_scheduled_witness` (§5.4): the shuffled name for absolute slot `aslot`.
@@ -448,7 +448,7 @@ impl Chain {
         self.schedule.get((aslot % n) as usize).map(String::as_str).unwrap_or("")
     }
 
-    fn apply_block(&mut self, aslot: u64, witness: String, producer: Producer) {
+    fn apply_block(&mut self, aslot: u64, witness: String, producer: Signer) {
         let num = self.head.num + 1;
         let interval = u64::from(self.params.block_interval);
         let time = aslot * interval;
@@ -970,10 +970,10 @@ mod tests {
                 SimEvent::SigningKeyChanged { old, new, .. } => {
                     assert_eq!((*old, *new), (key(1), key(2)))
                 }
-                SimEvent::BlockProduced { num, producer: Producer::Backup, .. } if first_backup.is_none() => {
+                SimEvent::BlockProduced { num, producer: Signer::Backup, .. } if first_backup.is_none() => {
                     first_backup = Some(*num)
                 }
-                SimEvent::BlockProduced { producer: Producer::Primary, .. } => panic!("primary is down"),
+                SimEvent::BlockProduced { producer: Signer::Primary, .. } => panic!("primary is down"),
                 _ => {}
             }
         }
@@ -998,7 +998,7 @@ mod tests {
             }],
         });
         let ev = c.advance_to(T0 + 3 * 63);
-        assert!(!ev.iter().any(|e| matches!(e.event, SimEvent::BlockProduced { producer: Producer::Primary, .. })));
+        assert!(!ev.iter().any(|e| matches!(e.event, SimEvent::BlockProduced { producer: Signer::Primary, .. })));
         assert!(ev.iter().any(|e| matches!(&e.event, SimEvent::SlotMissed { witness, .. } if witness == "watched")));
         let w = c.watched();
         assert_eq!(w.url, "https://new.example");

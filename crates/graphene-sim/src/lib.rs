@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use chain_clock::{ScaledClock, SharedClock};
 
 pub use chain::{
-    Account, BlockRecord, Chain, ChainError, EventRecord, Producer, SimEvent, TxStatus, Witness, WitnessProps,
+    Account, BlockRecord, Chain, ChainError, EventRecord, Signer, SimEvent, TxStatus, Witness, WitnessProps,
 };
 pub use proto::{ChainSpec, PublicKey};
 pub use sms::{SmsMessage, SmsSink, SmsSinkError};

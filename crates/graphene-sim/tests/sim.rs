@@ -9,7 +9,7 @@ use graphene_protocol::{
     sign_digest, sign_transaction, transaction_to_json, Asset, BlockId, LegacyChainProperties, Operation, PackMode,
     PrivateKey, SignedTransaction, TimePointSec, Transaction, WitnessSetProperties, WitnessUpdate,
 };
-use graphene_sim::{ChainSpec, Fault, Lie, Producer, PublicKey, SimConfig, SimEvent, SimNode, SmsSink, TxStatus};
+use graphene_sim::{ChainSpec, Fault, Lie, PublicKey, Signer, SimConfig, SimEvent, SimNode, SmsSink, TxStatus};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
@@ -210,7 +210,7 @@ async fn total_missed_counts_each_missed_slot_when_the_next_block_arrives() {
     assert!(!node
         .events()
         .iter()
-        .any(|e| e.seq > from && matches!(e.event, SimEvent::BlockProduced { producer: Producer::Primary, .. })));
+        .any(|e| e.seq > from && matches!(e.event, SimEvent::BlockProduced { producer: Signer::Primary, .. })));
 }
 
 #[tokio::test]
@@ -371,7 +371,7 @@ async fn op42_key_swap_is_accepted_applied_and_the_backup_signs() {
         let w = result(url, "condenser_api.get_witness_by_account", json!(["watched"])).await;
         assert_eq!(w["signing_key"], key(2).to_text("STM"));
         node.fail_primary();
-        node.wait_for_event(from, WAIT, |e| matches!(e, SimEvent::BlockProduced { producer: Producer::Backup, .. }))
+        node.wait_for_event(from, WAIT, |e| matches!(e, SimEvent::BlockProduced { producer: Signer::Backup, .. }))
             .await
             .unwrap();
         assert_eq!(node.broadcasts_received(), 1);

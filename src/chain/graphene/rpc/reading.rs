@@ -304,7 +304,8 @@ impl Reader {
             Ok(Read::OtherChain(id)) => {
                 mem.chain_checked();
                 let now_serves = if mem.chain_confirmed { "now serves" } else { "serves" };
-                let reason = format!("{now_serves} chain id {id}, not the configured {configured}: dropped");
+                // "dropped" first: an SMS is cut at 160 characters, and chain ids are long.
+                let reason = format!("dropped: {now_serves} chain id {id}, not the configured {configured}");
                 if mem.dropped.is_some() {
                     // Still on another chain: no new notice (the chain id shown is the latest).
                     mem.dropped = Some(reason.clone());
@@ -587,9 +588,13 @@ mod tests {
         assert_eq!(notices.len(), 2, "{notices:?}");
         assert_eq!(
             notices[0],
-            format!("http://127.0.0.1:9/ now serves chain id {OTHER}, not the configured {CHAIN}: dropped")
+            format!("http://127.0.0.1:9/ dropped: now serves chain id {OTHER}, not the configured {CHAIN}")
         );
-        assert!(notices[1].starts_with("http://127.0.0.1:10/ serves chain id"), "never confirmed: {}", notices[1]);
+        assert!(
+            notices[1].starts_with("http://127.0.0.1:10/ dropped: serves chain id"),
+            "never confirmed: {}",
+            notices[1]
+        );
         assert_eq!(r.troubles().len(), 2);
         // Still on the other chain at the next probe: skipped, no new notice.
         assert!(judge(&mut r, Ok(Read::OtherChain(OTHER.into()))).is_err_and(|e| e.contains("dropped")));
