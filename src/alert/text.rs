@@ -22,9 +22,35 @@ pub enum Incident {
 }
 
 impl Incident {
+    /// The event's name, as webhooks and logs carry it.
+    pub fn event(&self) -> &'static str {
+        match self {
+            Incident::Swapped { .. } => "fired",
+            Incident::SwapFailed { .. } => "fire_failed",
+            Incident::Test { .. } => "test",
+            Incident::Warning { .. } => "warning",
+        }
+    }
+
+    /// Who is concerned: (account, chain).
+    pub fn subject(&self) -> (&str, &str) {
+        match self {
+            Incident::Swapped { witness, chain, .. }
+            | Incident::SwapFailed { witness, chain, .. }
+            | Incident::Test { witness, chain }
+            | Incident::Warning { witness, chain, .. } => (witness, chain),
+        }
+    }
+
     /// The SMS body: GSM-7 only, at most [`MAX_SMS_LEN`] characters.
     pub fn sms_text(&self) -> String {
-        let text = match self {
+        fit_sms(&self.text())
+    }
+
+    /// The whole message, for channels without the SMS's limits (chat, e-mail, webhooks): the same words,
+    /// nothing cut.
+    pub fn text(&self) -> String {
+        match self {
             Incident::Swapped { witness, chain, missed, new_key, txid } => format!(
                 // Worst case (16-char name, 10-digit count, 53-char key, 40-char txid) is 156 characters.
                 "FIRED @{} {}: missed {}, key now {} tx {}",
@@ -37,8 +63,7 @@ impl Incident {
             Incident::Test { witness, chain } => {
                 format!("witness-trap: test alert for @{} on {}. The trap can reach you.", witness, chain)
             }
-        };
-        fit_sms(&text)
+        }
     }
 }
 
