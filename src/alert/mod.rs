@@ -5,6 +5,7 @@
 //! out. Channels are sent to concurrently; one that fails or hangs never delays another. The text of each
 //! incident is in [`text`]; each channel is a module ([`twilio`]).
 
+pub mod events;
 pub mod text;
 pub mod twilio;
 
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use events::{Event, EventSet};
 pub use text::Incident;
 pub use twilio::{PhoneNumber, PhoneNumberError, TwilioNotifier, TwilioSettings};
 
@@ -42,15 +44,27 @@ pub trait Notifier: Send + Sync {
     fn send<'a>(&'a self, incident: &'a Incident) -> SendFuture<'a>;
 }
 
-/// Every configured channel.
+/// Every configured channel, and the events chosen for them.
 #[derive(Clone, Default)]
 pub struct Fanout {
     notifiers: Vec<Arc<dyn Notifier>>,
+    events: EventSet,
 }
 
 impl Fanout {
+    /// The channels, with the default events.
     pub fn new(notifiers: Vec<Arc<dyn Notifier>>) -> Self {
-        Self { notifiers }
+        Self { notifiers, events: EventSet::default() }
+    }
+
+    /// The channels, with the `ALERT_EVENTS` chosen.
+    pub fn with_events(notifiers: Vec<Arc<dyn Notifier>>, events: EventSet) -> Self {
+        Self { notifiers, events }
+    }
+
+    /// Whether `incident` is to go out at all (tests and warnings always are).
+    pub fn chosen(&self, incident: &Incident) -> bool {
+        incident.kind().is_none_or(|e| self.events.contains(e))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -62,7 +76,16 @@ impl Fanout {
         self.notifiers.iter().map(|n| n.name()).collect()
     }
 
-    /// Every configured channel as pending: what a fired trap records before it alerts.
+    /// Every configured channel as pending: what a fired trap records before it alerts (none when the
+    /// fire's event is not chosen).
+    pub fn pending_for(&self, incident_kind: Event) -> Deliveries {
+        if !self.events.contains(incident_kind) {
+            return Deliveries::new();
+        }
+        self.all_pending()
+    }
+
+    /// Every configured channel as pending.
     pub fn all_pending(&self) -> Deliveries {
         self.names().into_iter().map(|n| (n.to_string(), Delivery::Pending)).collect()
     }
@@ -103,8 +126,13 @@ impl Fanout {
         // A send task that panicked leaves its channel pending; it is not sent twice in this run.
     }
 
-    /// An alert that is not a fire (a warning): every channel, results logged, nothing recorded.
+    /// An alert that is not a fire: every channel when its event is chosen, results logged, nothing
+    /// recorded.
     pub async fn notify(&self, incident: &Incident) {
+        if !self.chosen(incident) {
+            tracing::debug!(event = incident.event(), "event not in ALERT_EVENTS: not sent");
+            return;
+        }
         let mut deliveries = self.all_pending();
         self.deliver(incident, &mut deliveries).await;
     }
@@ -130,6 +158,11 @@ impl Fanout {
 /// Whether every channel that was to be told was told.
 pub fn all_sent(deliveries: &Deliveries) -> bool {
     deliveries.values().all(|d| *d == Delivery::Sent)
+}
+
+/// Whether the operator was told at all: some channel delivered, or none was to be told.
+pub fn any_sent(deliveries: &Deliveries) -> bool {
+    deliveries.is_empty() || deliveries.values().any(|d| *d == Delivery::Sent)
 }
 
 #[cfg(test)]

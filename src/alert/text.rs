@@ -16,19 +16,43 @@ pub enum Incident {
     SwapFailed { witness: String, chain: String, missed: u64, reason: String },
     /// `witness-trap test-alert`.
     Test { witness: String, chain: String },
-    /// Something the operator must act on while the trap keeps guarding (the state cannot be written, an
-    /// endpoint was dropped or is untrusted, the sources disagree on what a swap would send).
+    /// Something the operator must act on while the trap keeps guarding (the state cannot be written).
+    /// Always sent, whatever `ALERT_EVENTS` says.
     Warning { witness: String, chain: String, text: String },
+    /// The data cannot be trusted (an endpoint dropped for another chain, untrusted, a dispute).
+    Distrust { witness: String, chain: String, text: String },
+    /// The trap armed or resumed armed.
+    Armed { witness: String, chain: String, allowed: u64 },
+    /// No healthy endpoint for `secs` seconds.
+    Blind { witness: String, chain: String, secs: u64, reason: String },
+    /// Healthy again after a `Blind` alert.
+    Recovered { witness: String, chain: String },
+    /// A fired trap was started again; `text` says when it fired and how to re-arm.
+    DisarmedStart { witness: String, chain: String, text: String },
 }
 
 impl Incident {
     /// The event's name, as webhooks and logs carry it.
     pub fn event(&self) -> &'static str {
+        match self.kind() {
+            Some(e) => e.name(),
+            None if matches!(self, Incident::Test { .. }) => "test",
+            None => "warning",
+        }
+    }
+
+    /// The `ALERT_EVENTS` event this is; `None` for what is always sent (a test, a warning).
+    pub fn kind(&self) -> Option<super::events::Event> {
+        use super::events::Event;
         match self {
-            Incident::Swapped { .. } => "fired",
-            Incident::SwapFailed { .. } => "fire_failed",
-            Incident::Test { .. } => "test",
-            Incident::Warning { .. } => "warning",
+            Incident::Swapped { .. } => Some(Event::Fired),
+            Incident::SwapFailed { .. } => Some(Event::FireFailed),
+            Incident::Distrust { .. } => Some(Event::Distrust),
+            Incident::Armed { .. } => Some(Event::Armed),
+            Incident::Blind { .. } => Some(Event::Blind),
+            Incident::Recovered { .. } => Some(Event::Recovered),
+            Incident::DisarmedStart { .. } => Some(Event::DisarmedStart),
+            Incident::Test { .. } | Incident::Warning { .. } => None,
         }
     }
 
@@ -38,7 +62,12 @@ impl Incident {
             Incident::Swapped { witness, chain, .. }
             | Incident::SwapFailed { witness, chain, .. }
             | Incident::Test { witness, chain }
-            | Incident::Warning { witness, chain, .. } => (witness, chain),
+            | Incident::Warning { witness, chain, .. }
+            | Incident::Distrust { witness, chain, .. }
+            | Incident::Armed { witness, chain, .. }
+            | Incident::Blind { witness, chain, .. }
+            | Incident::Recovered { witness, chain }
+            | Incident::DisarmedStart { witness, chain, .. } => (witness, chain),
         }
     }
 
@@ -59,7 +88,22 @@ impl Incident {
             Incident::SwapFailed { witness, chain, missed, reason } => {
                 format!("TRAP FAILED @{} {}: missed {}, KEY SWAP FAILED: {}. Act now.", witness, chain, missed, reason)
             }
-            Incident::Warning { witness, chain, text } => format!("witness-trap @{} {}: {}", witness, chain, text),
+            Incident::Warning { witness, chain, text } | Incident::Distrust { witness, chain, text } => {
+                format!("witness-trap @{} {}: {}", witness, chain, text)
+            }
+            Incident::Armed { witness, chain, allowed } => {
+                format!("witness-trap armed for @{} on {}: fires after {} missed block(s).", witness, chain, allowed)
+            }
+            Incident::Blind { witness, chain, secs, reason } => format!(
+                "witness-trap @{} {}: BLIND for {} s, no healthy endpoint; the trap cannot see misses: {}",
+                witness, chain, secs, reason
+            ),
+            Incident::Recovered { witness, chain } => {
+                format!("witness-trap @{} {}: recovered, endpoints healthy again; guarding.", witness, chain)
+            }
+            Incident::DisarmedStart { witness, chain, text } => {
+                format!("witness-trap @{} {} started DISARMED: {}", witness, chain, text)
+            }
             Incident::Test { witness, chain } => {
                 format!("witness-trap: test alert for @{} on {}. The trap can reach you.", witness, chain)
             }

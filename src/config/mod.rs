@@ -4,6 +4,7 @@
 //! without touching the network; [`check`] compares them with the chain. Either way the operator gets all
 //! the problems at once, each naming its variable and what to do, and never the value of a secret.
 
+pub mod alerts;
 pub mod check;
 pub mod env_map;
 pub mod vars;
@@ -14,12 +15,12 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
-use crate::alert::{PhoneNumber, TwilioSettings};
 use crate::chain::graphene::rpc::reading::ReaderSettings;
 use crate::chain::graphene::{Detection, GrapheneSettings};
 use crate::chain::{ChainKind, Identity};
 use crate::logging::LogFormat;
 use crate::trap::{TrapSettings, Trigger};
+pub use alerts::AlertSettings;
 pub use env_map::VarMap;
 use graphene_protocol::chain::{parse_chain_id_hex, ChainSpec, Family};
 use graphene_protocol::keys::{PrivateKey, PublicKey};
@@ -40,12 +41,6 @@ pub struct Settings {
 /// The producer's settings, by chain family.
 pub enum ChainSettings {
     Graphene(GrapheneSettings),
-}
-
-/// Every configured alert channel.
-#[derive(Debug, Clone, Default)]
-pub struct AlertSettings {
-    pub twilio: Option<TwilioSettings>,
 }
 
 impl Settings {
@@ -83,7 +78,7 @@ impl fmt::Display for Report {
 impl std::error::Error for Report {}
 
 /// Collects problems while parsing.
-struct Collector<'a> {
+pub(crate) struct Collector<'a> {
     src: &'a dyn Source,
     problems: Vec<Problem>,
 }
@@ -189,7 +184,8 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
     };
     let state_file = state_file(src);
     check_state_file(&mut c, &state_file);
-    let twilio = twilio(&mut c);
+    let alerts = alerts::alerts(&mut c);
+    let blind_alert_after = c.seconds(vars::BLIND_ALERT_SECS, vars::DEFAULT_BLIND_ALERT_SECS, 86_400);
     let (log_format, log_level) = logging(&mut c);
     let (Some(witness), Some(urls), Some(backup_key), Some(trigger)) = (witness, urls, backup_key, trigger) else {
         return Err(Report { problems: c.problems });
@@ -205,9 +201,9 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
             tx_expiration,
             detection,
         }),
-        trap: TrapSettings { poll_interval, trigger, fire_timeout },
+        trap: TrapSettings { poll_interval, trigger, fire_timeout, blind_alert_after },
         state_file,
-        alerts: AlertSettings { twilio },
+        alerts,
         log_format,
         log_level,
     };
@@ -219,11 +215,9 @@ pub fn load_alert(src: &dyn Source) -> Result<(Identity, AlertSettings), Report>
     let mut c = Collector { src, problems: Vec::new() };
     let witness = witness_account(&mut c);
     let chain = chain(&mut c);
-    let twilio = twilio(&mut c);
-    match (witness, twilio) {
-        (Some(w), Some(t)) if c.problems.is_empty() => {
-            Ok((Identity { producer: w, chain: chain.name }, AlertSettings { twilio: Some(t) }))
-        }
+    let alerts = alerts::alerts(&mut c);
+    match witness {
+        Some(w) if c.problems.is_empty() => Ok((Identity { producer: w, chain: chain.name }, alerts)),
         _ => Err(Report { problems: c.problems }),
     }
 }
@@ -551,73 +545,6 @@ fn trigger(c: &mut Collector) -> Option<Trigger> {
         "set MISSED_BLOCKS_ALLOWED (e.g. 2: fire after 2 more missed blocks) or THRESHOLD (an absolute total_missed)",
     );
     None
-}
-
-fn twilio(c: &mut Collector) -> Option<TwilioSettings> {
-    let sid = c.required(vars::TWILIO_ACCOUNT_SID, "your Twilio Account SID (AC…)");
-    if let Some(s) = &sid {
-        if !s.chars().all(|ch| ch.is_ascii_alphanumeric()) {
-            c.push(
-                vars::TWILIO_ACCOUNT_SID,
-                "contains characters other than letters and digits",
-                "copy the Account SID from the Twilio console",
-            );
-        }
-    }
-    let token = match vars::secret(c.src, vars::TWILIO_AUTH_TOKEN) {
-        Ok(Some(t)) => Some(t),
-        Ok(None) => {
-            c.push(vars::TWILIO_AUTH_TOKEN, "is not set", "set TWILIO_AUTH_TOKEN or TWILIO_AUTH_TOKEN_FILE");
-            None
-        }
-        Err(p) => {
-            c.problems.push(p);
-            None
-        }
-    };
-    let from =
-        c.required(vars::TWILIO_FROM, "your Twilio phone number in E.164 form, e.g. +14155550123").and_then(|v| {
-            PhoneNumber::parse(&v)
-                .map_err(|e| {
-                    c.push(vars::TWILIO_FROM, e.to_string(), "give the Twilio number as + country code and number")
-                })
-                .ok()
-        });
-    let to = c.required(vars::TWILIO_TO, "one or more comma-separated E.164 numbers to alert").and_then(|v| {
-        let mut numbers = Vec::new();
-        for (i, part) in v.split(',').map(str::trim).enumerate() {
-            match PhoneNumber::parse(part) {
-                Ok(n) => numbers.push(n),
-                Err(e) => {
-                    c.push(
-                        vars::TWILIO_TO,
-                        format!("number {} of the list: {e}", i + 1),
-                        "give comma-separated numbers like +14155550123,+447911123456",
-                    );
-                    return None;
-                }
-            }
-        }
-        Some(numbers)
-    });
-    let api_url = c.src.get(vars::TWILIO_API_URL).unwrap_or_else(|| vars::DEFAULT_TWILIO_API_URL.to_string());
-    if reqwest::Url::parse(&api_url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
-        c.push(
-            vars::TWILIO_API_URL,
-            format!("{api_url:?} is not an http(s) URL"),
-            "remove it for https://api.twilio.com",
-        );
-    }
-    Some(TwilioSettings {
-        api_url,
-        account_sid: sid?,
-        auth_token: token?,
-        from: from?,
-        to: to?,
-        timeout: Duration::from_secs(10),
-        max_attempts: 4,
-        backoff: Duration::from_secs(2),
-    })
 }
 
 #[cfg(test)]

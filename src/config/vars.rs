@@ -53,6 +53,42 @@ pub const LOG_FORMAT: &str = "LOG_FORMAT";
 /// `RUST_LOG`-style filter; default `info`.
 pub const LOG_LEVEL: &str = "LOG_LEVEL";
 
+/// Comma-separated events that reach the operator (`alert::Event` names).
+pub const ALERT_EVENTS: &str = "ALERT_EVENTS";
+/// Seconds without a healthy endpoint before the `blind` alert; default [`DEFAULT_BLIND_ALERT_SECS`].
+pub const BLIND_ALERT_SECS: &str = "BLIND_ALERT_SECS";
+pub const TELEGRAM_BOT_TOKEN: &str = "TELEGRAM_BOT_TOKEN";
+pub const TELEGRAM_CHAT_ID: &str = "TELEGRAM_CHAT_ID";
+/// Base URL of the Bot API; the trap appends `/bot<token>/sendMessage`.
+pub const TELEGRAM_API_URL: &str = "TELEGRAM_API_URL";
+pub const SLACK_WEBHOOK_URL: &str = "SLACK_WEBHOOK_URL";
+pub const DISCORD_WEBHOOK_URL: &str = "DISCORD_WEBHOOK_URL";
+pub const PAGERDUTY_ROUTING_KEY: &str = "PAGERDUTY_ROUTING_KEY";
+/// Base URL of the Events API; the trap appends `/v2/enqueue`.
+pub const PAGERDUTY_API_URL: &str = "PAGERDUTY_API_URL";
+pub const WEBHOOK_URL: &str = "WEBHOOK_URL";
+pub const WEBHOOK_BEARER_TOKEN: &str = "WEBHOOK_BEARER_TOKEN";
+/// HMAC-SHA256 key of the raw body, sent as `X-Witness-Trap-Signature: sha256=<hex>`.
+pub const WEBHOOK_HMAC_SECRET: &str = "WEBHOOK_HMAC_SECRET";
+/// lettre's URL form: `smtps://host:465`, `smtp://host:587?tls=required`; plain `smtp://` only to loopback.
+pub const SMTP_URL: &str = "SMTP_URL";
+pub const SMTP_USERNAME: &str = "SMTP_USERNAME";
+pub const SMTP_PASSWORD: &str = "SMTP_PASSWORD";
+pub const SMTP_FROM: &str = "SMTP_FROM";
+/// Comma-separated mailboxes.
+pub const SMTP_TO: &str = "SMTP_TO";
+/// The dead-man's switch: pinged after healthy polls, `/fail` when blind, nothing when dead.
+pub const HEARTBEAT_URL: &str = "HEARTBEAT_URL";
+/// At most one heartbeat ping per this many seconds; default [`DEFAULT_HEARTBEAT_EVERY_SECS`].
+pub const HEARTBEAT_EVERY_SECS: &str = "HEARTBEAT_EVERY_SECS";
+/// `host:port` of the Prometheus `/metrics` endpoint; off unless set.
+pub const METRICS_ADDR: &str = "METRICS_ADDR";
+
+pub const DEFAULT_BLIND_ALERT_SECS: u64 = 300;
+pub const DEFAULT_HEARTBEAT_EVERY_SECS: u64 = 60;
+pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
+pub const DEFAULT_PAGERDUTY_API_URL: &str = "https://events.pagerduty.com";
+
 pub const DEFAULT_POLL_INTERVAL_SECS: u64 = 30;
 pub const DEFAULT_STATE_FILE: &str = "./witness-trap-state.json";
 pub const DEFAULT_TWILIO_API_URL: &str = "https://api.twilio.com";

@@ -57,5 +57,5 @@ pub fn fanout(settings: &AlertSettings, clock: SharedClock) -> Fanout {
     if let Some(t) = &settings.twilio {
         notifiers.push(Arc::new(TwilioNotifier::new(t.clone(), clock)));
     }
-    Fanout::new(notifiers)
+    Fanout::with_events(notifiers, settings.events.clone())
 }

@@ -60,6 +60,8 @@ pub struct TrapSettings {
     pub trigger: Trigger,
     /// How long firing may take, from the first attempt, before it is declared failed.
     pub fire_timeout: Duration,
+    /// How long without a healthy endpoint before the `blind` alert (once per episode, then `recovered`).
+    pub blind_alert_after: Duration,
 }
 
 /// Why the trap could not go on.
@@ -113,9 +115,9 @@ impl Finish {
     pub fn swapped(&self) -> bool {
         matches!(self.outcome, Outcome::Swapped { .. })
     }
-    /// Every configured channel told the operator (true when none is configured).
+    /// The operator was told: at least one channel delivered the alert (true when none was to).
     pub fn alert_ok(&self) -> bool {
-        alert::all_sent(&self.alerts)
+        alert::any_sent(&self.alerts)
     }
 }
 
@@ -133,6 +135,8 @@ pub struct Trap<P: Producer> {
     unsaved: Option<String>,
     /// Warnings on their way to the operator: sent beside the watch, never in its way.
     warnings: tokio::task::JoinSet<()>,
+    /// Since when no endpoint has been healthy, and whether the `blind` alert went out.
+    blind_since: Option<(ChainTime, bool)>,
 }
 
 /// Load the stored state of `identity`, with its revision; `None` if there is none yet.
@@ -214,9 +218,15 @@ impl<P: Producer> Trap<P> {
             last_counter: None,
             unsaved,
             warnings: tokio::task::JoinSet::new(),
+            blind_since: None,
         };
         if let Some(reason) = trap.unsaved.clone() {
             trap.state_not_writable(&reason);
+        }
+        if trap.state.phase == Phase::Armed {
+            let id = trap.producer.identity();
+            let allowed = trap.state.allowed;
+            trap.tell(Incident::Armed { witness: id.producer, chain: id.chain, allowed });
         }
         Ok(trap)
     }
@@ -293,14 +303,43 @@ impl<P: Producer> Trap<P> {
         self.warn_operator(&format!("state not writable, guarding from memory; free the disk: {reason}"));
     }
 
-    /// Tell the operator something that is not a fire, on every channel, in the background: a slow or dead
-    /// channel never delays a look or a swap. [`Self::flush_warnings`] waits for them before the trap ends.
+    /// A warning that is always sent (the state cannot be written).
     fn warn_operator(&mut self, text: &str) {
         let id = self.producer.identity();
         tracing::warn!(%text, "alerting the operator");
-        let incident = Incident::Warning { witness: id.producer, chain: id.chain, text: text.to_string() };
+        self.tell(Incident::Warning { witness: id.producer, chain: id.chain, text: text.to_string() });
+    }
+
+    /// Tell the operator something that is not a fire, on every channel whose event is chosen, in the
+    /// background: a slow or dead channel never delays a look or a swap. [`Self::flush_warnings`] waits for
+    /// them before the trap ends.
+    fn tell(&mut self, incident: Incident) {
         let alerts = self.alerts.clone();
         self.warnings.spawn(async move { alerts.notify(&incident).await });
+    }
+
+    /// Follow blind episodes: the `blind` alert after `blind_alert_after` without a healthy endpoint (once),
+    /// `recovered` when a healthy reading returns after it.
+    fn track_blindness(&mut self, blind: Option<&str>) {
+        let now = self.now();
+        let id = self.producer.identity();
+        match (blind, self.blind_since) {
+            (Some(_), None) => self.blind_since = Some((now, false)),
+            (Some(reason), Some((since, false))) if now.since(since) >= self.settings.blind_alert_after => {
+                self.blind_since = Some((since, true));
+                let secs = now.since(since).as_secs();
+                tracing::error!(secs, %reason, "blind: no healthy endpoint; alerting");
+                self.tell(Incident::Blind { witness: id.producer, chain: id.chain, secs, reason: reason.to_string() });
+            }
+            (None, Some((_, alerted))) => {
+                self.blind_since = None;
+                if alerted {
+                    tracing::info!("healthy again after a blind episode");
+                    self.tell(Incident::Recovered { witness: id.producer, chain: id.chain });
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Wait (bounded) for the warnings still on their way.
@@ -314,7 +353,9 @@ impl<P: Producer> Trap<P> {
     /// Forward what the producer noticed (each once) to the log and the operator.
     async fn forward_notices(&mut self) {
         for notice in self.producer.take_notices() {
-            self.warn_operator(&notice);
+            let id = self.producer.identity();
+            tracing::warn!(%notice, "the data cannot be trusted; alerting");
+            self.tell(Incident::Distrust { witness: id.producer, chain: id.chain, text: notice });
         }
     }
 
@@ -352,6 +393,10 @@ impl<P: Producer> Trap<P> {
         }
         let obs = self.producer.observe(&self.state.baseline).await;
         self.forward_notices().await;
+        match &obs {
+            Observation::Blind(reason) => self.track_blindness(Some(reason)),
+            Observation::Reading(_) => self.track_blindness(None),
+        }
         let allowed = self.allowed();
         let decision = decide(allowed, self.last_counter, self.producer.counter_name(), &obs);
         self.record_poll(self.last_poll(&obs, &decision)).await;
@@ -528,8 +573,11 @@ impl<P: Producer> Trap<P> {
             seen_at,
             trigger_misses,
             fired_at: self.now(),
+            alerts: self.alerts.pending_for(match outcome {
+                Outcome::Swapped { .. } => alert::Event::Fired,
+                Outcome::Failed { .. } => alert::Event::FireFailed,
+            }),
             outcome,
-            alerts: self.alerts.all_pending(),
             attempts: self.state.attempts().to_vec(),
         };
         self.save().await?;
@@ -646,7 +694,19 @@ pub async fn run<P: Producer>(trap: &mut Trap<P>, shutdown: CancellationToken) -
 
 async fn watch<P: Producer>(trap: &mut Trap<P>, shutdown: CancellationToken) -> Result<RunOutcome, TrapError> {
     match &trap.state.phase {
-        Phase::Fired { .. } => return Ok(RunOutcome::AlreadyFired(trap.send_pending_alerts().await?)),
+        Phase::Fired { .. } => {
+            let finish = trap.send_pending_alerts().await?;
+            let id = trap.producer.identity();
+            let text = match &finish.outcome {
+                Outcome::Swapped { txid } => format!(
+                    "it fired before (txid {}); it neither polls nor signs; re-arm with `witness-trap rearm`",
+                    txid.as_deref().unwrap_or("none")
+                ),
+                Outcome::Failed { reason } => format!("it fired before and FAILED ({reason}); act, then rearm"),
+            };
+            trap.tell(Incident::DisarmedStart { witness: id.producer, chain: id.chain, text });
+            return Ok(RunOutcome::AlreadyFired(finish));
+        }
         Phase::Firing { attempts, .. } => {
             tracing::warn!(attempts = attempts.len(), "restarted while firing: finishing the same swap");
         }

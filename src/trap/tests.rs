@@ -180,6 +180,7 @@ impl Rig {
             poll_interval: Duration::from_secs(30),
             trigger: Trigger::Allowed(allowed),
             fire_timeout: Duration::from_secs(600),
+            blind_alert_after: Duration::from_secs(300),
         };
         let alerts = Fanout::new(vec![self.channel.clone() as Arc<dyn Notifier>]);
         Trap::open(settings, producer, self.clock.clone(), self.store.clone(), alerts, Some(ArmedAt { height: 100 }))
@@ -406,6 +407,7 @@ async fn a_full_disk_never_stops_the_guard() {
         poll_interval: Duration::from_secs(30),
         trigger: Trigger::Allowed(1),
         fire_timeout: Duration::from_secs(600),
+        blind_alert_after: Duration::from_secs(300),
     };
     let alerts = Fanout::new(vec![rig.channel.clone() as Arc<dyn Notifier>]);
     let mut trap =
@@ -441,4 +443,53 @@ async fn a_full_disk_never_stops_the_guard() {
     trap.save().await.expect("stores again");
     let stored = TrapState::<ArmedAt>::decode(&store.inner.shared().expect("stored"), "m").expect("ok");
     assert!(matches!(stored.phase, Phase::Fired { .. }));
+}
+
+/// Issue 13: events beyond "fired". With every event chosen: `armed` at start, `blind` once per episode
+/// after `blind_alert_after`, `recovered` when a healthy reading returns; a restart of the fired trap
+/// says `disarmed_start`. With the default events, `armed` is not sent.
+#[tokio::test]
+async fn blind_episodes_and_other_events_reach_the_chosen_channels_once() {
+    let rig = Rig::new(true);
+    let producer = Scripted { script: rig.script.clone(), store: rig.store.clone() };
+    let settings = TrapSettings {
+        poll_interval: Duration::from_secs(30),
+        trigger: Trigger::Allowed(1),
+        fire_timeout: Duration::from_secs(600),
+        blind_alert_after: Duration::from_secs(60),
+    };
+    let all = Fanout::with_events(vec![rig.channel.clone() as Arc<dyn Notifier>], crate::alert::EventSet::all());
+    let mut trap =
+        Trap::open(settings.clone(), producer, rig.clock.clone(), rig.store.clone(), all, Some(ArmedAt { height: 1 }))
+            .await
+            .expect("arms");
+    rig.script(|s| {
+        s.observations.extend([
+            Observation::Blind("every endpoint down".into()),
+            Observation::Blind("every endpoint down".into()),
+            Observation::Blind("every endpoint down".into()),
+            Observation::Reading(evidence(0)),
+            Observation::Reading(evidence(0)),
+        ]);
+    });
+    trap.step().await.expect("blind 1");
+    // 60 chain seconds later (60 ms of wall time at 1000x), still blind: the alert goes out, once.
+    rig.clock.sleep(Duration::from_secs(61)).await;
+    trap.step().await.expect("blind 2");
+    trap.step().await.expect("blind 3");
+    trap.step().await.expect("healthy");
+    trap.step().await.expect("healthy again");
+    trap.flush_warnings().await;
+    let sent = rig.channel.sent.lock().expect("sent").clone();
+    let count = |needle: &str| sent.iter().filter(|t| t.contains(needle)).count();
+    assert_eq!(count("armed for @prod"), 1, "{sent:?}");
+    assert_eq!(count("BLIND for"), 1, "{sent:?}");
+    assert_eq!(count("recovered"), 1, "{sent:?}");
+
+    // The default events leave `armed` out.
+    let rig = Rig::new(true);
+    let _trap = rig.open(1).await.expect("arms");
+    let mut trap = rig.open(1).await.expect("resumes");
+    trap.flush_warnings().await;
+    assert!(rig.channel.sent.lock().expect("sent").is_empty(), "armed is not a default event");
 }
