@@ -6,6 +6,7 @@
 //! incident is in [`text`]; each channel is a module ([`twilio`]).
 
 pub mod events;
+pub mod heartbeat;
 pub mod text;
 pub mod twilio;
 

@@ -53,7 +53,12 @@ pub async fn run(
     match settings.chain {
         ChainSettings::Graphene(g) => {
             let producer = GrapheneProducer::new(g, clock.clone()).map_err(|e| ServiceError::Failure(e.to_string()))?;
-            let trap = open(producer, kind, settings.trap, clock, store, alerts).await?;
+            let heartbeat = settings
+                .alerts
+                .heartbeat
+                .clone()
+                .map(|h| Arc::new(crate::alert::heartbeat::Heartbeat::new(h, clock.clone())));
+            let trap = open(producer, kind, settings.trap, clock, store, alerts).await?.with_heartbeat(heartbeat);
             watch(trap, shutdown, options).await
         }
     }

@@ -137,6 +137,8 @@ pub struct Trap<P: Producer> {
     warnings: tokio::task::JoinSet<()>,
     /// Since when no endpoint has been healthy, and whether the `blind` alert went out.
     blind_since: Option<(ChainTime, bool)>,
+    /// The dead-man's switch, if configured.
+    heartbeat: Option<Arc<alert::heartbeat::Heartbeat>>,
 }
 
 /// Load the stored state of `identity`, with its revision; `None` if there is none yet.
@@ -219,6 +221,7 @@ impl<P: Producer> Trap<P> {
             unsaved,
             warnings: tokio::task::JoinSet::new(),
             blind_since: None,
+            heartbeat: None,
         };
         if let Some(reason) = trap.unsaved.clone() {
             trap.state_not_writable(&reason);
@@ -229,6 +232,19 @@ impl<P: Producer> Trap<P> {
             trap.tell(Incident::Armed { witness: id.producer, chain: id.chain, allowed });
         }
         Ok(trap)
+    }
+
+    /// Ping `heartbeat` after healthy polls, `/fail` while blind, and once when the trap fires.
+    pub fn with_heartbeat(mut self, heartbeat: Option<Arc<alert::heartbeat::Heartbeat>>) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+
+    /// Send a heartbeat beside the watch.
+    fn pulse(&mut self, beat: alert::heartbeat::Beat) {
+        if let Some(hb) = self.heartbeat.clone() {
+            self.warnings.spawn(async move { hb.beat(beat).await });
+        }
     }
 
     pub fn state(&self) -> &TrapState<P::Baseline> {
@@ -394,8 +410,14 @@ impl<P: Producer> Trap<P> {
         let obs = self.producer.observe(&self.state.baseline).await;
         self.forward_notices().await;
         match &obs {
-            Observation::Blind(reason) => self.track_blindness(Some(reason)),
-            Observation::Reading(_) => self.track_blindness(None),
+            Observation::Blind(reason) => {
+                self.track_blindness(Some(reason));
+                self.pulse(alert::heartbeat::Beat::Fail);
+            }
+            Observation::Reading(_) => {
+                self.track_blindness(None);
+                self.pulse(alert::heartbeat::Beat::Ok);
+            }
         }
         let allowed = self.allowed();
         let decision = decide(allowed, self.last_counter, self.producer.counter_name(), &obs);
@@ -581,6 +603,7 @@ impl<P: Producer> Trap<P> {
             attempts: self.state.attempts().to_vec(),
         };
         self.save().await?;
+        self.pulse(alert::heartbeat::Beat::Fired);
         self.send_pending_alerts().await
     }
 
