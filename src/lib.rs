@@ -44,6 +44,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod logging;
+pub mod metrics;
 pub mod redact;
 pub mod service;
 pub mod store;

@@ -5,6 +5,7 @@
 //! out. Channels are sent to concurrently; one that fails or hangs never delays another. The text of each
 //! incident is in [`text`]; each channel is a module ([`twilio`]).
 
+pub mod email;
 pub mod events;
 pub mod heartbeat;
 pub mod text;
