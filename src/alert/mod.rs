@@ -3,13 +3,23 @@
 //! The trap never names a vendor: it hands an incident to [`Fanout::deliver`] with the channels still
 //! pending, and records each channel's [`Delivery`] in its state, so a restart resends only what did not go
 //! out. Channels are sent to concurrently; one that fails or hangs never delays another. The text of each
-//! incident is in [`text`]; each channel is a module ([`twilio`]).
+//! incident is in [`text`]; each channel is a module ([`twilio`], [`telegram`], [`slack`], [`discord`],
+//! [`pagerduty`], [`webhook`], [`email`]); the HTTP ones share [`http`]'s timeout and retry policy.
 
+pub mod discord;
 pub mod email;
 pub mod events;
 pub mod heartbeat;
+pub mod http;
+pub mod pagerduty;
+pub mod slack;
+pub mod telegram;
 pub mod text;
 pub mod twilio;
+pub mod webhook;
+
+#[cfg(test)]
+mod sink_tests;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -18,9 +28,15 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use discord::{DiscordNotifier, DiscordSettings};
 pub use events::{Event, EventSet};
+pub use http::Policy;
+pub use pagerduty::{PagerDutyNotifier, PagerDutySettings};
+pub use slack::{SlackNotifier, SlackSettings};
+pub use telegram::{TelegramNotifier, TelegramSettings};
 pub use text::Incident;
 pub use twilio::{PhoneNumber, PhoneNumberError, TwilioNotifier, TwilioSettings};
+pub use webhook::{WebhookNotifier, WebhookSettings};
 
 /// Whether one channel has told the operator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

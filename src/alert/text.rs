@@ -71,6 +71,23 @@ impl Incident {
         }
     }
 
+    /// A one-line headline for channels that show one (chat, e-mail subject, PagerDuty summary).
+    pub fn title(&self) -> String {
+        let (account, chain) = self.subject();
+        let what = match self {
+            Incident::Swapped { .. } => "FIRED, signing key swapped",
+            Incident::SwapFailed { .. } => "FIRE FAILED, act now",
+            Incident::Test { .. } => "test alert",
+            Incident::Warning { .. } => "warning",
+            Incident::Distrust { .. } => "data distrusted",
+            Incident::Armed { .. } => "armed",
+            Incident::Blind { .. } => "BLIND, no healthy endpoint",
+            Incident::Recovered { .. } => "recovered",
+            Incident::DisarmedStart { .. } => "started disarmed",
+        };
+        format!("witness-trap @{account} on {chain}: {what}")
+    }
+
     /// The SMS body: GSM-7 only, at most [`MAX_SMS_LEN`] characters.
     pub fn sms_text(&self) -> String {
         fit_sms(&self.text())

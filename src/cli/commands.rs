@@ -96,6 +96,13 @@ async fn settings_command(command: Command, settings: config::Settings, clock: S
             Ok(done) => {
                 print_problems("warnings:", &done.warnings);
                 println!("{}", done.line);
+                match &done.pagerduty {
+                    Some((key, Ok(()))) => println!("pagerduty: incident {key} resolved"),
+                    Some((key, Err(why))) => {
+                        println!("pagerduty: could NOT resolve incident {key}: {why}; resolve it by hand")
+                    }
+                    None => {}
+                }
                 ExitStatus::Ok
             }
             Err(e) => report_error(&e),

@@ -9,12 +9,21 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::vars::{self, Problem};
 use super::Collector;
-use crate::alert::{EventSet, PhoneNumber, TwilioSettings};
+use crate::alert::http::{check_url, Policy};
+use crate::alert::{
+    pagerduty, telegram, DiscordSettings, EventSet, PagerDutySettings, PhoneNumber, SlackSettings, TelegramSettings,
+    TwilioSettings, WebhookSettings,
+};
 
 /// Every configured alert channel, and what goes out through them.
 #[derive(Debug, Clone, Default)]
 pub struct AlertSettings {
     pub twilio: Option<TwilioSettings>,
+    pub telegram: Option<TelegramSettings>,
+    pub slack: Option<SlackSettings>,
+    pub discord: Option<DiscordSettings>,
+    pub pagerduty: Option<PagerDutySettings>,
+    pub webhook: Option<WebhookSettings>,
     /// `ALERT_EVENTS`.
     pub events: EventSet,
     /// `HEARTBEAT_URL` and `HEARTBEAT_EVERY_SECS`.
@@ -34,7 +43,17 @@ pub struct HeartbeatSettings {
 impl AlertSettings {
     /// How many channels are configured.
     pub fn channels(&self) -> usize {
-        usize::from(self.twilio.is_some())
+        [
+            self.twilio.is_some(),
+            self.telegram.is_some(),
+            self.slack.is_some(),
+            self.discord.is_some(),
+            self.pagerduty.is_some(),
+            self.webhook.is_some(),
+        ]
+        .into_iter()
+        .filter(|&on| on)
+        .count()
     }
 }
 
@@ -47,6 +66,30 @@ pub(super) fn alerts(c: &mut Collector) -> AlertSettings {
     let twilio_vars =
         [vars::TWILIO_ACCOUNT_SID, vars::TWILIO_AUTH_TOKEN, vars::TWILIO_FROM, vars::TWILIO_TO, vars::TWILIO_API_URL];
     let twilio = if any_set(c, &twilio_vars) { twilio(c) } else { None };
+    let telegram = if any_set(c, &[vars::TELEGRAM_BOT_TOKEN, vars::TELEGRAM_CHAT_ID, vars::TELEGRAM_API_URL]) {
+        telegram(c)
+    } else {
+        None
+    };
+    let slack = secret_url(
+        c,
+        vars::SLACK_WEBHOOK_URL,
+        "the incoming webhook URL Slack shows (https://hooks.slack.com/services/…)",
+    )
+    .map(|webhook_url| SlackSettings { webhook_url, policy: Policy::default() });
+    let discord = secret_url(
+        c,
+        vars::DISCORD_WEBHOOK_URL,
+        "the webhook URL of the channel's Integrations (https://discord.com/api/webhooks/…)",
+    )
+    .map(|webhook_url| DiscordSettings { webhook_url, policy: Policy::default() });
+    let pagerduty =
+        if any_set(c, &[vars::PAGERDUTY_ROUTING_KEY, vars::PAGERDUTY_API_URL]) { pagerduty(c) } else { None };
+    let webhook = if any_set(c, &[vars::WEBHOOK_URL, vars::WEBHOOK_BEARER_TOKEN, vars::WEBHOOK_HMAC_SECRET]) {
+        webhook(c)
+    } else {
+        None
+    };
     let events = match c.src.get(vars::ALERT_EVENTS) {
         None => EventSet::default(),
         Some(list) => EventSet::parse(&list).unwrap_or_else(|e| {
@@ -70,15 +113,109 @@ pub(super) fn alerts(c: &mut Collector) -> AlertSettings {
             None
         }
     });
-    let settings = AlertSettings { twilio, events, heartbeat, metrics_addr };
-    if settings.channels() == 0 && !c.problems.iter().any(|p| p.var.starts_with("TWILIO")) {
+    let settings =
+        AlertSettings { twilio, telegram, slack, discord, pagerduty, webhook, events, heartbeat, metrics_addr };
+    // A channel with a problem is reported as such; "none configured" only when none was attempted.
+    let attempted = ["TWILIO_", "TELEGRAM_", "SLACK_", "DISCORD_", "PAGERDUTY_", "WEBHOOK_", "SMTP_"];
+    if settings.channels() == 0 && !c.problems.iter().any(|p| attempted.iter().any(|a| p.var.starts_with(a))) {
         c.problems.push(Problem::new(
             "alert channels",
             "none is configured: nobody would hear that the trap fired",
-            "configure at least one: Twilio (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM, TWILIO_TO)",
+            "configure at least one: Twilio (TWILIO_*), Telegram (TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID), \
+             SLACK_WEBHOOK_URL, DISCORD_WEBHOOK_URL, PAGERDUTY_ROUTING_KEY, WEBHOOK_URL or e-mail (SMTP_*); \
+             see the README's channel table",
         ));
     }
     settings
+}
+
+/// A secret (`X` or `X_FILE`) that must be set; `None` with a problem pushed otherwise.
+fn required_secret(c: &mut Collector, name: &str, what: &str) -> Option<SecretString> {
+    match vars::secret(c.src, name) {
+        Ok(Some(v)) => Some(v),
+        Ok(None) => {
+            c.push(name, "is not set", format!("set {name} (or {name}_FILE, a path) to {what}"));
+            None
+        }
+        Err(p) => {
+            c.problems.push(p);
+            None
+        }
+    }
+}
+
+/// A secret that may be unset.
+fn optional_secret(c: &mut Collector, name: &str) -> Option<SecretString> {
+    vars::secret(c.src, name).unwrap_or_else(|p| {
+        c.problems.push(p);
+        None
+    })
+}
+
+/// An optional secret http(s) URL (a webhook): `None` when unset; never echoed when wrong.
+fn secret_url(c: &mut Collector, name: &str, what: &str) -> Option<SecretString> {
+    let url = optional_secret(c, name)?;
+    match check_url(url.expose_secret()) {
+        Ok(_) => Some(SecretString::from(url.expose_secret().trim().to_string())),
+        Err(why) => {
+            c.push(name, why, format!("give {what}"));
+            None
+        }
+    }
+}
+
+/// A base URL that is not secret (an API's address), or its default.
+fn base_url(c: &mut Collector, name: &str, default: &str) -> String {
+    let url = c.src.get(name).map(|v| v.trim().to_string()).unwrap_or_else(|| default.to_string());
+    if let Err(why) = check_url(&url) {
+        c.push(name, format!("{:?} {why}", crate::redact::url(&url)), format!("remove it for {default}"));
+    }
+    url
+}
+
+fn telegram(c: &mut Collector) -> Option<TelegramSettings> {
+    let token = required_secret(c, vars::TELEGRAM_BOT_TOKEN, "the token @BotFather gave your bot");
+    if let Some(t) = &token {
+        if let Err(why) = telegram::check_token(t.expose_secret().trim()) {
+            c.push(vars::TELEGRAM_BOT_TOKEN, why, "copy the whole token, digits, ':' and key");
+        }
+    }
+    let chat_id = c.required(vars::TELEGRAM_CHAT_ID, "the chat to alert (a number, or @channelname)");
+    if let Some(id) = &chat_id {
+        if let Err(why) = telegram::check_chat_id(id) {
+            c.push(vars::TELEGRAM_CHAT_ID, why, "ask @userinfobot or read getUpdates for the chat's id");
+        }
+    }
+    let api_url = base_url(c, vars::TELEGRAM_API_URL, vars::DEFAULT_TELEGRAM_API_URL);
+    let bot_token = SecretString::from(token?.expose_secret().trim().to_string());
+    Some(TelegramSettings { api_url, bot_token, chat_id: chat_id?, policy: Policy::default() })
+}
+
+fn pagerduty(c: &mut Collector) -> Option<PagerDutySettings> {
+    let key = required_secret(c, vars::PAGERDUTY_ROUTING_KEY, "the Events API v2 integration key of your service");
+    if let Some(k) = &key {
+        if let Err(why) = pagerduty::check_routing_key(k.expose_secret().trim()) {
+            c.push(vars::PAGERDUTY_ROUTING_KEY, why, "copy the Integration Key of an Events API v2 integration");
+        }
+    }
+    let api_url = base_url(c, vars::PAGERDUTY_API_URL, vars::DEFAULT_PAGERDUTY_API_URL);
+    let routing_key = SecretString::from(key?.expose_secret().trim().to_string());
+    Some(PagerDutySettings { api_url, routing_key, policy: Policy::default() })
+}
+
+fn webhook(c: &mut Collector) -> Option<WebhookSettings> {
+    let url =
+        secret_url(c, vars::WEBHOOK_URL, "the http(s) URL that receives the alerts (documented body in the README)");
+    if url.is_none() && c.src.get(vars::WEBHOOK_URL).is_none() && c.src.get("WEBHOOK_URL_FILE").is_none() {
+        c.push(
+            vars::WEBHOOK_URL,
+            "is not set",
+            "set WEBHOOK_URL, or remove WEBHOOK_BEARER_TOKEN and WEBHOOK_HMAC_SECRET",
+        );
+    }
+    let bearer_token = optional_secret(c, vars::WEBHOOK_BEARER_TOKEN);
+    let hmac_secret = optional_secret(c, vars::WEBHOOK_HMAC_SECRET);
+    Some(WebhookSettings { url: url?, bearer_token, hmac_secret, policy: Policy::default() })
 }
 
 fn heartbeat(c: &mut Collector) -> Option<HeartbeatSettings> {

@@ -195,6 +195,8 @@ pub async fn dry_run(settings: Settings, clock: SharedClock) -> Result<serde_jso
 pub struct Rearmed {
     pub line: String,
     pub warnings: Vec<Problem>,
+    /// PagerDuty's `resolve` of the fire's incident, when PagerDuty is configured: its dedup key and result.
+    pub pagerduty: Option<(String, Result<(), String>)>,
 }
 
 /// `rearm`: a fresh armed state from the chain now, after every pre-arming check passes.
@@ -204,9 +206,19 @@ pub async fn rearm(settings: Settings, clock: SharedClock) -> Result<Rearmed, Se
         hint: "stop the running trap first (`docker compose stop`), then re-arm",
     })?;
     let kind = settings.kind();
-    match settings.chain {
-        ChainSettings::Graphene(g) => rearm_with(graphene(g, clock.clone())?, kind, settings.trap, &store, clock).await,
+    let (mut done, id) = match settings.chain {
+        ChainSettings::Graphene(g) => {
+            rearm_with(graphene(g, clock.clone())?, kind, settings.trap, &store, clock.clone()).await?
+        }
+    };
+    // Re-armed: the fire is dealt with, so its PagerDuty incident is resolved (a failure is reported, the
+    // trap stays armed).
+    if let Some(pd) = settings.alerts.pagerduty {
+        let key = crate::alert::pagerduty::dedup_key(&id.producer, &id.chain);
+        let result = crate::alert::PagerDutyNotifier::new(pd, clock).resolve(&id.producer, &id.chain).await;
+        done.pagerduty = Some((key, result));
     }
+    Ok(done)
 }
 
 async fn rearm_with<P: Producer>(
@@ -215,7 +227,7 @@ async fn rearm_with<P: Producer>(
     settings: trap::TrapSettings,
     store: &dyn StateStore,
     clock: SharedClock,
-) -> Result<Rearmed, ServiceError> {
+) -> Result<(Rearmed, Identity), ServiceError> {
     let result = check_chain(&mut producer, kind, settings.trigger, true).await;
     let unreachable = result.chain_unreachable();
     let Some((_, baseline)) = result.reading else {
@@ -234,7 +246,7 @@ async fn rearm_with<P: Producer>(
         None => format!("fires after {} missed", state.allowed),
     };
     let line = format!("re-armed: @{} on {}{now}, {fires} (was: {})", id.producer, id.chain, was.unwrap_or("no state"));
-    Ok(Rearmed { line, warnings: result.warnings })
+    Ok((Rearmed { line, warnings: result.warnings, pagerduty: None }, id))
 }
 
 /// `test-alert`: one test alert through every configured channel; one result per channel.

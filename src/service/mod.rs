@@ -13,7 +13,10 @@ use std::sync::Arc;
 
 use chain_clock::SharedClock;
 
-use crate::alert::{Fanout, Notifier, TwilioNotifier};
+use crate::alert::{
+    DiscordNotifier, Fanout, Notifier, PagerDutyNotifier, SlackNotifier, TelegramNotifier, TwilioNotifier,
+    WebhookNotifier,
+};
 use crate::config::{AlertSettings, Report};
 use crate::store::StoreError;
 use crate::trap::TrapError;
@@ -54,8 +57,23 @@ impl From<TrapError> for ServiceError {
 /// The alert fan-out of the configured channels.
 pub fn fanout(settings: &AlertSettings, clock: SharedClock) -> Fanout {
     let mut notifiers: Vec<Arc<dyn Notifier>> = Vec::new();
-    if let Some(t) = &settings.twilio {
-        notifiers.push(Arc::new(TwilioNotifier::new(t.clone(), clock)));
+    if let Some(s) = &settings.twilio {
+        notifiers.push(Arc::new(TwilioNotifier::new(s.clone(), clock.clone())));
+    }
+    if let Some(s) = &settings.telegram {
+        notifiers.push(Arc::new(TelegramNotifier::new(s.clone(), clock.clone())));
+    }
+    if let Some(s) = &settings.slack {
+        notifiers.push(Arc::new(SlackNotifier::new(s.clone(), clock.clone())));
+    }
+    if let Some(s) = &settings.discord {
+        notifiers.push(Arc::new(DiscordNotifier::new(s.clone(), clock.clone())));
+    }
+    if let Some(s) = &settings.pagerduty {
+        notifiers.push(Arc::new(PagerDutyNotifier::new(s.clone(), clock.clone())));
+    }
+    if let Some(s) = &settings.webhook {
+        notifiers.push(Arc::new(WebhookNotifier::new(s.clone(), clock.clone())));
     }
     Fanout::with_events(notifiers, settings.events.clone())
 }

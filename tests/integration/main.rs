@@ -1,5 +1,7 @@
 //! Integration tests: one binary, one module per area (ripgrep's layout).
 
+/// Every alert channel end to end: variables, test-alert, a fire and a blind episode, rearm, heartbeat.
+mod channels;
 /// The binary's commands as an operator runs them; no secret in any output.
 mod cli;
 /// Configuration problems: every bad variable is named, nothing is armed or broadcast.
