@@ -67,17 +67,25 @@ pub trait Notifier: Send + Sync {
 pub struct Fanout {
     notifiers: Vec<Arc<dyn Notifier>>,
     events: EventSet,
+    /// Counts every delivery by channel and outcome, when `METRICS_ADDR` is set.
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Fanout {
     /// The channels, with the default events.
     pub fn new(notifiers: Vec<Arc<dyn Notifier>>) -> Self {
-        Self { notifiers, events: EventSet::default() }
+        Self { notifiers, events: EventSet::default(), metrics: None }
     }
 
     /// The channels, with the `ALERT_EVENTS` chosen.
     pub fn with_events(notifiers: Vec<Arc<dyn Notifier>>, events: EventSet) -> Self {
-        Self { notifiers, events }
+        Self { notifiers, events, metrics: None }
+    }
+
+    /// Count every delivery in `metrics`.
+    pub fn with_metrics(mut self, metrics: Option<Arc<crate::metrics::Metrics>>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Whether `incident` is to go out at all (tests and warnings always are).
@@ -129,6 +137,9 @@ impl Fanout {
         }
         while let Some(joined) = set.join_next().await {
             let Ok((name, result)) = joined else { continue };
+            if let Some(m) = &self.metrics {
+                m.alert_delivery(name, result.is_ok());
+            }
             let delivery = match result {
                 Ok(()) => {
                     tracing::info!(channel = name, "alert delivered");

@@ -165,6 +165,17 @@ pub struct EndpointHealth {
     pub health: Result<u64, String>,
 }
 
+/// How one endpoint answered its last read, for the metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointStat {
+    /// The URL without credentials.
+    pub url: String,
+    /// Its last answer was fresh and trusted enough to use.
+    pub up: bool,
+    /// How long its read took, if it was read since the last report.
+    pub latency: Option<Duration>,
+}
+
 /// Everything the chain said before arming.
 #[derive(Debug, Clone)]
 pub struct Preflight<B> {
@@ -238,6 +249,15 @@ pub trait Producer: Send {
     /// Standing problems that make the trap unhealthy while they last (an untrusted endpoint), for
     /// `health` and `status`.
     fn troubles(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Every configured endpoint, in order: whether its last read was usable and, if it was read since the
+    /// last call, how long that took (so each read's latency is counted once). For the metrics.
+    fn take_endpoint_stats(&mut self) -> Vec<EndpointStat> {
+        Vec::new()
+    }
+    /// Every configured endpoint (URL without credentials), so the metrics know them from start-up.
+    fn endpoint_urls(&self) -> Vec<String> {
         Vec::new()
     }
     /// RPC calls made so far (the benchmark's cost figure).

@@ -14,6 +14,7 @@ use crate::alert::{
     pagerduty, telegram, DiscordSettings, EventSet, PagerDutySettings, PhoneNumber, SlackSettings, TelegramSettings,
     TwilioSettings, WebhookSettings,
 };
+use crate::alert::email::{self, EmailSettings, SmtpAuth};
 
 /// Every configured alert channel, and what goes out through them.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +25,7 @@ pub struct AlertSettings {
     pub discord: Option<DiscordSettings>,
     pub pagerduty: Option<PagerDutySettings>,
     pub webhook: Option<WebhookSettings>,
+    pub email: Option<EmailSettings>,
     /// `ALERT_EVENTS`.
     pub events: EventSet,
     /// `HEARTBEAT_URL` and `HEARTBEAT_EVERY_SECS`.
@@ -50,6 +52,7 @@ impl AlertSettings {
             self.discord.is_some(),
             self.pagerduty.is_some(),
             self.webhook.is_some(),
+            self.email.is_some(),
         ]
         .into_iter()
         .filter(|&on| on)
@@ -189,6 +192,45 @@ fn telegram(c: &mut Collector) -> Option<TelegramSettings> {
     let api_url = base_url(c, vars::TELEGRAM_API_URL, vars::DEFAULT_TELEGRAM_API_URL);
     let bot_token = SecretString::from(token?.expose_secret().trim().to_string());
     Some(TelegramSettings { api_url, bot_token, chat_id: chat_id?, policy: Policy::default() })
+}
+
+fn email(c: &mut Collector) -> Option<EmailSettings> {
+    let server = c.required(vars::SMTP_URL, "smtps://host:465, or smtp://host:587?tls=required").and_then(|u| {
+        email::parse_smtp_url(&u)
+            .map_err(|why| {
+                c.push(
+                    vars::SMTP_URL,
+                    why,
+                    "give smtps://host:465 (TLS) or smtp://host:587?tls=required (STARTTLS); plain smtp:// only to this host",
+                )
+            })
+            .ok()
+    });
+    let from = c.required(vars::SMTP_FROM, "the sender, e.g. witness-trap <trap@example.com>").and_then(|v| {
+        email::parse_mailbox(&v).map_err(|why| c.push(vars::SMTP_FROM, why, "give one address, e.g. trap@example.com")).ok()
+    });
+    let to = c.required(vars::SMTP_TO, "one or more comma-separated addresses to alert").and_then(|v| {
+        email::parse_recipients(&v)
+            .map_err(|why| c.push(vars::SMTP_TO, why, "give comma-separated addresses, e.g. ops@example.com,me@example.com"))
+            .ok()
+    });
+    let username = c.src.get(vars::SMTP_USERNAME).map(|u| u.trim().to_string());
+    let password = optional_secret(c, vars::SMTP_PASSWORD);
+    let auth = match (username, password) {
+        (Some(username), Some(password)) => Some(SmtpAuth { username, password }),
+        (None, None) => None,
+        (Some(_), None) => {
+            c.push(vars::SMTP_PASSWORD, "is not set but SMTP_USERNAME is", "set SMTP_PASSWORD (or SMTP_PASSWORD_FILE)");
+            None
+        }
+        (None, Some(_)) => {
+            c.push(vars::SMTP_USERNAME, "is not set but SMTP_PASSWORD is", "set SMTP_USERNAME to the login");
+            None
+        }
+    };
+    let mut settings = EmailSettings::new(server?, from?, to?);
+    settings.auth = auth;
+    Some(settings)
 }
 
 fn pagerduty(c: &mut Collector) -> Option<PagerDutySettings> {

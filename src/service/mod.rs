@@ -75,5 +75,8 @@ pub fn fanout(settings: &AlertSettings, clock: SharedClock) -> Fanout {
     if let Some(s) = &settings.webhook {
         notifiers.push(Arc::new(WebhookNotifier::new(s.clone(), clock.clone())));
     }
+    if let Some(s) = &settings.email {
+        notifiers.push(Arc::new(crate::alert::email::EmailNotifier::new(s.clone(), clock.clone())));
+    }
     Fanout::with_events(notifiers, settings.events.clone())
 }

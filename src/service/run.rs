@@ -15,6 +15,7 @@ use crate::chain::graphene::GrapheneProducer;
 use crate::chain::{ChainTime, Producer};
 use crate::config::check::check;
 use crate::config::{ChainSettings, Report, Settings};
+use crate::metrics::Metrics;
 use crate::store::{FileStore, StateStore};
 use crate::trap::state::{Outcome, Phase, TrapState};
 use crate::trap::{self, load_state, Finish, Trap};
@@ -49,18 +50,52 @@ pub async fn run(
         .map_err(|error| ServiceError::Locked { error, hint: "stop it first" })?;
     let store: Arc<dyn StateStore> = Arc::new(store);
     let kind = settings.kind();
+    let identity = settings.identity();
     let alerts = fanout(&settings.alerts, clock.clone());
+    let heartbeat =
+        settings.alerts.heartbeat.clone().map(|h| Arc::new(crate::alert::heartbeat::Heartbeat::new(h, clock.clone())));
+    // The metrics endpoint lives as long as this run, the idle disarmed wait included.
+    let serving = shutdown.child_token();
+    let _stop_serving = serving.clone().drop_guard();
     match settings.chain {
         ChainSettings::Graphene(g) => {
             let producer = GrapheneProducer::new(g, clock.clone()).map_err(|e| ServiceError::Failure(e.to_string()))?;
-            let heartbeat = settings
-                .alerts
-                .heartbeat
-                .clone()
-                .map(|h| Arc::new(crate::alert::heartbeat::Heartbeat::new(h, clock.clone())));
-            let trap = open(producer, kind, settings.trap, clock, store, alerts).await?.with_heartbeat(heartbeat);
+            let metrics = serve_metrics(settings.alerts.metrics_addr, &identity, &producer, &alerts, serving).await?;
+            let alerts = alerts.with_metrics(metrics.clone());
+            let trap = open(producer, kind, settings.trap, clock, store, alerts)
+                .await?
+                .with_heartbeat(heartbeat)
+                .with_metrics(metrics);
             watch(trap, shutdown, options).await
         }
+    }
+}
+
+/// Start the `/metrics` endpoint if `METRICS_ADDR` is set, with every family present from the start
+/// (each endpoint and each channel known already). A port that cannot be bound stops the run before
+/// anything is armed, naming the variable.
+async fn serve_metrics<P: Producer>(
+    addr: Option<std::net::SocketAddr>,
+    identity: &crate::chain::Identity,
+    producer: &P,
+    alerts: &crate::alert::Fanout,
+    stop: CancellationToken,
+) -> Result<Option<Arc<Metrics>>, ServiceError> {
+    let Some(addr) = addr else { return Ok(None) };
+    let metrics =
+        Arc::new(Metrics::new(&identity.producer, &identity.chain, &producer.endpoint_urls(), &alerts.names()));
+    match crate::metrics::serve(addr, metrics.clone(), stop).await {
+        Ok((bound, _task)) => {
+            tracing::info!(address = %bound, "metrics served at http://{bound}/metrics");
+            Ok(Some(metrics))
+        }
+        Err(e) => Err(ServiceError::Config(Report {
+            problems: vec![crate::config::vars::Problem::new(
+                crate::config::vars::METRICS_ADDR,
+                format!("cannot listen on {addr}: {e}"),
+                "choose a free port, or remove METRICS_ADDR",
+            )],
+        })),
     }
 }
 

@@ -27,6 +27,7 @@ use crate::alert::{self, Deliveries, Fanout, Incident};
 use crate::chain::{
     Baseline, ChainTime, Corroboration, Evidence, Identity, Observation, Producer, SwapAttempt, SwapError, SwapStatus,
 };
+use crate::metrics::{Metrics, PollResult, TrapPhase};
 use crate::store::{Revision, StateStore, StoreError};
 use chain_clock::SharedClock;
 use decide::{decide, Decision};
@@ -139,6 +140,8 @@ pub struct Trap<P: Producer> {
     blind_since: Option<(ChainTime, bool)>,
     /// The dead-man's switch, if configured.
     heartbeat: Option<Arc<alert::heartbeat::Heartbeat>>,
+    /// The Prometheus metrics, if `METRICS_ADDR` is set.
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// Load the stored state of `identity`, with its revision; `None` if there is none yet.
@@ -222,6 +225,7 @@ impl<P: Producer> Trap<P> {
             warnings: tokio::task::JoinSet::new(),
             blind_since: None,
             heartbeat: None,
+            metrics: None,
         };
         if let Some(reason) = trap.unsaved.clone() {
             trap.state_not_writable(&reason);
@@ -238,6 +242,39 @@ impl<P: Producer> Trap<P> {
     pub fn with_heartbeat(mut self, heartbeat: Option<Arc<alert::heartbeat::Heartbeat>>) -> Self {
         self.heartbeat = heartbeat;
         self
+    }
+
+    /// Keep `metrics` up to date: phase, trigger, polls, misses, endpoints, fires.
+    pub fn with_metrics(mut self, metrics: Option<Arc<Metrics>>) -> Self {
+        self.metrics = metrics;
+        self.export_phase();
+        self
+    }
+
+    fn export_phase(&self) {
+        let Some(m) = &self.metrics else { return };
+        m.set_phase(match self.state.phase {
+            Phase::Armed => TrapPhase::Armed,
+            Phase::Firing { .. } => TrapPhase::Firing,
+            Phase::Fired { .. } => TrapPhase::Fired,
+        });
+        m.trigger(self.state.allowed);
+    }
+
+    fn export_poll(&mut self, obs: &Observation, decision: &Decision) {
+        let Some(m) = self.metrics.clone() else { return };
+        let result = match decision {
+            Decision::Blind(_) => PollResult::Blind,
+            Decision::Distrust(_) => PollResult::Distrusted,
+            Decision::Hold { .. } | Decision::Crossing { .. } => PollResult::Healthy,
+        };
+        m.poll(result, self.clock.now().as_secs_f64());
+        if let Observation::Reading(e) = obs {
+            m.missed(e.misses);
+        }
+        for ep in self.producer.take_endpoint_stats() {
+            m.endpoint(&ep.url, ep.up, ep.latency);
+        }
     }
 
     /// Send a heartbeat beside the watch.
@@ -292,6 +329,8 @@ impl<P: Producer> Trap<P> {
     /// the trap goes on from memory, alerts once, and reports unhealthy; it still fires when it must. A
     /// conflict (another writer changed the state) or a lock problem stops it: two writers must never both act.
     async fn save(&mut self) -> Result<(), TrapError> {
+        // Every transition is saved: the metrics follow the phase from here, stored or not.
+        self.export_phase();
         let bytes = self.state.encode()?;
         match self.store.compare_and_swap(self.revision, &bytes).await {
             Ok(revision) => {
@@ -421,6 +460,7 @@ impl<P: Producer> Trap<P> {
         }
         let allowed = self.allowed();
         let decision = decide(allowed, self.last_counter, self.producer.counter_name(), &obs);
+        self.export_poll(&obs, &decision);
         self.record_poll(self.last_poll(&obs, &decision)).await;
         match decision {
             Decision::Hold { misses, allowed } => {
@@ -602,6 +642,9 @@ impl<P: Producer> Trap<P> {
             outcome,
             attempts: self.state.attempts().to_vec(),
         };
+        if let (Some(m), Phase::Fired { outcome, .. }) = (&self.metrics, &self.state.phase) {
+            m.fire(matches!(outcome, Outcome::Swapped { .. }));
+        }
         self.save().await?;
         self.pulse(alert::heartbeat::Beat::Fired);
         self.send_pending_alerts().await

@@ -455,6 +455,14 @@ impl Producer for GrapheneProducer {
         self.reader.calls()
     }
 
+    fn take_endpoint_stats(&mut self) -> Vec<crate::chain::EndpointStat> {
+        self.reader.take_endpoint_stats()
+    }
+
+    fn endpoint_urls(&self) -> Vec<String> {
+        self.reader.endpoints().iter().map(|e| e.url().to_string()).collect()
+    }
+
     async fn corroborate(&mut self, first: &Evidence, baseline: &GrapheneBaseline, allowed: u64) -> Corroboration {
         let threshold = baseline.total_missed.saturating_add(allowed);
         let n = self.reader.endpoints().len();

@@ -152,6 +152,10 @@ struct Memory {
     chain_confirmed: bool,
     /// Why the endpoint is dropped (it serves another chain), if it is.
     dropped: Option<String>,
+    /// Its last read was fresh.
+    up: bool,
+    /// How long its reads since the last [`Reader::take_endpoint_stats`] took (wall time).
+    latencies: Vec<Duration>,
 }
 
 impl Memory {
@@ -227,6 +231,23 @@ impl Reader {
             .collect()
     }
 
+    /// Each endpoint: whether its last read was fresh, and one entry per read since the last call with
+    /// how long it took (an endpoint not read since gives one entry without a latency).
+    pub fn take_endpoint_stats(&mut self) -> Vec<crate::chain::EndpointStat> {
+        let mut stats = Vec::new();
+        for (ep, m) in self.endpoints.iter().zip(&mut self.memory) {
+            let up = m.up && m.dropped.is_none();
+            let url = ep.url().to_string();
+            if m.latencies.is_empty() {
+                stats.push(crate::chain::EndpointStat { url, up, latency: None });
+            }
+            for took in m.latencies.drain(..) {
+                stats.push(crate::chain::EndpointStat { url: url.clone(), up, latency: Some(took) });
+            }
+        }
+        stats
+    }
+
     /// Read every usable endpoint concurrently.
     pub async fn poll(&mut self) -> Poll {
         let all: Vec<usize> = (0..self.endpoints.len()).collect();
@@ -254,12 +275,15 @@ impl Reader {
             // Bound the whole read (up to three calls), so one slow endpoint cannot hold the poll.
             let deadline = self.settings.timeout * 2;
             set.spawn(async move {
+                // Latency is the endpoint's, in wall time, whatever the chain clock does.
+                let started = std::time::Instant::now();
                 let read = tokio::time::timeout(deadline, read_endpoint(&ep, &account, expect_chain)).await;
+                let took = started.elapsed();
                 let result = read.unwrap_or_else(|_| {
                     Err(RpcError::Timeout { endpoint: ep.url().to_string(), secs: deadline.as_secs() })
                 });
                 // Freshness is judged at the moment this endpoint answered, not when the slowest one did.
-                (i, clock.now().as_secs(), result)
+                (i, clock.now().as_secs(), result, took)
             });
         }
         let mut raw = Vec::new();
@@ -268,10 +292,17 @@ impl Reader {
                 raw.push(r);
             }
         }
-        raw.sort_by_key(|(i, _, _)| *i);
-        for (i, now, result) in raw {
+        raw.sort_by_key(|(i, _, _, _)| *i);
+        for (i, now, result, took) in raw {
             let url = self.endpoints[i].url().to_string();
-            match self.judge(i, now, result) {
+            let answer = self.judge(i, now, result);
+            let mem = &mut self.memory[i];
+            mem.up = matches!(answer, Answer::Fresh(_));
+            // Bounded: one reading a poll, drained at every poll.
+            if mem.latencies.len() < 64 {
+                mem.latencies.push(took);
+            }
+            match answer {
                 Answer::Fresh(s) => poll.fresh.push(s),
                 Answer::Skipped(reason) => {
                     tracing::warn!(endpoint = %url, %reason, "endpoint skipped");
