@@ -226,7 +226,8 @@ mod tests {
     async fn only_pending_channels_are_sent_and_each_result_is_recorded() {
         let good = Arc::new(Fake { name: "good", ok: true, calls: AtomicUsize::new(0) });
         let bad = Arc::new(Fake { name: "bad", ok: false, calls: AtomicUsize::new(0) });
-        let fanout = Fanout::new(vec![good.clone(), bad.clone()]);
+        let metrics = Arc::new(crate::metrics::Metrics::new("alice", "hive", &[], &["good", "bad"]));
+        let fanout = Fanout::new(vec![good.clone(), bad.clone()]).with_metrics(Some(metrics.clone()));
         let incident = Incident::Test { witness: "alice".into(), chain: "hive".into() };
         let mut d = fanout.all_pending();
         fanout.deliver(&incident, &mut d).await;
@@ -236,6 +237,24 @@ mod tests {
         // A restart resends only what is still pending: nothing here.
         fanout.deliver(&incident, &mut d).await;
         assert_eq!((good.calls.load(Ordering::SeqCst), bad.calls.load(Ordering::SeqCst)), (1, 1));
+        // Each delivery is counted by channel and outcome.
+        let text = metrics.encode();
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses");
+        let count = |sink: &str, outcome: &str| {
+            let s = scrape.samples.iter().find(|s| {
+                s.metric == "witness_trap_alert_deliveries_total"
+                    && s.labels.get("sink") == Some(sink)
+                    && s.labels.get("outcome") == Some(outcome)
+            });
+            match s.map(|s| &s.value) {
+                Some(prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v)) => *v,
+                other => panic!("{sink}/{outcome}: {other:?}"),
+            }
+        };
+        assert_eq!(
+            [count("good", "sent"), count("good", "failed"), count("bad", "sent"), count("bad", "failed")],
+            [1.0, 0.0, 0.0, 1.0]
+        );
         // A channel recorded pending but no longer configured is failed, not silently dropped.
         let mut d: Deliveries = [("gone".to_string(), Delivery::Pending)].into();
         fanout.deliver(&incident, &mut d).await;

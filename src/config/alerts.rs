@@ -9,12 +9,12 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::vars::{self, Problem};
 use super::Collector;
+use crate::alert::email::{self, EmailSettings};
 use crate::alert::http::{check_url, Policy};
 use crate::alert::{
     pagerduty, telegram, DiscordSettings, EventSet, PagerDutySettings, PhoneNumber, SlackSettings, TelegramSettings,
     TwilioSettings, WebhookSettings,
 };
-use crate::alert::email::{self, EmailSettings, SmtpAuth};
 
 /// Every configured alert channel, and what goes out through them.
 #[derive(Debug, Clone, Default)]
@@ -116,8 +116,10 @@ pub(super) fn alerts(c: &mut Collector) -> AlertSettings {
             None
         }
     });
+    let smtp_vars = [vars::SMTP_URL, vars::SMTP_USERNAME, vars::SMTP_PASSWORD, vars::SMTP_FROM, vars::SMTP_TO];
+    let email = if any_set(c, &smtp_vars) { email(c) } else { None };
     let settings =
-        AlertSettings { twilio, telegram, slack, discord, pagerduty, webhook, events, heartbeat, metrics_addr };
+        AlertSettings { twilio, telegram, slack, discord, pagerduty, webhook, email, events, heartbeat, metrics_addr };
     // A channel with a problem is reported as such; "none configured" only when none was attempted.
     let attempted = ["TWILIO_", "TELEGRAM_", "SLACK_", "DISCORD_", "PAGERDUTY_", "WEBHOOK_", "SMTP_"];
     if settings.channels() == 0 && !c.problems.iter().any(|p| attempted.iter().any(|a| p.var.starts_with(a))) {
@@ -207,27 +209,25 @@ fn email(c: &mut Collector) -> Option<EmailSettings> {
             .ok()
     });
     let from = c.required(vars::SMTP_FROM, "the sender, e.g. witness-trap <trap@example.com>").and_then(|v| {
-        email::parse_mailbox(&v).map_err(|why| c.push(vars::SMTP_FROM, why, "give one address, e.g. trap@example.com")).ok()
+        email::parse_mailbox(&v)
+            .map_err(|why| c.push(vars::SMTP_FROM, why, "give one address, e.g. trap@example.com"))
+            .ok()
     });
     let to = c.required(vars::SMTP_TO, "one or more comma-separated addresses to alert").and_then(|v| {
         email::parse_recipients(&v)
-            .map_err(|why| c.push(vars::SMTP_TO, why, "give comma-separated addresses, e.g. ops@example.com,me@example.com"))
+            .map_err(|why| {
+                c.push(vars::SMTP_TO, why, "give comma-separated addresses, e.g. ops@example.com,me@example.com")
+            })
             .ok()
     });
-    let username = c.src.get(vars::SMTP_USERNAME).map(|u| u.trim().to_string());
+    let username = c.src.get(vars::SMTP_USERNAME);
     let password = optional_secret(c, vars::SMTP_PASSWORD);
-    let auth = match (username, password) {
-        (Some(username), Some(password)) => Some(SmtpAuth { username, password }),
-        (None, None) => None,
-        (Some(_), None) => {
-            c.push(vars::SMTP_PASSWORD, "is not set but SMTP_USERNAME is", "set SMTP_PASSWORD (or SMTP_PASSWORD_FILE)");
-            None
-        }
-        (None, Some(_)) => {
-            c.push(vars::SMTP_USERNAME, "is not set but SMTP_PASSWORD is", "set SMTP_USERNAME to the login");
-            None
-        }
-    };
+    // Both or neither: the missing one is the variable to fix.
+    let missing = if username.is_some() { vars::SMTP_PASSWORD } else { vars::SMTP_USERNAME };
+    let auth = email::parse_auth(username.as_deref(), password).unwrap_or_else(|why| {
+        c.push(missing, why, "set SMTP_USERNAME and SMTP_PASSWORD (or SMTP_PASSWORD_FILE), or neither");
+        None
+    });
     let mut settings = EmailSettings::new(server?, from?, to?);
     settings.auth = auth;
     Some(settings)

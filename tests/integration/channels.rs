@@ -214,6 +214,53 @@ fn each_channel_is_validated_naming_its_variable_and_never_echoing_a_secret() {
         (vec![(v::PAGERDUTY_API_URL, "https://events.eu.pagerduty.com")], Some(v::PAGERDUTY_ROUTING_KEY), "no key"),
         (vec![(v::WEBHOOK_BEARER_TOKEN, BEARER)], Some(v::WEBHOOK_URL), "a token without a URL"),
         (vec![(v::WEBHOOK_URL, "https://example.invalid/hook-secret-part")], None, "a webhook"),
+        (
+            vec![
+                (v::SMTP_URL, "smtps://mail.example.com:465"),
+                (v::SMTP_FROM, "trap@example.com"),
+                (v::SMTP_TO, "ops@example.com"),
+            ],
+            None,
+            "e-mail over TLS",
+        ),
+        (
+            vec![
+                (v::SMTP_URL, "smtp://mail.example.com:25"),
+                (v::SMTP_FROM, "trap@example.com"),
+                (v::SMTP_TO, "ops@example.com"),
+            ],
+            Some(v::SMTP_URL),
+            "plain SMTP off this host",
+        ),
+        (
+            vec![
+                (v::SMTP_URL, "smtps://u:hmac-secret-value@mail.example.com"),
+                (v::SMTP_FROM, "t@example.com"),
+                (v::SMTP_TO, "o@example.com"),
+            ],
+            Some(v::SMTP_URL),
+            "a password in the URL",
+        ),
+        (
+            vec![
+                (v::SMTP_URL, "smtp://127.0.0.1:2525"),
+                (v::SMTP_FROM, "t@example.com"),
+                (v::SMTP_TO, "o@example.com"),
+                (v::SMTP_USERNAME, "trap"),
+            ],
+            Some(v::SMTP_PASSWORD),
+            "a login without a password",
+        ),
+        (
+            vec![
+                (v::SMTP_URL, "smtp://127.0.0.1:2525"),
+                (v::SMTP_FROM, "t@example.com"),
+                (v::SMTP_TO, "o@example.com,not an address"),
+            ],
+            Some(v::SMTP_TO),
+            "a bad recipient",
+        ),
+        (vec![(v::SMTP_TO, "o@example.com")], Some(v::SMTP_URL), "e-mail without a server"),
     ];
     for (set, wrong, why) in cases {
         let mut env = base.clone();

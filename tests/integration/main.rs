@@ -18,6 +18,8 @@ mod hostile_config;
 mod hostile_rpc;
 /// State files of the previous release (version 1) load, migrate and behave as before.
 mod legacy;
+/// `METRICS_ADDR`: /metrics scraped and parsed while armed, firing and disarmed; a busy port refused.
+mod metrics;
 /// Scripted RPC node, Twilio mock, keys, settings, log capture.
 mod support;
 /// The trap end to end through `service::run` against the scripted node: fire once, restarts, faults, alerts.

@@ -239,7 +239,7 @@ impl Reader {
             let up = m.up && m.dropped.is_none();
             let url = ep.url().to_string();
             if m.latencies.is_empty() {
-                stats.push(crate::chain::EndpointStat { url, up, latency: None });
+                stats.push(crate::chain::EndpointStat { url: url.clone(), up, latency: None });
             }
             for took in m.latencies.drain(..) {
                 stats.push(crate::chain::EndpointStat { url: url.clone(), up, latency: Some(took) });
