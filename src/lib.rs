@@ -16,7 +16,8 @@
 //! | [`chain`] | the chain boundary ([`chain::Producer`], chain time) and one module per chain family |
 //! | [`chain::graphene`] | Hive and Steem: its RPC client (`rpc/`), slot-aware watching, the key swap |
 //! | [`trap`] | the state machine armed → firing → fired: `decide`, `step`, `run`, the state's layout and its migration |
-//! | [`alert`] | the [`alert::Notifier`] trait, the fan-out, the alert text, and one module per channel (Twilio) |
+//! | [`alert`] | the [`alert::Notifier`] trait, the fan-out, the events, the alert text, one module per channel (Twilio, Telegram, Slack, Discord, PagerDuty, webhook, e-mail) with their shared HTTP retry policy, and the heartbeat |
+//! | [`metrics`] | the Prometheus families and the `/metrics` endpoint (`METRICS_ADDR`) |
 //! | [`store`] | the [`store::StateStore`] trait (load with revision, compare-and-swap, per-instance facts): file and memory stores |
 //! | [`logging`] | tracing, human or JSON |
 //! | [`redact`] | URLs without their credentials |
@@ -32,9 +33,10 @@
 //! A **fourth chain family** (after Hive/Steem, Antelope and Solana) is a module `chain/<family>/` with its
 //! RPC client, implementing [`chain::Producer`] with its own `Baseline`; its bytes are a workspace crate
 //! `crates/<family>-protocol`, its simulator `crates/<family>-sim`; `config` gains a
-//! [`config::ChainSettings`] variant and `chain::ChainKind` names its variables. A **seventh alert
+//! [`config::ChainSettings`] variant and `chain::ChainKind` names its variables. An **eighth alert
 //! channel** is a file `alert/<channel>.rs` implementing [`alert::Notifier`], registered in
-//! `service::fanout` from an [`config::AlertSettings`] field. A **second state store** (etcd) is a file
+//! `service::fanout` from an [`config::AlertSettings`] field (its variables in `config/alerts.rs`; an HTTP
+//! channel reuses `alert::http`, and `alert/sink_tests.rs` runs every HTTP channel through one table). A **second state store** (etcd) is a file
 //! `store/<store>.rs` implementing [`store::StateStore`] (see `store/memory.rs` for the smallest one),
 //! chosen where `service::run` opens the file store today.
 
