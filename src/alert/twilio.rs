@@ -1,18 +1,18 @@
 //! Sending the SMS through Twilio's Messages API with reqwest: form POST, HTTP basic auth, bounded retry.
 //!
-//! `POST {api_url}/2010-04-01/Accounts/{sid}/Messages.json` with `To`, `From`, `Body`. 429 and 5xx are
-//! retried a bounded number of times with back-off (honouring a short `Retry-After`); other 4xx are final.
-//! The auth token travels only in the `Authorization` header, never in a URL (reqwest errors print URLs),
-//! and is a `SecretString` everywhere else.
+//! `POST {api_url}/2010-04-01/Accounts/{sid}/Messages.json` with `To`, `From`, `Body`, one request per
+//! recipient, under the shared policy of [`super::http`] (429 and 5xx retried with back-off, honouring
+//! `Retry-After`; other 4xx final, with Twilio's error code and message). The auth token travels only in
+//! the `Authorization` header, never in a URL, and is a `SecretString` everywhere else.
 
 use std::fmt;
-use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
 use chain_clock::{Clock, SharedClock};
 use serde::Deserialize;
 
+use super::http::{self, Answer, Policy, Verdict};
 use super::{Incident, Notifier, SendFuture};
 
 /// An E.164 phone number, valid by construction: `^\+[1-9][0-9]{7,14}$`.
@@ -62,23 +62,8 @@ pub struct TwilioSettings {
     pub auth_token: SecretString,
     pub from: PhoneNumber,
     pub to: Vec<PhoneNumber>,
-    /// Timeout of one HTTP request.
-    pub timeout: Duration,
-    /// Attempts per recipient, first one included.
-    pub max_attempts: u32,
-    /// First back-off; doubles after each retry.
-    pub backoff: Duration,
-}
-
-/// Why an SMS did not go out.
-#[derive(Debug, thiserror::Error)]
-pub enum AlertError {
-    #[error("twilio refused the message to {to}: HTTP {status}, code {code:?}: {message}")]
-    Refused { to: String, status: u16, code: Option<i64>, message: String },
-    #[error("twilio kept failing for {to} after {attempts} attempts: {last}")]
-    Exhausted { to: String, attempts: u32, last: String },
-    #[error("cannot build the HTTP client: {0}")]
-    Client(String),
+    /// Timeout and retries of each recipient's SMS.
+    pub policy: Policy,
 }
 
 #[derive(Deserialize)]
@@ -87,85 +72,57 @@ struct TwilioErrorBody {
     message: Option<String>,
 }
 
-/// Send `body` to every recipient; each recipient is tried independently. Returns one result per recipient.
-/// Back-off sleeps go through `clock`, so a time-compressed test or demo does not wait real seconds.
-pub async fn send_sms(settings: &TwilioSettings, body: &str, clock: &dyn Clock) -> Vec<Result<(), AlertError>> {
-    let client = match reqwest::Client::builder().timeout(settings.timeout).build() {
-        Ok(c) => c,
-        Err(e) => return settings.to.iter().map(|_| Err(AlertError::Client(e.to_string()))).collect(),
+/// Twilio's reading: the standard one, with Twilio's own error code and message when it gives them.
+fn judge(a: &Answer<'_>) -> Verdict {
+    let explain = || match serde_json::from_str::<TwilioErrorBody>(a.body) {
+        Ok(TwilioErrorBody { code, message: Some(m) }) => match code {
+            Some(c) => format!("HTTP {}, code {c}: {m}", a.status),
+            None => format!("HTTP {}: {m}", a.status),
+        },
+        _ => a.describe(),
     };
+    match a.standard() {
+        Verdict::Refused(_) => Verdict::Refused(explain()),
+        Verdict::Retry { after, .. } => Verdict::Retry { after, why: explain() },
+        Verdict::Delivered => Verdict::Delivered,
+    }
+}
+
+/// Send `body` to every recipient; each recipient is tried independently, with the policy's retries.
+/// Returns one result per recipient. Back-off sleeps go through `clock`, so a time-compressed test or demo
+/// does not wait real seconds. The auth token travels only in the `Authorization` header.
+pub async fn send_sms(settings: &TwilioSettings, body: &str, clock: &dyn Clock) -> Vec<Result<(), String>> {
+    let client = match http::client(&settings.policy) {
+        Ok(c) => c,
+        Err(e) => return settings.to.iter().map(|_| Err(e.clone())).collect(),
+    };
+    let url = format!(
+        "{}/2010-04-01/Accounts/{}/Messages.json",
+        settings.api_url.trim_end_matches('/'),
+        settings.account_sid
+    );
     let mut results = Vec::with_capacity(settings.to.len());
     for to in &settings.to {
-        results.push(send_one(&client, settings, to, body, clock).await);
+        let form = [("To", to.as_str()), ("From", settings.from.as_str()), ("Body", body)];
+        let result = match serde_urlencoded::to_string(form) {
+            Ok(encoded) => {
+                let request = || {
+                    client
+                        .post(&url)
+                        .basic_auth(&settings.account_sid, Some(settings.auth_token.expose_secret()))
+                        .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                        .body(encoded.clone())
+                };
+                http::post_with_retries("twilio", &settings.policy, clock, request, judge).await
+            }
+            Err(e) => Err(format!("cannot encode the SMS: {e}")),
+        };
+        if result.is_ok() {
+            tracing::info!(to = %to, "SMS accepted by twilio");
+        }
+        results.push(result.map_err(|e| format!("SMS to {to} {e}")));
     }
     results
-}
-
-async fn send_one(
-    client: &reqwest::Client,
-    s: &TwilioSettings,
-    to: &PhoneNumber,
-    body: &str,
-    clock: &dyn Clock,
-) -> Result<(), AlertError> {
-    let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", s.api_url.trim_end_matches('/'), s.account_sid);
-    let form = [("To", to.as_str()), ("From", s.from.as_str()), ("Body", body)];
-    let encoded = serde_urlencoded::to_string(form).map_err(|e| AlertError::Client(e.to_string()))?;
-    let attempts = s.max_attempts.max(1);
-    let mut backoff = s.backoff;
-    let mut last = String::new();
-    for attempt in 1..=attempts {
-        let resp = client
-            .post(&url)
-            .basic_auth(&s.account_sid, Some(s.auth_token.expose_secret()))
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(encoded.clone())
-            .send()
-            .await;
-        let mut wait = backoff;
-        match resp {
-            Ok(r) if r.status().is_success() => {
-                tracing::info!(to = %to, attempt, "SMS accepted by twilio");
-                return Ok(());
-            }
-            Ok(r) => {
-                let status = r.status().as_u16();
-                let retry_after = r
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok());
-                let text = r.text().await.unwrap_or_default();
-                let parsed: Option<TwilioErrorBody> = serde_json::from_str(&text).ok();
-                let code = parsed.as_ref().and_then(|b| b.code);
-                let message = parsed.and_then(|b| b.message).unwrap_or_else(|| truncate(&text, 200));
-                if status == 429 || (500..=599).contains(&status) {
-                    last = format!("HTTP {status}: {message}");
-                    if let Some(secs) = retry_after {
-                        // Honour Retry-After, but never wait longer than a minute for an alert.
-                        wait = wait.max(Duration::from_secs(secs.min(60)));
-                    }
-                    tracing::warn!(to = %to, attempt, status, "twilio busy or failing; will retry");
-                } else {
-                    return Err(AlertError::Refused { to: to.to_string(), status, code, message });
-                }
-            }
-            Err(e) => {
-                // Strip the URL: it holds the account SID, harmless, but keep messages short.
-                last = e.without_url().to_string();
-                tracing::warn!(to = %to, attempt, error = %last, "cannot reach twilio; will retry");
-            }
-        }
-        if attempt < attempts {
-            clock.sleep(wait).await;
-            backoff = backoff.saturating_mul(2);
-        }
-    }
-    Err(AlertError::Exhausted { to: to.to_string(), attempts, last })
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    s.chars().take(n).collect()
 }
 
 /// The Twilio SMS channel: one SMS per `TWILIO_TO` number; it fails if any number was not reached.
@@ -195,7 +152,7 @@ impl Notifier for TwilioNotifier {
             for (to, r) in self.settings.to.iter().zip(results) {
                 match r {
                     Ok(()) => sent.push(to.to_string()),
-                    Err(e) => failed.push(e.to_string()),
+                    Err(e) => failed.push(e),
                 }
             }
             if failed.is_empty() {

@@ -340,8 +340,6 @@ fn twilio(c: &mut Collector) -> Option<TwilioSettings> {
         auth_token: token?,
         from: from?,
         to: to?,
-        timeout: Duration::from_secs(10),
-        max_attempts: 4,
-        backoff: Duration::from_secs(2),
+        policy: Policy::default(),
     })
 }
