@@ -62,6 +62,7 @@ if ! have witness-trap-runtime:local; then
   mkdir -p "$tree/home/nonroot" && chown 65532:65532 "$tree/home/nonroot"
   # Like distroless: nothing to run but the binary.
   rm -f "$tree"/bin/sh "$tree"/bin/bash "$tree"/bin/dash "$tree"/bin/rbash "$tree"/usr/bin/apt* "$tree"/usr/bin/dpkg*
+  rm -rf "$tree"/usr/share/doc "$tree"/usr/share/man "$tree"/usr/share/info "$tree"/usr/share/locale "$tree"/var/cache/*
   tar -C "$tree" -c . | docker import --change 'USER 65532:65532' - witness-trap-runtime:local >/dev/null
   rm -rf "$tree"
 fi
