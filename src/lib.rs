@@ -22,6 +22,7 @@
 //! | [`logging`] | tracing, human or JSON |
 //! | [`redact`] | URLs without their credentials |
 //! | [`demo`] | `witness-trap demo`: the simulated incident, narrated |
+//! | [`rehearsal`] | `witness-trap sim`: the simulated chain standing alone in real time, with a control server, to rehearse a trap or the container against |
 //!
 //! Workspace crates that must not import the service (the compiler keeps that rule): `graphene-protocol`
 //! (byte-exact Hive/Steem keys, serialization, digests, signatures, condenser JSON; no I/O),
@@ -48,6 +49,7 @@ pub mod demo;
 pub mod logging;
 pub mod metrics;
 pub mod redact;
+pub mod rehearsal;
 pub mod service;
 pub mod store;
 pub mod trap;

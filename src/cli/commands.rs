@@ -108,9 +108,12 @@ async fn settings_command(command: Command, settings: config::Settings, clock: S
             Err(e) => report_error(&e),
         },
         // Dispatched before the configuration is loaded.
-        Command::Health | Command::TestAlert | Command::Key { .. } | Command::Tx { .. } | Command::Demo { .. } => {
-            ExitStatus::Usage
-        }
+        Command::Health
+        | Command::TestAlert
+        | Command::Key { .. }
+        | Command::Tx { .. }
+        | Command::Demo { .. }
+        | Command::Sim { .. } => ExitStatus::Usage,
     }
 }
 

@@ -59,6 +59,25 @@ pub enum Command {
         #[arg(long, default_value_t = 6.0)]
         speed: f64,
     },
+    /// A simulated chain on 127.0.0.1 in real time, to rehearse a trap (or the container) against before
+    /// mainnet: prints the .env lines that arm a trap against it and a control URL (primary down/up).
+    Sim {
+        /// hive or steem.
+        #[arg(long, default_value = "hive")]
+        chain: String,
+        /// How many RPC endpoints (at least 2).
+        #[arg(long, default_value_t = 2)]
+        endpoints: usize,
+        /// First port: the endpoints, then the fake Twilio, then the control server; 0 for any free ports.
+        #[arg(long, default_value_t = 18090)]
+        port: u16,
+        /// Where the throwaway keys and sim.env are written (created, mode 0700).
+        #[arg(long, default_value = "./witness-trap-sim")]
+        dir: std::path::PathBuf,
+        /// The simulated witness's account name.
+        #[arg(long, default_value = "sim-witness")]
+        witness: String,
+    },
     /// Offline key tools (JSON on stdin/stdout).
     Key {
         #[command(subcommand)]
@@ -81,6 +100,7 @@ pub fn run(cli: Cli) -> ExitStatus {
             offline_result(offline::run_tx(&command, &mut std::io::stdin().lock(), &mut std::io::stdout().lock()))
         }
         Command::Demo { chain, speed } => demo(&chain, speed),
+        Command::Sim { chain, endpoints, port, dir, witness } => sim(&chain, endpoints, port, dir, witness),
         other => commands::run_command(other, cli.env_file.as_deref()),
     }
 }
@@ -95,15 +115,32 @@ fn offline_result(r: Result<(), offline::OfflineError>) -> ExitStatus {
     }
 }
 
-fn demo(chain: &str, speed: f64) -> ExitStatus {
-    let chain = match chain {
-        "hive" => graphene_protocol::chain::ChainSpec::hive(),
-        "steem" => graphene_protocol::chain::ChainSpec::steem(),
+/// `--chain` of `demo` and `sim`.
+fn chain_spec(chain: &str, command: &str) -> Option<graphene_protocol::chain::ChainSpec> {
+    match chain {
+        "hive" => Some(graphene_protocol::chain::ChainSpec::hive()),
+        "steem" => Some(graphene_protocol::chain::ChainSpec::steem()),
         other => {
-            eprintln!("witness-trap: --chain {other:?}: the demo runs on hive or steem");
-            return ExitStatus::Usage;
+            eprintln!("witness-trap: --chain {other:?}: the {command} runs on hive or steem");
+            None
         }
-    };
+    }
+}
+
+fn sim(chain: &str, endpoints: usize, port: u16, dir: std::path::PathBuf, witness: String) -> ExitStatus {
+    let Some(chain) = chain_spec(chain, "simulated chain") else { return ExitStatus::Usage };
+    let opts = crate::rehearsal::SimOptions { chain, endpoints, port, dir, witness };
+    commands::with_runtime(|rt| match rt.block_on(crate::rehearsal::run(opts, &mut std::io::stdout())) {
+        Ok(()) => ExitStatus::Ok,
+        Err(e) => {
+            eprintln!("witness-trap: {e}");
+            ExitStatus::Failure
+        }
+    })
+}
+
+fn demo(chain: &str, speed: f64) -> ExitStatus {
+    let Some(chain) = chain_spec(chain, "demo") else { return ExitStatus::Usage };
     if !(1.0..=100.0).contains(&speed) {
         eprintln!("witness-trap: --speed must be between 1 and 100");
         return ExitStatus::Usage;

@@ -20,6 +20,8 @@ mod hostile_rpc;
 mod legacy;
 /// `METRICS_ADDR`: /metrics scraped and parsed while armed, firing and disarmed; a busy port refused.
 mod metrics;
+/// `witness-trap sim`: its printed configuration, key files, controls, and the real trap firing against it.
+mod sim_cmd;
 /// Scripted RPC node, Twilio mock, keys, settings, log capture.
 mod support;
 /// The trap end to end through `service::run` against the scripted node: fire once, restarts, faults, alerts.

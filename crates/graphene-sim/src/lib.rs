@@ -19,6 +19,7 @@
 //! ```
 
 pub mod chain;
+pub mod control;
 pub mod fc_error;
 pub mod proto;
 pub mod server;
@@ -52,8 +53,14 @@ pub enum SimError {
     Chain(#[from] ChainError),
     #[error("a simulated node needs at least one endpoint")]
     NoEndpoints,
-    #[error("cannot listen on 127.0.0.1: {0}")]
-    Bind(#[source] std::io::Error),
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Bind {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{ports} ports given for {endpoints} endpoints")]
+    Ports { endpoints: usize, ports: usize },
     #[error("no endpoint {0} (this node has {1})")]
     NoSuchEndpoint(usize, usize),
     #[error("no matching event within {0:?}")]
@@ -88,6 +95,8 @@ pub struct SimConfig {
     pub clock: Option<SharedClock>,
     /// Broadcast limits; `None` takes the family's (see [`Limits::for_chain`]).
     pub limits: Option<Limits>,
+    /// Ports of 127.0.0.1 for the endpoints, in order; empty (the default) takes ephemeral ones.
+    pub ports: Vec<u16>,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -127,6 +136,7 @@ impl SimConfig {
             endpoints: 1,
             clock: None,
             limits: None,
+            ports: Vec::new(),
         }
     }
 }
@@ -285,6 +295,9 @@ impl SimNode {
         if cfg.endpoints == 0 {
             return Err(SimError::NoEndpoints);
         }
+        if !cfg.ports.is_empty() && cfg.ports.len() != cfg.endpoints {
+            return Err(SimError::Ports { endpoints: cfg.endpoints, ports: cfg.ports.len() });
+        }
         let clock: SharedClock = cfg.clock.clone().unwrap_or_else(|| Arc::new(ScaledClock::starting_now(cfg.speedup)));
         let params = chain::ChainParams {
             block_interval: cfg.block_interval_secs,
@@ -312,7 +325,9 @@ impl SimNode {
         let mut urls = Vec::new();
         let mut tasks = Vec::new();
         for idx in 0..cfg.endpoints {
-            let (url, task) = server::spawn(shared.clone(), idx).await.map_err(SimError::Bind)?;
+            let port = cfg.ports.get(idx).copied().unwrap_or(0);
+            let (url, task) =
+                server::spawn(shared.clone(), idx, port).await.map_err(|source| SimError::Bind { port, source })?;
             urls.push(url);
             tasks.push(task);
         }

@@ -37,9 +37,9 @@ const GARBAGE: &str = "{\"jsonrpc\":\"2.0\",\"result\":{\"head_block_number\":12
 const HIVE_VERSION: &str = "1.28.7";
 const STEEM_VERSION: &str = "0.23.1";
 
-/// Start endpoint `idx`; returns its URL and the server task.
-pub(crate) async fn spawn(shared: Arc<Shared>, idx: usize) -> std::io::Result<(String, JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// Start endpoint `idx` on `port` of 127.0.0.1 (0: an ephemeral one); returns its URL and the server task.
+pub(crate) async fn spawn(shared: Arc<Shared>, idx: usize, port: u16) -> std::io::Result<(String, JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
     let stop = shared.shutdown.clone();
     let app = Router::new().route("/", post(handle)).with_state((shared, idx));

@@ -91,7 +91,12 @@ impl std::fmt::Debug for SmsSink {
 impl SmsSink {
     /// Listen on 127.0.0.1 (ephemeral port) and accept messages authenticated as `account_sid:auth_token`.
     pub async fn start(account_sid: &str, auth_token: SecretString) -> Result<SmsSink, SmsSinkError> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(SmsSinkError::Bind)?;
+        Self::start_on(0, account_sid, auth_token).await
+    }
+
+    /// The same on `port` of 127.0.0.1 (0: an ephemeral one).
+    pub async fn start_on(port: u16, account_sid: &str, auth_token: SecretString) -> Result<SmsSink, SmsSinkError> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(SmsSinkError::Bind)?;
         let addr = listener.local_addr().map_err(SmsSinkError::Bind)?;
         let state = Arc::new(SmsState {
             account_sid: account_sid.to_string(),

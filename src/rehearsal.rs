@@ -1,0 +1,214 @@
+//! `witness-trap sim`: a simulated Hive or Steem chain standing alone on 127.0.0.1, in real time, for
+//! rehearsing a setup (the container, the `.env`, the alerts) before arming against mainnet, and for the
+//! docker test.
+//!
+//! It starts the simulated node (two or more endpoints), a fake Twilio and a control server on
+//! consecutive ports from `--port`, writes throwaway keys to files in `--dir` (mode 0600) with `sim.env`
+//! (the variables that arm a trap against it), prints those lines and the control URL, and runs until
+//! SIGINT or SIGTERM. The control server (`graphene_sim::control`) takes the witness's primary node down
+//! and up and reports the chain; SIGUSR1 and SIGUSR2 do the same as `POST /primary/down` and `/up`.
+//!
+//! Real time only: a trap reads head block times against its own clock, so a faster chain would look
+//! stale or ahead to it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use graphene_protocol::chain::ChainSpec;
+use graphene_protocol::keys::PrivateKey;
+use graphene_sim::control::{self, Controlled};
+use graphene_sim::{SimConfig, SimNode, SmsSink};
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::vars;
+
+/// The fake Twilio account.
+const SID: &str = "ACsim0000000000000000000000000000";
+
+/// What `witness-trap sim` was asked for.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    pub chain: ChainSpec,
+    pub endpoints: usize,
+    /// First port: endpoints from here, then the fake Twilio, then control; 0 for ephemeral ports.
+    pub port: u16,
+    pub dir: PathBuf,
+    pub witness: String,
+}
+
+/// Why the simulated chain could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RehearsalError {
+    #[error("--endpoints must be at least 2 (the trap cross-checks endpoints), got {0}")]
+    Endpoints(usize),
+    #[error("--port {0}: the ports from it up to {1} must fit below 65536")]
+    PortRange(u16, u32),
+    #[error("{0:?} is not a valid account name for --witness")]
+    Witness(String),
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error("{what}: {reason}; choose another --port")]
+    Listen { what: String, reason: String },
+    #[error("cannot wait for signals: {0}")]
+    Signals(std::io::Error),
+}
+
+/// What is running.
+struct Running {
+    controlled: Arc<Controlled>,
+    control_port: u16,
+    lines: Vec<String>,
+}
+
+fn port_at(base: u16, offset: usize) -> u16 {
+    if base == 0 {
+        0
+    } else {
+        base + offset as u16
+    }
+}
+
+/// Start the chain, write the keys and `sim.env`, print the lines, and serve until SIGINT/SIGTERM.
+pub async fn run(opts: SimOptions, out: &mut (impl Write + Send)) -> Result<(), RehearsalError> {
+    if opts.endpoints < 2 {
+        return Err(RehearsalError::Endpoints(opts.endpoints));
+    }
+    let last = u32::from(opts.port) + opts.endpoints as u32 + 1;
+    if opts.port != 0 && last > u32::from(u16::MAX) {
+        return Err(RehearsalError::PortRange(opts.port, last));
+    }
+    if !crate::config::is_valid_account_name(&opts.witness) {
+        return Err(RehearsalError::Witness(opts.witness.clone()));
+    }
+    let stop = CancellationToken::new();
+    let running = start(&opts, stop.clone()).await?;
+    for line in &running.lines {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = writeln!(out, "control: http://127.0.0.1:{}", running.control_port);
+    let _ = out.flush();
+    eprintln!(
+        "witness-trap sim: a simulated {} chain for @{}; arm a trap with {}\n  \
+         take the primary down: curl -X POST http://127.0.0.1:{port}/primary/down (or kill -USR1 {pid})\n  \
+         bring it back:         curl -X POST http://127.0.0.1:{port}/primary/up   (or kill -USR2 {pid})\n  \
+         what the chain saw:    curl http://127.0.0.1:{port}/status\n  stop: Ctrl-C",
+        opts.chain.name,
+        opts.witness,
+        opts.dir.join("sim.env").display(),
+        port = running.control_port,
+        pid = std::process::id(),
+    );
+    serve_signals(&running.controlled, stop).await
+}
+
+async fn start(opts: &SimOptions, stop: CancellationToken) -> Result<Running, RehearsalError> {
+    let primary = PrivateKey::generate();
+    let backup = PrivateKey::generate();
+    let active = PrivateKey::generate();
+    let prefix = opts.chain.key_prefix.clone();
+    let mut cfg = SimConfig::new(
+        opts.chain.clone(),
+        &opts.witness,
+        primary.public_key(),
+        backup.public_key(),
+        active.public_key(),
+    );
+    cfg.endpoints = opts.endpoints;
+    cfg.ports = if opts.port == 0 { Vec::new() } else { (0..opts.endpoints).map(|i| port_at(opts.port, i)).collect() };
+    cfg.initial_total_missed = 7;
+    cfg.seed = rand::random();
+    let node = SimNode::start(cfg)
+        .await
+        .map_err(|e| RehearsalError::Listen { what: "the simulated endpoints".into(), reason: e.to_string() })?;
+    let token = format!("sim-token-{}", hex::encode(rand::random::<[u8; 8]>()));
+    let sms_port = port_at(opts.port, opts.endpoints);
+    let sms = SmsSink::start_on(sms_port, SID, SecretString::from(token.clone())).await.map_err(|e| {
+        RehearsalError::Listen { what: format!("the fake Twilio on 127.0.0.1:{sms_port}"), reason: e.to_string() }
+    })?;
+    let twilio_url = sms.url().to_string();
+    let urls = node.urls();
+    let controlled = Arc::new(Controlled { node, sms });
+    let control_port = port_at(opts.port, opts.endpoints + 1);
+    let (control_port, _task) =
+        control::serve(controlled.clone(), control_port, stop).await.map_err(|e| RehearsalError::Listen {
+            what: format!("the control server on 127.0.0.1:{control_port}"),
+            reason: e.to_string(),
+        })?;
+
+    let dir = absolute(&opts.dir);
+    private_dir(&dir)?;
+    let file = |name: &str| dir.join(name);
+    write_secret(&file("signing_wif"), &primary.to_wif())?;
+    write_secret(&file("active_wif"), &active.to_wif())?;
+    write_secret(&file("twilio_auth_token"), &token)?;
+    let path = |name: &str| file(name).display().to_string();
+    let lines = vec![
+        format!("{}={}", vars::WITNESS_ACCOUNT, opts.witness),
+        format!("{}={}", vars::CHAIN, opts.chain.name),
+        format!("{}={}", vars::RPC_URLS, urls.join(",")),
+        format!("{}={}", vars::BACKUP_SIGNING_KEY, backup.public_key().to_text(&prefix)),
+        format!("{}_FILE={}", vars::SIGNING_WIF, path("signing_wif")),
+        format!("{}=1", vars::MISSED_BLOCKS_ALLOWED),
+        format!("{}=10", vars::POLL_INTERVAL_SECS),
+        format!("{}={SID}", vars::TWILIO_ACCOUNT_SID),
+        format!("{}_FILE={}", vars::TWILIO_AUTH_TOKEN, path("twilio_auth_token")),
+        format!("{}=+15005550006", vars::TWILIO_FROM),
+        format!("{}=+14155550123", vars::TWILIO_TO),
+        format!("{}={twilio_url}", vars::TWILIO_API_URL),
+        format!("{}={}", vars::STATE_FILE, path("witness-trap-state.json")),
+    ];
+    let env = lines.join("\n") + "\n";
+    std::fs::write(file("sim.env"), env).map_err(|source| RehearsalError::Write { path: path("sim.env"), source })?;
+    Ok(Running { controlled, control_port, lines })
+}
+
+/// Serve SIGUSR1 (primary down) and SIGUSR2 (primary up) until SIGINT or SIGTERM.
+async fn serve_signals(controlled: &Controlled, stop: CancellationToken) -> Result<(), RehearsalError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut usr1 = signal(SignalKind::user_defined1()).map_err(RehearsalError::Signals)?;
+    let mut usr2 = signal(SignalKind::user_defined2()).map_err(RehearsalError::Signals)?;
+    let mut term = signal(SignalKind::terminate()).map_err(RehearsalError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(RehearsalError::Signals)?;
+    loop {
+        tokio::select! {
+            _ = usr1.recv() => {
+                controlled.node.fail_primary();
+                eprintln!("witness-trap sim: the primary node is DOWN");
+            }
+            _ = usr2.recv() => {
+                controlled.node.restore_primary();
+                eprintln!("witness-trap sim: the primary node is up");
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    stop.cancel();
+    Ok(())
+}
+
+fn absolute(dir: &Path) -> PathBuf {
+    if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(dir)).unwrap_or_else(|_| dir.to_path_buf())
+    }
+}
+
+fn private_dir(dir: &Path) -> Result<(), RehearsalError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let err = |source| RehearsalError::Write { path: dir.display().to_string(), source };
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(err)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)
+}
+
+/// Write a secret to a new file readable by its owner only (an old one is replaced).
+fn write_secret(path: &Path, secret: &str) -> Result<(), RehearsalError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |source| RehearsalError::Write { path: path.display().to_string(), source };
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(err)?;
+    f.write_all(secret.as_bytes()).and_then(|_| f.write_all(b"\n")).map_err(err)
+}
