@@ -11,7 +11,7 @@
 //! | module | job |
 //! | --- | --- |
 //! | [`cli`] | subcommands, printing, and the one table from outcomes to exit statuses |
-//! | [`service`] | the product's commands on typed settings: `run`, `check`, `status`, `dry_run`, `rearm`, `test_alert`, `health` |
+//! | [`service`] | the product's commands on typed settings: `run`, `check`, `status`, `dry_run`, `rearm`, `switch`, `test_alert`, `health` |
 //! | [`config`] | variables, `.env`, `*_FILE` secrets, the report of every problem, the pre-arming check; [`config::VarMap`] for code that builds variables |
 //! | [`chain`] | the chain boundary ([`chain::Producer`], chain time) and one module per chain family |
 //! | [`chain::graphene`] | Hive and Steem: its RPC client (`rpc/`), slot-aware watching, the key swap |

@@ -51,6 +51,8 @@ pub enum RehearsalError {
     Write { path: String, source: std::io::Error },
     #[error("{what}: {reason}; choose another --port")]
     Listen { what: String, reason: String },
+    #[error("{0} is not empty and is not an earlier sim's directory (no sim.env): the sim writes keys there; give a new --dir")]
+    ForeignDir(String),
     #[error("cannot wait for signals: {0}")]
     Signals(std::io::Error),
 }
@@ -138,6 +140,7 @@ async fn start(opts: &SimOptions, stop: CancellationToken) -> Result<Running, Re
         })?;
 
     let dir = absolute(&opts.dir);
+    claim_dir(&dir)?;
     private_dir(&dir)?;
     let file = |name: &str| dir.join(name);
     write_secret(&file("signing_wif"), &primary.to_wif())?;
@@ -195,6 +198,25 @@ fn absolute(dir: &Path) -> PathBuf {
     } else {
         std::env::current_dir().map(|d| d.join(dir)).unwrap_or_else(|_| dir.to_path_buf())
     }
+}
+
+/// `dir` must be new, empty, or an earlier sim's (it holds `sim.env`): the keys written here must never
+/// replace real ones (`--dir docker/secrets` by mistake). An earlier sim's trap state belongs to its old
+/// keys, so it goes.
+fn claim_dir(dir: &Path) -> Result<(), RehearsalError> {
+    let Ok(mut entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    if !dir.join("sim.env").exists() {
+        return Err(RehearsalError::ForeignDir(dir.display().to_string()));
+    }
+    for stale in ["witness-trap-state.json", "witness-trap-state.json.instance.json"] {
+        if std::fs::remove_file(dir.join(stale)).is_ok() {
+            eprintln!("witness-trap sim: removed the earlier sim's {stale} (it belongs to its old keys)");
+        }
+    }
+    Ok(())
 }
 
 fn private_dir(dir: &Path) -> Result<(), RehearsalError> {

@@ -44,12 +44,7 @@ fn judge(a: &Answer<'_>) -> Verdict {
 
 /// `text` cut to Discord's limit.
 fn fit(text: String) -> String {
-    if text.chars().count() <= MAX_CONTENT {
-        return text;
-    }
-    let mut cut: String = text.chars().take(MAX_CONTENT - 3).collect();
-    cut.push_str("...");
-    cut
+    super::text::cut(text, MAX_CONTENT)
 }
 
 /// The Discord channel.

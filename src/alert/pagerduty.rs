@@ -65,13 +65,7 @@ fn action(incident: &Incident) -> (&'static str, String, &'static str) {
 }
 
 fn summary(title: &str, text: &str) -> String {
-    let s = format!("{title}: {text}");
-    if s.chars().count() <= MAX_SUMMARY {
-        return s;
-    }
-    let mut cut: String = s.chars().take(MAX_SUMMARY - 3).collect();
-    cut.push_str("...");
-    cut
+    super::text::cut(format!("{title}: {text}"), MAX_SUMMARY)
 }
 
 /// The PagerDuty channel.

@@ -137,11 +137,16 @@ pub fn is_gsm7_basic(c: char) -> bool {
 /// Replace non-GSM-7 characters by `?` and cut to [`MAX_SMS_LEN`] characters (ending in `...` when cut),
 /// so whatever the trap says (an endpoint's error text, say) still goes out as one SMS.
 pub fn fit_sms(text: &str) -> String {
-    let clean: Vec<char> = text.chars().map(|c| if is_gsm7_basic(c) { c } else { '?' }).collect();
-    if clean.len() <= MAX_SMS_LEN {
-        return clean.into_iter().collect();
+    let clean: String = text.chars().map(|c| if is_gsm7_basic(c) { c } else { '?' }).collect();
+    cut(clean, MAX_SMS_LEN)
+}
+
+/// `text` at most `max` characters long, ending in `...` when it had to be cut (a channel's limit).
+pub fn cut(text: String, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text;
     }
-    let mut cut: String = clean[..MAX_SMS_LEN - 3].iter().collect();
+    let mut cut: String = text.chars().take(max.saturating_sub(3)).collect();
     cut.push_str("...");
     cut
 }

@@ -165,6 +165,20 @@ pub struct EndpointHealth {
     pub health: Result<u64, String>,
 }
 
+/// Where the producer stands in the schedule now, for a planned switch (`witness-trap switch`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turns {
+    /// The head block's number and time.
+    pub head: u64,
+    pub head_time: ChainTime,
+    /// Blocks since the producer's last turn in this schedule (0: the head's slot was its turn).
+    pub since_last: Option<u64>,
+    /// Blocks until its next turn in this schedule; `None`: not before the schedule may change.
+    pub until_next: Option<u64>,
+    /// Blocks until the schedule may change (no turn past it can be known yet).
+    pub until_reshuffle: u64,
+}
+
 /// How one endpoint answered its last read, for the metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointStat {
@@ -250,6 +264,10 @@ pub trait Producer: Send {
     /// `health` and `status`.
     fn troubles(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// Where the producer stands in the schedule, read fresh (a planned switch times itself by it).
+    fn turns(&mut self) -> impl Future<Output = Result<Turns, String>> + Send {
+        async { Err("this chain does not plan switches yet".to_string()) }
     }
     /// Every configured endpoint, in order: whether its last read was usable and, if it was read since the
     /// last call, how long that took (so each read's latency is counted once). For the metrics.

@@ -92,6 +92,24 @@ async fn settings_command(command: Command, settings: config::Settings, clock: S
             }
             Err(e) => report_error(&e),
         },
+        Command::Switch { to, when, dry_run } => {
+            use crate::service::switch::{SwitchRequest, Target, When};
+            let to = match to.trim() {
+                "backup" => Target::Backup,
+                "primary" => Target::Primary,
+                key => Target::Key(key.to_string()),
+            };
+            let when = match when {
+                super::WhenArg::Safe => When::Safe,
+                super::WhenArg::Now => When::Now,
+            };
+            let shutdown = CancellationToken::new();
+            spawn_signal_handler(shutdown.clone());
+            let mut progress = |line: String| println!("{line}");
+            let request = SwitchRequest { to, when, dry_run };
+            let result = service::switch(settings, request, clock, shutdown, &mut progress).await;
+            print_switch(&result)
+        }
         Command::Rearm => match service::rearm(settings, clock).await {
             Ok(done) => {
                 print_problems("warnings:", &done.warnings);
@@ -115,6 +133,26 @@ async fn settings_command(command: Command, settings: config::Settings, clock: S
         | Command::Demo { .. }
         | Command::Sim { .. } => ExitStatus::Usage,
     }
+}
+
+fn print_switch(result: &Result<service::SwitchOutcome, ServiceError>) -> ExitStatus {
+    use service::{NextTurn, SwitchOutcome};
+    match result {
+        Ok(SwitchOutcome::DryRun(json)) => println!("{}", serde_json::to_string_pretty(json).unwrap_or_default()),
+        Ok(SwitchOutcome::Cancelled) => println!("switch cancelled before the broadcast: nothing changed"),
+        Ok(SwitchOutcome::Switched { next, key, .. }) => match next {
+            NextTurn::Produced { at } => {
+                println!("the next turn at {} was produced: the node with {key} is producing", super::super::service::run::fmt_time(*at))
+            }
+            NextTurn::Missed { at, before, after } => println!(
+                "the next turn at {} was MISSED (total_missed {before} → {after}): is the node with {key} running with that key?",
+                super::super::service::run::fmt_time(*at)
+            ),
+            NextTurn::Unknown(why) => println!("the key is switched; whether the next turn was produced is unknown: {why}"),
+        },
+        Err(e) => return report_error(e),
+    }
+    ExitStatus::of_switch(result)
 }
 
 /// Build the tokio runtime (after the configuration parsed) and run `f` on it.

@@ -21,6 +21,8 @@ pub enum ExitStatus {
     ChainUnavailable,
     /// `health`: the trap is not armed and polling well.
     Unhealthy,
+    /// `switch`: the key changed, but the producer's next turn was missed.
+    TurnMissed,
     /// The configuration is invalid; nothing was armed and nothing broadcast.
     Config,
 }
@@ -35,6 +37,7 @@ impl ExitStatus {
             ExitStatus::SwapFailed => 4,
             ExitStatus::ChainUnavailable => 5,
             ExitStatus::Unhealthy => 6,
+            ExitStatus::TurnMissed => 7,
             ExitStatus::Config => 78,
         }
     }
@@ -50,6 +53,18 @@ impl ExitStatus {
                 (true, false) => ExitStatus::AlertFailed,
                 (false, _) => ExitStatus::SwapFailed,
             },
+            Err(e) => Self::of_error(e),
+        }
+    }
+
+    /// The status of a `switch`.
+    pub fn of_switch(result: &Result<crate::service::SwitchOutcome, ServiceError>) -> Self {
+        use crate::service::{NextTurn, SwitchOutcome};
+        match result {
+            Ok(SwitchOutcome::DryRun(_)) | Ok(SwitchOutcome::Cancelled) => ExitStatus::Ok,
+            Ok(SwitchOutcome::Switched { next: NextTurn::Produced { .. }, .. }) => ExitStatus::Ok,
+            Ok(SwitchOutcome::Switched { next: NextTurn::Missed { .. }, .. }) => ExitStatus::TurnMissed,
+            Ok(SwitchOutcome::Switched { next: NextTurn::Unknown(_), .. }) => ExitStatus::Failure,
             Err(e) => Self::of_error(e),
         }
     }

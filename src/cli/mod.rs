@@ -46,6 +46,18 @@ pub enum Command {
     },
     /// Reset the state to armed with the current total_missed as baseline (after a fire, by hand).
     Rearm,
+    /// A planned key change (upgrade, maintenance), timed so that no block is missed; the trap must be stopped.
+    Switch {
+        /// The key to move to: a public key (STM…), `backup` (BACKUP_SIGNING_KEY) or `primary` (SIGNING_WIF's key).
+        #[arg(long)]
+        to: String,
+        /// `safe`: right after the witness's own slot, with time before its next one; `now`: at once.
+        #[arg(long, value_enum, default_value_t = WhenArg::Safe)]
+        when: WhenArg,
+        /// Sign and print the transaction as JSON; never broadcast.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Send one test SMS to every TWILIO_TO number.
     TestAlert,
     /// Exit 0 if the trap is armed and its last poll is recent and healthy (for docker's HEALTHCHECK).
@@ -159,4 +171,11 @@ fn demo(chain: &str, speed: f64) -> ExitStatus {
             ExitStatus::Failure
         }
     })
+}
+
+/// `switch --when`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WhenArg {
+    Safe,
+    Now,
 }

@@ -8,6 +8,7 @@
 pub mod commands;
 pub mod health;
 pub mod run;
+pub mod switch;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use crate::trap::TrapError;
 pub use commands::{check, dry_run, rearm, status, test_alert, CheckReport, Rearmed, StatusReport};
 pub use health::{health, health_of, Health};
 pub use run::{run, RunOptions, RunOutcome};
+pub use switch::{switch, NextTurn, SwitchOutcome, SwitchRequest};
 
 /// Why a command could not do its job. The CLI turns each into one message and one exit status.
 #[derive(Debug, thiserror::Error)]

@@ -5,13 +5,13 @@
 //! The channels all live on one local wiremock server, one path prefix each.
 
 use std::collections::HashMap;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chain_clock::{ScaledClock, SharedClock};
+use chain_clock::SharedClock;
 use graphene_protocol::chain::ChainSpec;
-use graphene_sim::{Fault, SimConfig, SimNode};
+use graphene_sim::{Fault, SimNode};
 use tokio_util::sync::CancellationToken;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -107,20 +107,6 @@ async fn webhook_events(server: &MockServer) -> Vec<String> {
 fn without_twilio(mut vars: HashMap<String, String>) -> HashMap<String, String> {
     vars.retain(|k, _| !k.starts_with("TWILIO_"));
     vars
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_witness-trap"));
-    c.env_clear().current_dir(std::env::temp_dir());
-    c
-}
-
-async fn exec(args: &[&str], env: &HashMap<String, String>) -> Output {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let env = env.clone();
-    tokio::task::spawn_blocking(move || bin().args(&args).envs(&env).env("LOG_LEVEL", "trace").output().expect("runs"))
-        .await
-        .expect("join")
 }
 
 fn assert_no_secrets(text: &str) {
@@ -287,21 +273,8 @@ async fn sim_world(
     server: &MockServer,
     seed: u64,
 ) -> (SimNode, SharedClock, HashMap<String, String>, tempfile::TempDir, Keys) {
-    let keys = Keys::new();
-    let clock: SharedClock = Arc::new(ScaledClock::starting_now(20.0));
+    let (sim, clock, keys) = fast_sim(seed).await;
     let chain = ChainSpec::hive();
-    let mut cfg = SimConfig::new(
-        chain.clone(),
-        "alice",
-        keys.primary.public_key(),
-        keys.backup.public_key(),
-        keys.active.public_key(),
-    );
-    cfg.clock = Some(clock.clone());
-    cfg.endpoints = 2;
-    cfg.initial_total_missed = 7;
-    cfg.seed = seed;
-    let sim = SimNode::start(cfg).await.expect("sim starts");
     let (dir, state_file) = temp_state();
     let mut map =
         VarMap::graphene("alice", &chain, &sim.urls(), &keys.backup.public_key(), &keys.primary.to_wif(), &state_file)

@@ -1,33 +1,13 @@
 //! The binary as an operator runs it: exit statuses, what it prints, and never a secret in any output.
 
 use std::collections::HashMap;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 
 use chain_clock::SharedClock;
 use graphene_protocol::chain::ChainSpec;
 
 use crate::support::*;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_witness-trap"));
-    // Only what the test gives: no stray .env, no inherited variables.
-    c.env_clear().current_dir(std::env::temp_dir());
-    c
-}
-
-/// Run the binary off the async runtime (the scripted node lives on it).
-async fn exec(args: &[&str], env: &HashMap<String, String>) -> Output {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let env = env.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut c = bin();
-        c.args(&args).envs(&env).env("LOG_LEVEL", "trace");
-        c.output().expect("binary runs")
-    })
-    .await
-    .expect("join")
-}
 
 fn assert_no_secrets(out: &Output, secrets: &[&str]) {
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

@@ -9,20 +9,13 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_witness-trap"));
-    // Only what the test gives: no stray .env, no inherited variables.
-    c.env_clear().current_dir(std::env::temp_dir());
-    c
-}
-
 /// A valid configuration against an unreachable loopback endpoint (no network needed) keeping its state
 /// at `state_file`.
 fn valid(keys: &Keys, state_file: &Path) -> HashMap<String, String> {
     vars(keys, &["http://127.0.0.1:9/"], state_file, "http://127.0.0.1:9")
 }
 
-fn exec(args: &[&str], env: &HashMap<String, String>) -> Output {
+fn run_bin(args: &[&str], env: &HashMap<String, String>) -> Output {
     bin().args(args).envs(env).output().expect("binary runs")
 }
 
@@ -39,7 +32,7 @@ fn a_state_file_in_a_missing_directory_exits_78_naming_state_file() {
     let keys = Keys::new();
     let v = valid(&keys, Path::new("/nonexistent-dir/s.json"));
     for command in ["check", "run"] {
-        let out = exec(&[command], &v);
+        let out = run_bin(&[command], &v);
         let err = assert_config_error(&out, "STATE_FILE", command);
         assert!(err.contains("/nonexistent-dir") && err.contains("does not exist"), "{command}: {err}");
         assert!(!err.contains("cannot lock"), "{command}: the lock is never tried: {err}");
@@ -54,7 +47,7 @@ fn a_state_directory_that_is_a_regular_file_exits_78() {
     let (dir, _) = temp_state();
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, b"x").expect("write");
-    let out = exec(&["run"], &valid(&keys, &file.join("s.json")));
+    let out = run_bin(&["run"], &valid(&keys, &file.join("s.json")));
     let err = assert_config_error(&out, "STATE_FILE", "regular file as directory");
     assert!(err.contains("is not a directory"), "{err}");
 }
@@ -66,7 +59,7 @@ fn a_bad_log_level_exits_78_naming_log_level() {
     let mut v = valid(&keys, &state);
     v.insert("LOG_LEVEL".into(), "not[a[filter".into());
     for command in ["check", "run"] {
-        let out = exec(&[command], &v);
+        let out = run_bin(&[command], &v);
         let err = assert_config_error(&out, "LOG_LEVEL", command);
         assert!(err.contains("not[a[filter"), "{command}: {err}");
     }
@@ -79,7 +72,7 @@ fn a_bad_log_format_exits_78_naming_log_format() {
     let (_dir, state) = temp_state();
     let mut v = valid(&keys, &state);
     v.insert("LOG_FORMAT".into(), "yaml".into());
-    let out = exec(&["run"], &v);
+    let out = run_bin(&["run"], &v);
     let err = assert_config_error(&out, "LOG_FORMAT", "run");
     assert!(err.contains("\"yaml\"") && err.contains("json"), "{err}");
     assert!(!state.exists(), "nothing armed");
@@ -92,7 +85,7 @@ fn every_problem_comes_in_one_report() {
     v.insert("LOG_LEVEL".into(), "not[a[filter".into());
     v.insert("LOG_FORMAT".into(), "yaml".into());
     v.remove("WITNESS_ACCOUNT");
-    let out = exec(&["check"], &v);
+    let out = run_bin(&["check"], &v);
     let err = assert_config_error(&out, "STATE_FILE", "all together");
     assert!(err.starts_with("witness-trap: 4 problems in the configuration"), "{err}");
     for var in ["LOG_LEVEL", "LOG_FORMAT", "WITNESS_ACCOUNT"] {
@@ -107,7 +100,7 @@ fn health_stays_a_read_only_verdict() {
     let keys = Keys::new();
     let mut v = valid(&keys, Path::new("/nonexistent-dir/s.json"));
     v.insert("LOG_LEVEL".into(), "not[a[filter".into());
-    let out = exec(&["health"], &v);
+    let out = run_bin(&["health"], &v);
     assert_eq!(out.status.code(), Some(6), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("no state file"), "says why");
 }

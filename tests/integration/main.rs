@@ -24,5 +24,7 @@ mod metrics;
 mod sim_cmd;
 /// Scripted RPC node, Twilio mock, keys, settings, log capture.
 mod support;
+/// `switch`: a planned key change between two turns, with no missed block; dry run; refusals; the lock.
+mod switch;
 /// The trap end to end through `service::run` against the scripted node: fire once, restarts, faults, alerts.
 mod trap;

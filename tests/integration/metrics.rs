@@ -3,12 +3,11 @@
 //! disarmed after the fire; a port that cannot be bound stops the run before arming, naming the variable.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use chain_clock::{ScaledClock, SharedClock};
+use chain_clock::SharedClock;
 use graphene_protocol::chain::ChainSpec;
-use graphene_sim::{SimConfig, SimNode};
+use graphene_sim::SimNode;
 use prometheus_parse::{Scrape, Value};
 use tokio_util::sync::CancellationToken;
 use wiremock::matchers::method;
@@ -59,21 +58,8 @@ async fn scrape_until(port: u16, what: &str, cond: impl Fn(&Scrape) -> bool) -> 
 }
 
 async fn world() -> (SimNode, SharedClock, HashMap<String, String>, tempfile::TempDir, MockServer, u16) {
-    let keys = Keys::new();
-    let clock: SharedClock = Arc::new(ScaledClock::starting_now(20.0));
+    let (sim, clock, keys) = fast_sim(21).await;
     let chain = ChainSpec::hive();
-    let mut cfg = SimConfig::new(
-        chain.clone(),
-        "alice",
-        keys.primary.public_key(),
-        keys.backup.public_key(),
-        keys.active.public_key(),
-    );
-    cfg.clock = Some(clock.clone());
-    cfg.endpoints = 2;
-    cfg.initial_total_missed = 7;
-    cfg.seed = 21;
-    let sim = SimNode::start(cfg).await.expect("sim starts");
     // The fire's alert takes three (real) seconds to deliver: long enough to scrape a trap that has fired.
     let hook = MockServer::start().await;
     Mock::given(method("POST"))

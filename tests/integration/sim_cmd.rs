@@ -115,6 +115,22 @@ async fn sim_prints_a_valid_trap_configuration_and_obeys_its_controls() {
 }
 
 #[test]
+fn a_foreign_directory_is_never_written() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("signing_wif"), "the operator's real key\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_witness-trap"))
+        .env_clear()
+        .args(["sim", "--port", "0", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an earlier sim's directory"));
+    let kept = std::fs::read_to_string(dir.path().join("signing_wif")).expect("still there");
+    assert_eq!(kept, "the operator's real key\n");
+}
+
+#[test]
 fn a_busy_port_is_named() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port().to_string();

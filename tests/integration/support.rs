@@ -521,3 +521,40 @@ pub fn temp_state() -> (tempfile::TempDir, PathBuf) {
     let path = dir.path().join("state.json");
     (dir, path)
 }
+
+/// The binary with only what the test gives: no stray .env, no inherited variables.
+pub fn bin() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_witness-trap"));
+    c.env_clear().current_dir(std::env::temp_dir());
+    c
+}
+
+/// Run the binary at `LOG_LEVEL=trace` off the async runtime (the test's servers live on it).
+pub async fn exec(args: &[&str], env: &HashMap<String, String>) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let env = env.clone();
+    tokio::task::spawn_blocking(move || {
+        bin().args(&args).envs(&env).env("LOG_LEVEL", "trace").output().expect("binary runs")
+    })
+    .await
+    .expect("join")
+}
+
+/// A simulated Hive chain for @alice at 20× real time with two endpoints, `total_missed` 7 at start.
+pub async fn fast_sim(seed: u64) -> (graphene_sim::SimNode, SharedClock, Keys) {
+    let keys = Keys::new();
+    let clock: SharedClock = Arc::new(ScaledClock::starting_now(20.0));
+    let mut cfg = graphene_sim::SimConfig::new(
+        ChainSpec::hive(),
+        "alice",
+        keys.primary.public_key(),
+        keys.backup.public_key(),
+        keys.active.public_key(),
+    );
+    cfg.clock = Some(clock.clone());
+    cfg.endpoints = 2;
+    cfg.initial_total_missed = 7;
+    cfg.seed = seed;
+    let sim = graphene_sim::SimNode::start(cfg).await.expect("sim starts");
+    (sim, clock, keys)
+}

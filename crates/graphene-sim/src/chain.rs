@@ -236,6 +236,11 @@ pub struct ChainParams {
     pub initial_total_missed: u32,
     /// Number of the block that is head when the chain starts.
     pub initial_block_num: u32,
+    /// How many blocks behind the head the watched witness's nodes see its signing key (0: at once). With
+    /// 1, a node producing block N+1 decides by the key after block N−1: a key change landing in the block
+    /// right before the witness's slot makes that slot missed (the old node signs with a key no longer on
+    /// chain, the new one does not know yet), as on a real network where the block has not reached it.
+    pub key_view_lag: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -264,6 +269,8 @@ pub struct Chain {
     primary_up: bool,
     backup_up: bool,
     down: BTreeSet<String>,
+    /// The watched witness's signing keys, each with the block after which it is on chain (the first: 0).
+    key_log: Vec<(u32, PublicKey)>,
     events: VecDeque<EventRecord>,
     /// Events produced since the last `advance_to`/`record` returned them.
     fresh: Vec<EventRecord>,
@@ -295,6 +302,7 @@ fn throwaway_key(rng: &mut StdRng) -> PublicKey {
 impl Chain {
     /// A chain whose head block sits in the last slot at or before `now` (chain seconds).
     pub fn new(params: ChainParams, now: u64) -> Result<Self, ChainError> {
+        let primary_key = params.primary_key;
         if params.block_interval == 0 {
             return Err(ChainError::ZeroInterval);
         }
@@ -375,6 +383,7 @@ impl Chain {
             pending: Vec::new(),
             included: HashMap::new(),
             primary_up: true,
+            key_log: vec![(0, primary_key)],
             backup_up: true,
             down: BTreeSet::new(),
             events: VecDeque::new(),
@@ -423,19 +432,31 @@ impl Chain {
             return None;
         }
         if witness == self.params.witness {
-            // A node signs only when its private key matches the on-chain key (§6.1 `no_private_key`).
-            if self.primary_up && w.signing_key == self.params.primary_key {
-                Some(Signer::Primary)
-            } else if self.backup_up && w.signing_key == self.params.backup_key {
-                Some(Signer::Backup)
+            // A node signs only when its private key matches the on-chain key as it sees it (§6.1
+            // `no_private_key`); a block signed with a key no longer on chain is invalid: the slot is missed.
+            let seen = self.key_seen_by_nodes().unwrap_or(w.signing_key);
+            let node = if self.primary_up && seen == self.params.primary_key {
+                Some((Signer::Primary, self.params.primary_key))
+            } else if self.backup_up && seen == self.params.backup_key {
+                Some((Signer::Backup, self.params.backup_key))
             } else {
                 None
-            }
+            };
+            node.filter(|(_, key)| *key == w.signing_key).map(|(signer, _)| signer)
         } else if self.down.contains(witness) {
             None
         } else {
             Some(Signer::Other)
         }
+    }
+
+    /// The watched witness's signing key as its nodes see it, `key_view_lag` blocks behind the head.
+    fn key_seen_by_nodes(&self) -> Option<PublicKey> {
+        if self.params.key_view_lag == 0 {
+            return None;
+        }
+        let seen_block = self.head.num.saturating_sub(self.params.key_view_lag);
+        self.key_log.iter().rev().find(|(after, _)| *after <= seen_block).map(|(_, key)| *key)
     }
 
     fn producer_kind(&self, witness: &str) -> Signer {
@@ -597,6 +618,9 @@ impl Chain {
             w.signing_key = new;
             if old != new {
                 let witness = owner.clone();
+                if witness == self.params.witness {
+                    self.key_log.push((block_num, new));
+                }
                 self.log(time, SimEvent::SigningKeyChanged { witness, old, new, block_num });
             }
         }
@@ -788,6 +812,7 @@ mod tests {
             active_key: key(3),
             initial_total_missed: 10,
             initial_block_num: 1000,
+            key_view_lag: 0,
         }
     }
 

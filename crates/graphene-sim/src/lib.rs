@@ -89,6 +89,9 @@ pub struct SimConfig {
     pub active_key: PublicKey,
     pub initial_total_missed: u32,
     pub initial_block_num: u32,
+    /// Blocks behind the head at which the witness's nodes see its signing key (see
+    /// [`chain::ChainParams::key_view_lag`]); 0, the default, at once.
+    pub key_view_lag: u32,
     /// Number of HTTP endpoints serving the same chain.
     pub endpoints: usize,
     /// The clock driving the chain; `None` starts a `ScaledClock` at the current wall time with `speedup`.
@@ -133,6 +136,7 @@ impl SimConfig {
             active_key,
             initial_total_missed: 0,
             initial_block_num: 90_000_000,
+            key_view_lag: 0,
             endpoints: 1,
             clock: None,
             limits: None,
@@ -309,6 +313,7 @@ impl SimNode {
             active_key: cfg.active_key,
             initial_total_missed: cfg.initial_total_missed,
             initial_block_num: cfg.initial_block_num,
+            key_view_lag: cfg.key_view_lag,
         };
         let chain = Chain::new(params, clock.now_secs())?;
         let shared = Arc::new(Shared {

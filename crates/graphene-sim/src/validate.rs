@@ -394,6 +394,7 @@ mod tests {
             active_key: private(3).public_key(),
             initial_total_missed: 0,
             initial_block_num: 500,
+            key_view_lag: 0,
         };
         Chain::new(p, T0).unwrap()
     }

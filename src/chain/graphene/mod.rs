@@ -455,6 +455,10 @@ impl Producer for GrapheneProducer {
         self.reader.calls()
     }
 
+    async fn turns(&mut self) -> Result<crate::chain::Turns, String> {
+        self.turns_now().await
+    }
+
     fn take_endpoint_stats(&mut self) -> Vec<crate::chain::EndpointStat> {
         self.reader.take_endpoint_stats()
     }

@@ -76,4 +76,43 @@ impl GrapheneProducer {
         self.watch_note =
             format!("slots: next slot of @{account} at {}", TimePointSec(u32::try_from(slot).unwrap_or(u32::MAX)));
     }
+
+    /// The witness's turns around the head, from a fresh read and the witness schedule: how many blocks
+    /// since its last slot and until its next one in this round (missed slots count: `current_aslot`
+    /// advances with every slot).
+    pub(super) async fn turns_now(&mut self) -> Result<crate::chain::Turns, String> {
+        let poll = self.reader.poll().await;
+        let best = poll.best().cloned().ok_or_else(|| {
+            let why: Vec<String> = poll.skipped.iter().map(|s| format!("{}: {}", s.url, s.reason)).collect();
+            format!("no endpoint gave a fresh reading ({})", why.join("; "))
+        })?;
+        let aslot = best.current_aslot.ok_or("the node does not report current_aslot")?;
+        let stale = self.schedule.as_ref().is_none_or(|s| best.head_block_number >= s.next_shuffle_block_num);
+        if stale {
+            let ep = self.reader.endpoints()[best.endpoint].clone();
+            let schedule = api::witness_schedule_near(&ep, best.head_block_number)
+                .await
+                .map_err(|e| format!("cannot read the witness schedule: {e}"))?;
+            self.schedule = Some(schedule);
+        }
+        let schedule = self.schedule.as_ref().ok_or("no witness schedule")?;
+        let num = u64::from(schedule.num_scheduled_witnesses).min(schedule.current_shuffled_witnesses.len() as u64);
+        let num = num.max(1);
+        let account = &self.settings.reader.account;
+        let at = |slot: u64| {
+            usize::try_from(slot % num).ok().and_then(|i| schedule.current_shuffled_witnesses.get(i)) == Some(account)
+        };
+        let until_reshuffle = u64::from(schedule.next_shuffle_block_num.saturating_sub(best.head_block_number));
+        let until_next = (1..=num).find(|k| at(aslot + k)).filter(|k| *k <= until_reshuffle);
+        // Only within this round: earlier slots belonged to the previous schedule.
+        let into_round = num.saturating_sub(until_reshuffle);
+        let since_last = (0..=into_round).find(|j| aslot >= *j && at(aslot - j));
+        Ok(crate::chain::Turns {
+            head: u64::from(best.head_block_number),
+            head_time: ChainTime::from_secs(best.head_time),
+            since_last,
+            until_next,
+            until_reshuffle,
+        })
+    }
 }
