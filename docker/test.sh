@@ -58,6 +58,8 @@ finish() {
     kill "$dockerd_pid" 2>/dev/null
     for _ in $(seq 1 60); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.5; done
     kill -9 "$dockerd_pid" 2>/dev/null
+    # dockerd leaves its network namespace mounted under the exec root; nothing of ours stays mounted.
+    awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
   fi
   say "$passed passed, $failed failed ($(( $(date +%s) - started )) s)"
   [ "$failed" = 0 ] && exit 0 || exit 1
