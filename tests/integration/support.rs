@@ -542,6 +542,11 @@ pub async fn exec(args: &[&str], env: &HashMap<String, String>) -> std::process:
 
 /// A simulated Hive chain for @alice at 20× real time with two endpoints, `total_missed` 7 at start.
 pub async fn fast_sim(seed: u64) -> (graphene_sim::SimNode, SharedClock, Keys) {
+    fast_sim_lagging(seed, 0).await
+}
+
+/// The same, with the witness's nodes seeing a key change `key_view_lag` blocks late.
+pub async fn fast_sim_lagging(seed: u64, key_view_lag: u32) -> (graphene_sim::SimNode, SharedClock, Keys) {
     let keys = Keys::new();
     let clock: SharedClock = Arc::new(ScaledClock::starting_now(20.0));
     let mut cfg = graphene_sim::SimConfig::new(
@@ -555,6 +560,7 @@ pub async fn fast_sim(seed: u64) -> (graphene_sim::SimNode, SharedClock, Keys) {
     cfg.endpoints = 2;
     cfg.initial_total_missed = 7;
     cfg.seed = seed;
+    cfg.key_view_lag = key_view_lag;
     let sim = graphene_sim::SimNode::start(cfg).await.expect("sim starts");
     (sim, clock, keys)
 }

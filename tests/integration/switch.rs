@@ -3,13 +3,12 @@
 //! schedules; `--dry-run` never broadcasts; refusals name why; a running trap's lock refuses the switch.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use chain_clock::{ScaledClock, SharedClock};
+use chain_clock::SharedClock;
 use graphene_protocol::chain::ChainSpec;
 use graphene_protocol::keys::PrivateKey;
-use graphene_sim::{Fault, SimConfig, SimEvent, SimNode};
+use graphene_sim::{Fault, SimEvent, SimNode};
 use tokio_util::sync::CancellationToken;
 use witness_trap::config::{vars as v, VarMap};
 use witness_trap::service::switch::{SwitchRequest, Target, When};
@@ -26,21 +25,8 @@ struct World {
 }
 
 async fn world(seed: u64) -> World {
-    let keys = Keys::new();
-    let clock: SharedClock = Arc::new(ScaledClock::starting_now(20.0));
-    let mut cfg = SimConfig::new(
-        ChainSpec::hive(),
-        "alice",
-        keys.primary.public_key(),
-        keys.backup.public_key(),
-        keys.active.public_key(),
-    );
-    cfg.clock = Some(clock.clone());
-    cfg.endpoints = 2;
-    cfg.initial_total_missed = 7;
-    cfg.seed = seed;
-    cfg.key_view_lag = 1;
-    let sim = SimNode::start(cfg).await.expect("sim starts");
+    // The witness's nodes see a key change one block late, as on a real network.
+    let (sim, clock, keys) = fast_sim_lagging(seed, 1).await;
     let (dir, state_file) = temp_state();
     let vars = VarMap::graphene(
         "alice",
