@@ -153,3 +153,23 @@ async fn a_running_trap_or_a_waiting_switch_holds_the_lock() {
     assert!(hint.contains("stop the trap first"), "{hint}");
     assert_eq!(w.sim.broadcasts_received(), 0);
 }
+
+#[tokio::test]
+async fn ctrl_c_while_waiting_for_the_safe_moment_changes_nothing() {
+    let w = world(11).await;
+    w.clock.sleep(Duration::from_secs(9)).await;
+    let settings = witness_trap::config::load(&w.vars).expect("valid settings");
+    let shutdown = CancellationToken::new();
+    // Stopped at once: whatever the schedule, the switch is still waiting (or about to broadcast, which it
+    // checks first) and must not send anything.
+    shutdown.cancel();
+    let mut progress = |_l: String| {};
+    let request = SwitchRequest { to: Target::Backup, when: When::Safe, dry_run: false };
+    let outcome = witness_trap::service::switch(settings, request, w.clock.clone(), shutdown, &mut progress)
+        .await
+        .expect("no error");
+    assert!(matches!(outcome, SwitchOutcome::Cancelled), "{outcome:?}");
+    w.clock.sleep(Duration::from_secs(6)).await;
+    assert_eq!(w.sim.broadcasts_received(), 0);
+    assert_eq!(w.sim.witness().signing_key, w.keys.primary.public_key());
+}
