@@ -146,7 +146,14 @@ async fn start(opts: &SimOptions, stop: CancellationToken) -> Result<Running, Re
     write_secret(&file("signing_wif"), &primary.to_wif())?;
     write_secret(&file("active_wif"), &active.to_wif())?;
     write_secret(&file("twilio_auth_token"), &token)?;
-    let path = |name: &str| file(name).display().to_string();
+    if dir.to_string_lossy().contains(['\'', '\n']) {
+        return Err(RehearsalError::Write {
+            path: dir.display().to_string(),
+            source: std::io::Error::other("a --dir with a quote or a newline cannot be written into sim.env"),
+        });
+    }
+    // Single-quoted when a path holds a space or a '#', so the .env parser reads it whole.
+    let path = |name: &str| dotenv_value(&file(name).display().to_string());
     let lines = vec![
         format!("{}={}", vars::WITNESS_ACCOUNT, opts.witness),
         format!("{}={}", vars::CHAIN, opts.chain.name),
@@ -192,6 +199,15 @@ async fn serve_signals(controlled: &Controlled, stop: CancellationToken) -> Resu
     Ok(())
 }
 
+/// `value` as a `.env` value: as it is, or single-quoted when it holds white space or `#`.
+fn dotenv_value(value: &str) -> String {
+    if value.contains(|c: char| c.is_whitespace() || c == '#') {
+        format!("'{value}'")
+    } else {
+        value.to_string()
+    }
+}
+
 fn absolute(dir: &Path) -> PathBuf {
     if dir.is_absolute() {
         dir.to_path_buf()
@@ -233,4 +249,21 @@ fn write_secret(path: &Path, secret: &str) -> Result<(), RehearsalError> {
     let _ = std::fs::remove_file(path);
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(err)?;
     f.write_all(secret.as_bytes()).and_then(|_| f.write_all(b"\n")).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_with_spaces_survive_the_env_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = dir.path().join("sim.env");
+        let value = dotenv_value("/tmp/my sim #1/signing_wif");
+        std::fs::write(&env, format!("SIGNING_WIF_FILE={value}\nPLAIN={}\n", dotenv_value("/tmp/plain"))).unwrap();
+        let read: std::collections::HashMap<String, String> =
+            dotenvy::from_path_iter(&env).unwrap().map(|r| r.unwrap()).collect();
+        assert_eq!(read["SIGNING_WIF_FILE"], "/tmp/my sim #1/signing_wif");
+        assert_eq!(read["PLAIN"], "/tmp/plain");
+    }
 }
