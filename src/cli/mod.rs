@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 pub use exit::ExitStatus;
 
 /// Off-host failover trap for Hive and Steem witnesses: when the witness misses blocks, swap its block
-/// signing key to a backup node, confirm it on chain, send an SMS, and disarm.
+/// signing key to a backup node, confirm it on chain, alert every configured channel, and disarm.
 #[derive(Debug, Parser)]
 #[command(name = "witness-trap", version, about, long_about = None)]
 pub struct Cli {
@@ -58,7 +58,7 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Send one test SMS to every TWILIO_TO number.
+    /// Send one test alert through every configured channel; one line per channel.
     TestAlert,
     /// Exit 0 if the trap is armed and its last poll is recent and healthy (for docker's HEALTHCHECK).
     Health,
