@@ -12,6 +12,8 @@
 //! [`Producer::corroborate`] (a crossing), then for the swap [`Producer::prepare`] → (the trap persists the
 //! attempt) → [`Producer::fence`] → [`Producer::execute`] → [`Producer::status`] until confirmed or expired.
 
+pub mod antelope;
+pub mod body;
 pub mod graphene;
 pub mod time;
 
@@ -29,6 +31,8 @@ pub use time::ChainTime;
 pub enum ChainKind {
     /// Hive and Steem (and their testnets).
     Graphene,
+    /// EOS, WAX, Telos, Jungle and any other Antelope chain.
+    Antelope,
 }
 
 /// Who is guarded, for logs, the state file and alerts.
@@ -145,6 +149,14 @@ pub enum Subject {
     FallbackKey,
     /// The key the swap moves to.
     Target,
+    /// The network (`CHAIN`): an endpoint serves another chain id.
+    Chain,
+    /// A custom chain id (`CHAIN_ID`): an endpoint serves another.
+    ChainId,
+    /// The permission the swap is signed by (Antelope's `FAILOVER_PERMISSION`).
+    Permission,
+    /// The backup finalizer key (Antelope's `BACKUP_FINALIZER_KEY`).
+    FinalizerKey,
 }
 
 /// One finding of [`Producer::preflight`].

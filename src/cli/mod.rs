@@ -4,6 +4,7 @@
 //! [`ExitStatus`] ([`exit`] is the one table). Trap commands live in [`commands`] (they call
 //! `crate::service`), offline key and transaction tools in [`offline`], the demo in `crate::demo`.
 
+pub mod antelope_tools;
 pub mod commands;
 pub mod exit;
 pub mod offline;

@@ -1,5 +1,6 @@
-//! Offline tools for operators (issue 3, item 6): `key pub`, `key new`, `tx digest`, `tx sign`. JSON on
-//! stdin, JSON on stdout; on error nothing on stdout and one line (naming the field) for stderr.
+//! Offline tools for operators (issue 3, item 6; issue 15, item 3): `key pub`, `key new`, `key parse`,
+//! `tx digest`, `tx sign`, `tx setup-permission`. JSON on stdin, JSON on stdout; on error nothing on stdout
+//! and one line (naming the field) for stderr. An Antelope `--chain` goes to `antelope_tools`.
 //!
 //! Secrets: a WIF read from stdin or `--wif-file` is held in zeroizing buffers and as a `SecretString`,
 //! exposed only at the call that parses it; `key new` writes the WIF to a *new* file with mode 0600 and
@@ -15,6 +16,7 @@ use serde_json::{json, Value};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
+use super::antelope_tools::{self, AntelopeToolError};
 use graphene_protocol::{
     add_signature, transaction_from_json, transaction_to_json, ChainError, ChainSpec, JsonError, KeyError, PackMode,
     PrivateKey, SignError,
@@ -23,9 +25,17 @@ use graphene_protocol::{
 /// `witness-trap key …`
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum KeyCommand {
-    /// Read a WIF private key on stdin and print its public key: {"public_key": "STM…"}.
+    /// Read a private key on stdin and print its public key: {"public_key": "STM…"} on Hive/Steem; on
+    /// Antelope (a WIF or PVT_K1_…) {"public_key": "EOS…", "public_key_k1": "PUB_K1_…"}.
     Pub {
-        /// Chain whose key prefix to use: hive, steem, hive-testnet, steem-testnet or a 64-hex chain id.
+        /// hive, steem, hive-testnet, steem-testnet, a 64-hex chain id, or eos, wax, telos, jungle.
+        #[arg(long, default_value = "hive")]
+        chain: String,
+    },
+    /// Read a public key on stdin and print its forms and its 33 bytes: {"public_key", "hex"} (Antelope:
+    /// also "public_key_k1"); exit 1 naming the problem (bad checksum, wrong prefix, wrong length, bad base58).
+    Parse {
+        /// hive, steem, hive-testnet, steem-testnet, a 64-hex chain id, or eos, wax, telos, jungle.
         #[arg(long, default_value = "hive")]
         chain: String,
     },
@@ -60,6 +70,25 @@ pub enum TxCommand {
         /// File holding the WIF (one line).
         #[arg(long)]
         wif_file: PathBuf,
+    },
+    /// Antelope: print {"transaction": {…}, "cleos": […]}: the unsigned transaction (header to fill) that
+    /// creates PERMISSION under active holding KEY and links it to eosio::regproducer (and actfinkey with
+    /// --finalizer), and the cleos commands that do the same. Sign it once with the active key elsewhere.
+    SetupPermission {
+        /// eos, wax, telos, jungle (or another Antelope network's name).
+        #[arg(long)]
+        chain: String,
+        /// The producer account.
+        #[arg(long)]
+        account: String,
+        /// The public key the trap will hold (EOS… or PUB_K1_…; `key new --chain eos` makes one).
+        #[arg(long)]
+        key: String,
+        #[arg(long, default_value = "failover")]
+        permission: String,
+        /// Also link eosio::actfinkey (Savanna: the swap moves the finalizer key too).
+        #[arg(long)]
+        finalizer: bool,
     },
 }
 
@@ -114,6 +143,15 @@ pub enum OfflineError {
     /// stdout could not be written.
     #[error("stdout: cannot write: {0}")]
     Stdout(io::Error),
+    /// An Antelope tool's error.
+    #[error("{0}")]
+    Antelope(#[from] AntelopeToolError),
+    /// A Hive/Steem public key that does not parse.
+    #[error("stdin: {0}")]
+    PublicKey(KeyError),
+    /// A command that exists on Antelope chains only.
+    #[error("--chain {0}: this command is for Antelope chains (eos, wax, telos, jungle)")]
+    NotAntelope(String),
 }
 
 fn show(path: &Path) -> String {
@@ -129,6 +167,25 @@ fn show(path: &Path) -> String {
 /// Runs `key pub` / `key new`.
 pub fn run_key(cmd: &KeyCommand, stdin: &mut dyn Read, stdout: &mut dyn Write) -> Result<(), OfflineError> {
     match cmd {
+        KeyCommand::Pub { chain } if antelope_tools::chain_of(chain).is_some() => {
+            emit(stdout, &antelope_tools::key_pub(stdin)?)
+        }
+        KeyCommand::New { chain, out } if antelope_tools::chain_of(chain).is_some() => {
+            let (key, public) = antelope_tools::key_new();
+            write_new_secret_text(out, &key.to_wif())?;
+            emit(stdout, &public)
+        }
+        KeyCommand::Parse { chain } => {
+            let mut text = String::new();
+            stdin.read_to_string(&mut text).map_err(OfflineError::Stdin)?;
+            if antelope_tools::chain_of(chain).is_some() {
+                return emit(stdout, &antelope_tools::key_parse(&text)?);
+            }
+            let chain = ChainSpec::from_arg(chain)?;
+            let key = graphene_protocol::keys::PublicKey::from_text(text.trim(), &chain.key_prefix)
+                .map_err(OfflineError::PublicKey)?;
+            emit(stdout, &json!({ "public_key": key.to_text(&chain.key_prefix), "hex": key.to_hex() }))
+        }
         KeyCommand::Pub { chain } => {
             let chain = ChainSpec::from_arg(chain)?;
             let mut buf = Zeroizing::new(String::with_capacity(256));
@@ -148,9 +205,50 @@ pub fn run_key(cmd: &KeyCommand, stdin: &mut dyn Read, stdout: &mut dyn Write) -
 /// Runs `tx digest` / `tx sign`.
 pub fn run_tx(cmd: &TxCommand, stdin: &mut dyn Read, stdout: &mut dyn Write) -> Result<(), OfflineError> {
     match cmd {
+        TxCommand::SetupPermission { chain, account, key, permission, finalizer } => {
+            let Some(c) = antelope_tools::chain_of(chain) else {
+                return Err(OfflineError::NotAntelope(chain.clone()));
+            };
+            emit(stdout, &antelope_tools::setup_permission(&c, account, key, permission, *finalizer)?)
+        }
+        TxCommand::Digest { chain } | TxCommand::Sign { chain, .. } => {
+            let input = read_json(stdin)?;
+            match antelope_tools::chain_of(chain).or_else(|| antelope_tools::custom_chain(chain, &input)) {
+                Some(c) => antelope_tx(cmd, &c, &input, stdout),
+                None => graphene_tx(cmd, input, stdout),
+            }
+        }
+    }
+}
+
+fn antelope_tx(
+    cmd: &TxCommand,
+    chain: &antelope_tools::AntelopeChain,
+    input: &Value,
+    stdout: &mut dyn Write,
+) -> Result<(), OfflineError> {
+    match cmd {
+        TxCommand::Sign { wif_file, .. } => {
+            // Parse the transaction before touching the key: bad input never reads the secret.
+            antelope_protocol::json::transaction_from_json(input).map_err(AntelopeToolError::from)?;
+            let bytes = Zeroizing::new(
+                fs::read(wif_file).map_err(|source| OfflineError::WifFile { path: show(wif_file), source })?,
+            );
+            let origin = format!("--wif-file {}", show(wif_file));
+            let text = std::str::from_utf8(&bytes).map_err(|_| OfflineError::EmptyWif(origin.clone()))?;
+            let key = antelope_tools::private_key(text, &origin)?;
+            emit(stdout, &antelope_tools::tx_sign(chain, input, &key)?)
+        }
+        _ => emit(stdout, &antelope_tools::tx_digest(chain, input)?),
+    }
+}
+
+fn graphene_tx(cmd: &TxCommand, input: Value, stdout: &mut dyn Write) -> Result<(), OfflineError> {
+    match cmd {
+        TxCommand::SetupPermission { chain, .. } => Err(OfflineError::NotAntelope(chain.clone())),
         TxCommand::Digest { chain } => {
             let chain = ChainSpec::from_arg(chain)?;
-            let signed = transaction_from_json(&read_json(stdin)?, &chain)?;
+            let signed = transaction_from_json(&input, &chain)?;
             let tx = &signed.transaction;
             let form = |mode| {
                 json!({
@@ -168,7 +266,7 @@ pub fn run_tx(cmd: &TxCommand, stdin: &mut dyn Read, stdout: &mut dyn Write) -> 
         TxCommand::Sign { chain, wif_file } => {
             let chain = ChainSpec::from_arg(chain)?;
             // Parse the transaction before touching the key: bad input never reads the secret.
-            let mut signed = transaction_from_json(&read_json(stdin)?, &chain)?;
+            let mut signed = transaction_from_json(&input, &chain)?;
             let key = read_wif_file(wif_file)?;
             add_signature(&mut signed, &chain, &key)?;
             emit(stdout, &transaction_to_json(&signed, &chain))
@@ -201,6 +299,11 @@ fn read_wif_file(path: &Path) -> Result<PrivateKey, OfflineError> {
 }
 
 fn write_new_secret_file(path: &Path, key: &PrivateKey) -> Result<(), OfflineError> {
+    write_new_secret_text(path, &key.to_wif())
+}
+
+/// Create `path` (mode 0600, never overwriting) holding `secret` and a newline.
+fn write_new_secret_text(path: &Path, secret: &str) -> Result<(), OfflineError> {
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -213,7 +316,7 @@ fn write_new_secret_file(path: &Path, key: &PrivateKey) -> Result<(), OfflineErr
         _ => OfflineError::OutWrite { path: show(path), source },
     })?;
     let mut line = Zeroizing::new(String::with_capacity(64));
-    line.push_str(&key.to_wif());
+    line.push_str(secret);
     line.push('\n');
     let written = file.write_all(line.as_bytes()).and_then(|()| file.sync_all());
     if let Err(source) = written {

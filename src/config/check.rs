@@ -24,7 +24,8 @@ pub struct CheckResult<B> {
 impl<B> CheckResult<B> {
     /// The chain could not be read at all.
     pub fn chain_unreachable(&self) -> bool {
-        self.reading.is_none() && !self.errors.iter().any(|p| p.var == vars::WITNESS_ACCOUNT)
+        self.reading.is_none()
+            && !self.errors.iter().any(|p| p.var == vars::WITNESS_ACCOUNT || p.var == vars::PRODUCER_ACCOUNT)
     }
 
     /// Endpoint problems become warnings: a resumed trap skips such endpoints and keeps watching.
@@ -42,7 +43,14 @@ fn variable(kind: ChainKind, subject: &Subject) -> &'static str {
         (ChainKind::Graphene, Subject::Endpoint(_)) => vars::RPC_URLS,
         (ChainKind::Graphene, Subject::SwapKey) => vars::SIGNING_WIF,
         (ChainKind::Graphene, Subject::FallbackKey) => vars::ACTIVE_WIF,
-        (ChainKind::Graphene, Subject::Target) => vars::BACKUP_SIGNING_KEY,
+        (_, Subject::Target) => vars::BACKUP_SIGNING_KEY,
+        (_, Subject::Chain) => vars::CHAIN,
+        (_, Subject::ChainId) => vars::CHAIN_ID,
+        (_, Subject::Permission) => vars::FAILOVER_PERMISSION,
+        (_, Subject::FinalizerKey) => vars::BACKUP_FINALIZER_KEY,
+        (ChainKind::Antelope, Subject::Producer) => vars::PRODUCER_ACCOUNT,
+        (ChainKind::Antelope, Subject::Endpoint(_)) => vars::RPC_URLS,
+        (ChainKind::Antelope, Subject::SwapKey | Subject::FallbackKey) => vars::FAILOVER_WIF,
     }
 }
 

@@ -5,6 +5,7 @@
 //! the problems at once, each naming its variable and what to do, and never the value of a secret.
 
 pub mod alerts;
+pub mod antelope;
 pub mod check;
 pub mod env_map;
 pub mod vars;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
+use crate::chain::antelope::AntelopeSettings;
 use crate::chain::graphene::rpc::reading::ReaderSettings;
 use crate::chain::graphene::{Detection, GrapheneSettings};
 use crate::chain::{ChainKind, Identity};
@@ -41,18 +43,21 @@ pub struct Settings {
 /// The producer's settings, by chain family.
 pub enum ChainSettings {
     Graphene(GrapheneSettings),
+    Antelope(AntelopeSettings),
 }
 
 impl Settings {
     pub fn identity(&self) -> Identity {
         match &self.chain {
             ChainSettings::Graphene(g) => Identity { producer: g.reader.account.clone(), chain: g.chain.name.clone() },
+            ChainSettings::Antelope(a) => Identity { producer: a.producer.clone(), chain: a.network.clone() },
         }
     }
 
     pub fn kind(&self) -> ChainKind {
         match &self.chain {
             ChainSettings::Graphene(_) => ChainKind::Graphene,
+            ChainSettings::Antelope(_) => ChainKind::Antelope,
         }
     }
 }
@@ -126,12 +131,67 @@ impl<'a> Collector<'a> {
 /// Load everything `run`, `check`, `status`, `rearm` and `fire` need.
 pub fn load(src: &dyn Source) -> Result<Settings, Report> {
     let mut c = Collector { src, problems: Vec::new() };
-    let witness = witness_account(&mut c);
-    let chain = chain(&mut c);
-    let urls = rpc_urls(&mut c);
-    let backup_key = public_key(&mut c, &chain, vars::BACKUP_SIGNING_KEY);
-    let signing_key = private_key(&mut c, vars::SIGNING_WIF);
-    let active_key = private_key(&mut c, vars::ACTIVE_WIF);
+    let timeout = c.seconds(vars::RPC_TIMEOUT_SECS, vars::DEFAULT_RPC_TIMEOUT_SECS, 60);
+    let max_head_age = c.seconds(vars::MAX_HEAD_AGE_SECS, vars::DEFAULT_MAX_HEAD_AGE_SECS, 600);
+    // 3600 s is the limit of Steem and pre-HF28 Hive (protocol.md §3.4) and Antelope's default
+    // max_transaction_lifetime (antelope-protocol.md §0 item 16).
+    let tx_expiration = c.seconds(vars::TX_EXPIRATION_SECS, vars::DEFAULT_TX_EXPIRATION_SECS, 3600);
+    let antelope = antelope::is_antelope(src);
+    let chain = if antelope {
+        antelope::settings(&mut c, timeout, max_head_age, tx_expiration).map(ChainSettings::Antelope)
+    } else {
+        graphene_settings(&mut c, timeout, max_head_age, tx_expiration).map(ChainSettings::Graphene)
+    };
+    let trigger = if antelope { antelope::trigger(&mut c) } else { trigger(&mut c) };
+    let poll_interval = c.seconds(vars::POLL_INTERVAL_SECS, vars::DEFAULT_POLL_INTERVAL_SECS, 3600);
+    let fire_timeout = c.seconds(vars::FIRE_TIMEOUT_SECS, vars::DEFAULT_FIRE_TIMEOUT_SECS, 86_400);
+    // Firing must outlive at least two attempts, or it could give up while its only attempt is still valid.
+    if fire_timeout < tx_expiration * 2 {
+        c.push(
+            vars::FIRE_TIMEOUT_SECS,
+            format!(
+                "{} s is less than twice TX_EXPIRATION_SECS ({} s)",
+                fire_timeout.as_secs(),
+                tx_expiration.as_secs()
+            ),
+            "raise FIRE_TIMEOUT_SECS or lower TX_EXPIRATION_SECS",
+        );
+    }
+    if antelope {
+        antelope::check_fire_timeout(&mut c, fire_timeout);
+    }
+    let state_file = state_file(src);
+    check_state_file(&mut c, &state_file);
+    let alerts = alerts::alerts(&mut c);
+    let blind_alert_after = c.seconds(vars::BLIND_ALERT_SECS, vars::DEFAULT_BLIND_ALERT_SECS, 86_400);
+    let (log_format, log_level) = logging(&mut c);
+    let (Some(chain), Some(trigger)) = (chain, trigger) else {
+        return Err(Report { problems: c.problems });
+    };
+    let settings = Settings {
+        chain,
+        trap: TrapSettings { poll_interval, trigger, fire_timeout, blind_alert_after },
+        state_file,
+        alerts,
+        log_format,
+        log_level,
+    };
+    c.finish(settings)
+}
+
+/// The Hive/Steem producer's variables.
+fn graphene_settings(
+    c: &mut Collector,
+    timeout: Duration,
+    max_head_age: Duration,
+    tx_expiration: Duration,
+) -> Option<GrapheneSettings> {
+    let witness = witness_account(c);
+    let chain = chain(c);
+    let urls = rpc_urls(c, "https://api.hive.blog");
+    let backup_key = public_key(c, &chain, vars::BACKUP_SIGNING_KEY);
+    let signing_key = private_key(c, vars::SIGNING_WIF);
+    let active_key = private_key(c, vars::ACTIVE_WIF);
     if signing_key.is_none()
         && active_key.is_none()
         && !c.problems.iter().any(|p| p.var.starts_with("SIGNING_WIF") || p.var.starts_with("ACTIVE_WIF"))
@@ -151,26 +211,7 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
             );
         }
     }
-    let trigger = trigger(&mut c);
-    let poll_interval = c.seconds(vars::POLL_INTERVAL_SECS, vars::DEFAULT_POLL_INTERVAL_SECS, 3600);
-    let timeout = c.seconds(vars::RPC_TIMEOUT_SECS, vars::DEFAULT_RPC_TIMEOUT_SECS, 60);
-    let max_head_age = c.seconds(vars::MAX_HEAD_AGE_SECS, vars::DEFAULT_MAX_HEAD_AGE_SECS, 600);
-    // 3600 s is the limit of Steem and pre-HF28 Hive (protocol.md §3.4).
-    let tx_expiration = c.seconds(vars::TX_EXPIRATION_SECS, vars::DEFAULT_TX_EXPIRATION_SECS, 3600);
-    let fire_timeout = c.seconds(vars::FIRE_TIMEOUT_SECS, vars::DEFAULT_FIRE_TIMEOUT_SECS, 86_400);
-    // Firing must outlive at least two attempts, or it could give up while its only attempt is still valid.
-    if fire_timeout < tx_expiration * 2 {
-        c.push(
-            vars::FIRE_TIMEOUT_SECS,
-            format!(
-                "{} s is less than twice TX_EXPIRATION_SECS ({} s)",
-                fire_timeout.as_secs(),
-                tx_expiration.as_secs()
-            ),
-            "raise FIRE_TIMEOUT_SECS or lower TX_EXPIRATION_SECS",
-        );
-    }
-    let detection = match src.get(vars::DETECTION).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+    let detection = match c.src.get(vars::DETECTION).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
         None | Some("slots") => Detection::Slots,
         Some("poll") => Detection::Poll,
         Some(other) => {
@@ -182,42 +223,32 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
             Detection::Slots
         }
     };
-    let state_file = state_file(src);
-    check_state_file(&mut c, &state_file);
-    let alerts = alerts::alerts(&mut c);
-    let blind_alert_after = c.seconds(vars::BLIND_ALERT_SECS, vars::DEFAULT_BLIND_ALERT_SECS, 86_400);
-    let (log_format, log_level) = logging(&mut c);
-    let (Some(witness), Some(urls), Some(backup_key), Some(trigger)) = (witness, urls, backup_key, trigger) else {
-        return Err(Report { problems: c.problems });
-    };
+    let (witness, urls, backup_key) = (witness?, urls?, backup_key?);
     let chain_id_hex = chain.chain_id_hex();
-    let settings = Settings {
-        chain: ChainSettings::Graphene(GrapheneSettings {
-            chain,
-            reader: ReaderSettings { urls, timeout, max_head_age, account: witness, chain_id_hex },
-            backup_key,
-            signing_key,
-            active_key,
-            tx_expiration,
-            detection,
-        }),
-        trap: TrapSettings { poll_interval, trigger, fire_timeout, blind_alert_after },
-        state_file,
-        alerts,
-        log_format,
-        log_level,
-    };
-    c.finish(settings)
+    Some(GrapheneSettings {
+        chain,
+        reader: ReaderSettings { urls, timeout, max_head_age, account: witness, chain_id_hex },
+        backup_key,
+        signing_key,
+        active_key,
+        tx_expiration,
+        detection,
+    })
 }
 
 /// What `test-alert` needs: who is guarded and every alert channel.
 pub fn load_alert(src: &dyn Source) -> Result<(Identity, AlertSettings), Report> {
     let mut c = Collector { src, problems: Vec::new() };
-    let witness = witness_account(&mut c);
-    let chain = chain(&mut c);
+    let identity = if antelope::is_antelope(src) {
+        antelope::identity(&mut c)
+    } else {
+        let witness = witness_account(&mut c);
+        let chain = chain(&mut c);
+        witness.map(|w| Identity { producer: w, chain: chain.name })
+    };
     let alerts = alerts::alerts(&mut c);
-    match witness {
-        Some(w) if c.problems.is_empty() => Ok((Identity { producer: w, chain: chain.name }, alerts)),
+    match identity {
+        Some(identity) if c.problems.is_empty() => Ok((identity, alerts)),
         _ => Err(Report { problems: c.problems }),
     }
 }
@@ -396,7 +427,11 @@ fn chain(c: &mut Collector) -> ChainSpec {
         Some(v) if v == "hive" => Family::Hive,
         Some(v) if v == "steem" => Family::Steem,
         Some(v) => {
-            c.push(vars::CHAIN, format!("{v:?} is not a supported chain"), "set CHAIN to hive or steem");
+            c.push(
+                vars::CHAIN,
+                format!("{v:?} is not a supported chain"),
+                "set CHAIN to hive or steem, or to an Antelope network: eos, wax, telos, jungle (or antelope with CHAIN_ID)",
+            );
             Family::Hive
         }
     };
@@ -434,8 +469,8 @@ fn chain(c: &mut Collector) -> ChainSpec {
     }
 }
 
-fn rpc_urls(c: &mut Collector) -> Option<Vec<String>> {
-    let raw = c.required(vars::RPC_URLS, "one or more comma-separated JSON-RPC URLs, e.g. https://api.hive.blog")?;
+fn rpc_urls(c: &mut Collector, example: &str) -> Option<Vec<String>> {
+    let raw = c.required(vars::RPC_URLS, &format!("one or more comma-separated API URLs, e.g. {example}"))?;
     let urls: Vec<String> = raw.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect();
     let bad: Vec<&String> = urls
         .iter()

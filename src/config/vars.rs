@@ -11,10 +11,21 @@ use secrecy::SecretString;
 
 /// The witness account to guard.
 pub const WITNESS_ACCOUNT: &str = "WITNESS_ACCOUNT";
-/// `hive` (default) or `steem`.
+/// `hive` (default), `steem`, or an Antelope network: `eos`, `wax`, `telos`, `jungle`, `antelope` (with
+/// `CHAIN_ID`).
 pub const CHAIN: &str = "CHAIN";
-/// Optional 64-hex chain id: makes the chain a testnet of the `CHAIN` family.
+/// Optional 64-hex chain id: makes a Hive/Steem chain a testnet of the `CHAIN` family; with
+/// `CHAIN=antelope`, the Antelope chain to guard.
 pub const CHAIN_ID: &str = "CHAIN_ID";
+/// The Antelope producer to guard (`WITNESS_ACCOUNT` is the Hive/Steem name).
+pub const PRODUCER_ACCOUNT: &str = "PRODUCER_ACCOUNT";
+/// The Antelope permission the swap is signed by; default [`DEFAULT_FAILOVER_PERMISSION`].
+pub const FAILOVER_PERMISSION: &str = "FAILOVER_PERMISSION";
+/// That permission's private key (WIF or `PVT_K1_…`).
+pub const FAILOVER_WIF: &str = "FAILOVER_WIF";
+/// Optional `PUB_BLS_…` key of the backup node: the swap then also carries `actfinkey`.
+pub const BACKUP_FINALIZER_KEY: &str = "BACKUP_FINALIZER_KEY";
+pub const DEFAULT_FAILOVER_PERMISSION: &str = "failover";
 /// Comma-separated JSON-RPC endpoints.
 pub const RPC_URLS: &str = "RPC_URLS";
 /// The backup node's public signing key.

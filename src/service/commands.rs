@@ -36,6 +36,13 @@ fn producer_error(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Failure(e.to_string())
 }
 
+fn antelope(
+    settings: crate::chain::antelope::AntelopeSettings,
+    clock: SharedClock,
+) -> Result<crate::chain::antelope::AntelopeProducer, ServiceError> {
+    crate::chain::antelope::AntelopeProducer::new(settings, clock).map_err(producer_error)
+}
+
 fn graphene(
     settings: crate::chain::graphene::GrapheneSettings,
     clock: SharedClock,
@@ -52,6 +59,10 @@ pub async fn check(settings: Settings, clock: SharedClock) -> Result<CheckReport
     match settings.chain {
         ChainSettings::Graphene(g) => {
             let producer = graphene(g, clock).map_err(fail)?;
+            check_with(producer, kind, trigger, &store).await
+        }
+        ChainSettings::Antelope(a) => {
+            let producer = antelope(a, clock).map_err(fail)?;
             check_with(producer, kind, trigger, &store).await
         }
     }
@@ -90,6 +101,7 @@ pub async fn status(settings: Settings, clock: SharedClock) -> Result<StatusRepo
     let facts = read_instance_file(&settings.state_file);
     match settings.chain {
         ChainSettings::Graphene(g) => status_with(graphene(g, clock)?, trigger, &store, facts).await,
+        ChainSettings::Antelope(a) => status_with(antelope(a, clock)?, trigger, &store, facts).await,
     }
 }
 
@@ -103,7 +115,7 @@ async fn status_with<P: Producer>(
     let state = load_state::<P::Baseline>(store, &id).await?.map(|(s, _)| s);
     let counter = producer.counter_name();
     let mut lines = vec![
-        format!("witness:    @{}", id.producer),
+        format!("producer:   @{}", id.producer),
         format!("chain:      {}", id.chain),
         format!("backup key: {}", producer.target()),
     ];
@@ -164,6 +176,7 @@ async fn status_with<P: Producer>(
 pub async fn dry_run(settings: Settings, clock: SharedClock) -> Result<serde_json::Value, ServiceError> {
     let attempt = match settings.chain {
         ChainSettings::Graphene(g) => graphene(g, clock)?.dry_run().await,
+        ChainSettings::Antelope(a) => antelope(a, clock)?.dry_run().await,
     };
     match attempt {
         Ok(swap) => Ok(serde_json::json!({
@@ -209,6 +222,9 @@ pub async fn rearm(settings: Settings, clock: SharedClock) -> Result<Rearmed, Se
     let (mut done, id) = match settings.chain {
         ChainSettings::Graphene(g) => {
             rearm_with(graphene(g, clock.clone())?, kind, settings.trap, &store, clock.clone()).await?
+        }
+        ChainSettings::Antelope(a) => {
+            rearm_with(antelope(a, clock.clone())?, kind, settings.trap, &store, clock.clone()).await?
         }
     };
     // Re-armed: the fire is dealt with, so its PagerDuty incident is resolved (a failure is reported, the

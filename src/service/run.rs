@@ -68,6 +68,17 @@ pub async fn run(
                 .with_metrics(metrics);
             watch(trap, shutdown, options).await
         }
+        ChainSettings::Antelope(a) => {
+            let producer = crate::chain::antelope::AntelopeProducer::new(a, clock.clone())
+                .map_err(|e| ServiceError::Failure(e.to_string()))?;
+            let metrics = serve_metrics(settings.alerts.metrics_addr, &identity, &producer, &alerts, serving).await?;
+            let alerts = alerts.with_metrics(metrics.clone());
+            let trap = open(producer, kind, settings.trap, clock, store, alerts)
+                .await?
+                .with_heartbeat(heartbeat)
+                .with_metrics(metrics);
+            watch(trap, shutdown, options).await
+        }
     }
 }
 
@@ -190,6 +201,21 @@ fn log_settings(s: &Settings) {
             backup_key = %p.backup_key.to_text(&p.chain.key_prefix),
             signing_wif = if p.signing_key.is_some() { "set" } else { "not set" },
             active_wif = if p.active_key.is_some() { "set" } else { "not set" },
+            trigger = ?s.trap.trigger,
+            poll_interval_secs = s.trap.poll_interval.as_secs(),
+            state_file = %s.state_file.display(),
+            alert_channels = ?crate::service::fanout(&s.alerts, Arc::new(chain_clock::SystemClock)).names(),
+            "settings"
+        ),
+        ChainSettings::Antelope(p) => tracing::info!(
+            producer = %id.producer,
+            chain = %id.chain,
+            chain_id = %p.chain_id.to_hex(),
+            rpc_urls = %p.urls.iter().map(|u| crate::redact::url(u)).collect::<Vec<_>>().join(","),
+            backup_key = %p.backup_key.to_legacy(),
+            permission = %p.permission,
+            failover_wif = "set",
+            backup_finalizer_key = p.backup_finalizer_key.as_deref().unwrap_or("not set"),
             trigger = ?s.trap.trigger,
             poll_interval_secs = s.trap.poll_interval.as_secs(),
             state_file = %s.state_file.display(),

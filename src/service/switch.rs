@@ -129,6 +129,12 @@ pub async fn switch(
             let producer = GrapheneProducer::new(g, clock.clone()).map_err(|e| ServiceError::Failure(e.to_string()))?;
             switch_with(producer, kind, key, request, clock, shutdown, progress).await
         }
+        // Planned switches on Antelope need the schedule latency in their timing: issue 19, part 3.
+        ChainSettings::Antelope(_) => Err(config_error(
+            "CHAIN",
+            "a planned switch is not available on Antelope chains yet",
+            "let the trap fire, or send regproducer yourself (`witness-trap tx sign --chain …`)",
+        )),
     }
 }
 

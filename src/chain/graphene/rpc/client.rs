@@ -17,26 +17,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-/// The largest response body accepted, in bytes: 4 MiB. The trap's answers are small (`get_config`, an
-/// account, a witness: a few KiB); the largest is a whole block (`get_block`), whose binary size the
-/// witnesses cap at 64 KiB on both chains today (`maximum_block_size`), a few hundred KiB as JSON. An
-/// answer beyond 4 MiB is a broken or hostile endpoint, and reading it whole (say 800 MB) could exhaust
-/// this machine's memory; a limit this low also bounds what one endpoint costs per poll.
-pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
-
-/// Longest text kept from an answer in an error message (node error text, parse errors that quote the
-/// offending value): errors go to logs, `status` and alerts.
-pub const MAX_ERROR_TEXT: usize = 300;
-
-/// `text` cut to [`MAX_ERROR_TEXT`] characters (an ellipsis marks a cut).
-pub fn bounded_text(text: &str) -> String {
-    let mut chars = text.chars();
-    let mut out: String = chars.by_ref().take(MAX_ERROR_TEXT).collect();
-    if chars.next().is_some() {
-        out.push('…');
-    }
-    out
-}
+pub use crate::chain::body::{bounded_text, MAX_ERROR_TEXT, MAX_RESPONSE_BYTES};
 
 /// Why a call to one endpoint failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -164,29 +145,17 @@ impl Endpoint {
         parse_envelope(&self.label, method, &bytes)
     }
 
-    /// The body, at most [`MAX_RESPONSE_BYTES`]: refused by its `Content-Length` before reading, or as soon
-    /// as the chunks read so far exceed the limit (the connection is then dropped, the rest never read).
-    async fn read_body(&self, method: &str, mut resp: reqwest::Response) -> Result<Vec<u8>, RpcError> {
-        let too_large = |detail: String| RpcError::TooLarge {
-            endpoint: self.label.clone(),
-            method: method.to_string(),
-            limit: MAX_RESPONSE_BYTES,
-            detail,
-        };
-        let announced = resp.content_length();
-        if let Some(len) = announced.filter(|len| *len > MAX_RESPONSE_BYTES as u64) {
-            return Err(too_large(format!("Content-Length {len} bytes")));
-        }
-        // Content-Length is at most the limit here; without one, start small and grow.
-        let capacity = announced.map_or(16 * 1024, |len| len as usize);
-        let mut body = Vec::with_capacity(capacity);
-        while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport(e))? {
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(too_large(format!("at least {} bytes", body.len() + chunk.len())));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+    /// The body, at most [`MAX_RESPONSE_BYTES`] (see [`crate::chain::body::read_bounded`]).
+    async fn read_body(&self, method: &str, resp: reqwest::Response) -> Result<Vec<u8>, RpcError> {
+        crate::chain::body::read_bounded(resp).await.map_err(|e| match e {
+            crate::chain::body::BodyError::TooLarge(detail) => RpcError::TooLarge {
+                endpoint: self.label.clone(),
+                method: method.to_string(),
+                limit: MAX_RESPONSE_BYTES,
+                detail,
+            },
+            crate::chain::body::BodyError::Transport(e) => self.transport(e),
+        })
     }
 
     fn transport(&self, e: reqwest::Error) -> RpcError {

@@ -1,0 +1,379 @@
+//! Watching: each endpoint's head, the leader's headers where the producer has slots, and the
+//! corroboration of a crossing by the blocks of another endpoint.
+
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+
+use super::api::{self, Header, Info};
+use super::follow::{Break, Mark, Plan, Seat, DEPTH};
+use super::{AntelopeBaseline, AntelopeProducer};
+use crate::chain::{ChainTime, Corroboration, Evidence, Observation};
+use antelope_protocol::schedule::{slot_of_unix_ms, unix_ms_of_slot};
+
+/// The schedule is read again when older than this (chain time): a schedule change must never attribute a
+/// slot to the wrong producer, and the check after each gap catches the rest.
+const SCHEDULE_MAX_AGE: Duration = Duration::from_secs(10);
+/// A refuted endpoint is left out for this many polls.
+const DISTRUST_POLLS: u64 = 20;
+/// How long after a slot ends the next block is looked for (propagation to the API nodes).
+const LOOK_MARGIN_MS: u64 = 250;
+
+impl AntelopeProducer {
+    /// Every endpoint's `get_info`, checked: the right chain, a fresh head.
+    pub(super) async fn poll(&mut self) {
+        self.polls += 1;
+        let mut set = JoinSet::new();
+        for (i, ep) in self.endpoints.iter().enumerate() {
+            let ep = ep.clone();
+            set.spawn(async move {
+                let t = Instant::now();
+                (i, api::info(&ep).await, t.elapsed())
+            });
+        }
+        let now = self.now();
+        let max_age = self.settings.max_head_age;
+        let want = self.settings.chain_id.to_hex();
+        while let Some(joined) = set.join_next().await {
+            let Ok((i, answer, took)) = joined else { continue };
+            let label = self.endpoints[i].url().to_string();
+            let view = &mut self.views[i];
+            view.latency = Some(took);
+            match answer {
+                Err(e) => {
+                    view.info = None;
+                    view.problem = Some(e.to_string());
+                }
+                Ok(info) if info.chain_id != want => {
+                    if !view.wrong_chain_noticed {
+                        view.wrong_chain_noticed = true;
+                        self.notices.push(format!(
+                            "{label} serves chain id {}, not {want}: it is left out until it serves the right chain",
+                            info.chain_id
+                        ));
+                    }
+                    view.problem = Some(format!("serves chain id {}, not {want}", info.chain_id));
+                    view.info = None;
+                }
+                Ok(info) => {
+                    let age = now.since(ChainTime::from_millis(info.head_time_ms));
+                    let went_back = view.info.as_ref().is_some_and(|old| info.head_num + 12 < old.head_num);
+                    view.problem = if age > max_age {
+                        Some(format!(
+                            "stale: head block {} is {} s old (MAX_HEAD_AGE_SECS {})",
+                            info.head_num,
+                            age.as_secs(),
+                            max_age.as_secs()
+                        ))
+                    } else if went_back {
+                        Some(format!("its head went back to block {}", info.head_num))
+                    } else if view.distrusted_until > self.polls {
+                        Some("distrusted: its blocks were refuted by another endpoint".into())
+                    } else {
+                        None
+                    };
+                    view.info = Some(info);
+                }
+            }
+        }
+    }
+
+    /// The fresh, trusted endpoints, most advanced first.
+    pub(super) fn fresh(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..self.views.len())
+            .filter(|i| self.views[*i].problem.is_none() && self.views[*i].info.is_some())
+            .collect();
+        v.sort_by_key(|i| (std::cmp::Reverse(self.views[*i].info.as_ref().map_or(0, |x| x.head_num)), *i));
+        v
+    }
+
+    pub(super) fn blind_reason(&self) -> String {
+        let parts: Vec<String> = self
+            .views
+            .iter()
+            .zip(&self.endpoints)
+            .map(|(v, e)| format!("{}: {}", e.url(), v.problem.as_deref().unwrap_or("no answer")))
+            .collect();
+        if parts.is_empty() {
+            "no endpoint".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+
+    /// The producer's seat in the active schedule, reading the schedule from `ep` when it is old.
+    pub(super) async fn seat(&mut self, ep: usize, force: bool) -> Result<Option<Seat>, String> {
+        let now = self.now();
+        let stale = self.schedules_at.is_none_or(|at| now.since(at) > SCHEDULE_MAX_AGE);
+        if force || stale || self.schedules.is_none() {
+            let s = api::schedules(&self.endpoints[ep]).await.map_err(|e| e.to_string())?;
+            self.schedules = Some(s);
+            self.schedules_at = Some(now);
+        }
+        Ok(self.schedules.as_ref().and_then(|s| {
+            s.active.position(&self.settings.producer).map(|index| Seat {
+                index,
+                producers: s.active.producers.len(),
+                version: s.active.version,
+            })
+        }))
+    }
+
+    /// One look: poll, follow the leader, count.
+    pub(super) async fn look(&mut self, _baseline: &AntelopeBaseline) -> Observation {
+        self.poll().await;
+        let fresh = self.fresh();
+        let Some(&leader) = fresh.first() else {
+            self.next_look = None;
+            self.leader = None;
+            self.watch_note = "blind: no fresh endpoint".into();
+            return Observation::Blind(self.blind_reason());
+        };
+        self.leader = Some(leader);
+        let seat = match self.seat(leader, false).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.next_look = None;
+                return Observation::Blind(format!("cannot read the producer schedule: {e}"));
+            }
+        };
+        if let Err(e) = self.follow(leader, seat).await {
+            // A look that could not follow counts nothing; the next one continues from the cursor.
+            tracing::warn!(endpoint = %self.endpoints[leader].url(), "following the blocks failed: {e}");
+        }
+        self.plan_next(leader);
+        Observation::Reading(self.evidence(leader))
+    }
+
+    pub(super) fn head(&self, ep: usize) -> Option<&Info> {
+        self.views[ep].info.as_ref()
+    }
+
+    pub(super) fn evidence(&self, ep: usize) -> Evidence {
+        let info = self.head(ep);
+        let current_key = self
+            .schedules
+            .as_ref()
+            .and_then(|s| s.active.keys_of(&self.settings.producer))
+            .and_then(|k| k.first().cloned())
+            .unwrap_or_else(|| "(not in the active schedule)".into());
+        Evidence {
+            misses: self.follower.misses(),
+            counter: None,
+            height: self.follower.cursor().map_or(info.map_or(0, |i| i.head_num), |c| c.num),
+            chain_time: ChainTime::from_millis(info.map_or(0, |i| i.head_time_ms)),
+            source: self.endpoints[ep].url().to_string(),
+            source_index: ep,
+            current_key,
+        }
+    }
+
+    /// Walk the leader's blocks as the plan says; a fork rewinds to the common ancestor.
+    async fn follow(&mut self, ep: usize, seat: Option<Seat>) -> Result<(), String> {
+        let Some(head) = self.head(ep).cloned() else { return Ok(()) };
+        match self.follower.plan(&head, seat) {
+            Plan::Wait => Ok(()),
+            Plan::Anchor => {
+                self.follower.anchor(Mark::of_head(&head));
+                Ok(())
+            }
+            Plan::Jump => {
+                self.follower.jump(Mark::of_head(&head));
+                Ok(())
+            }
+            Plan::Fetch { from, to } => {
+                let mut num = from;
+                let mut new_gaps = false;
+                while num <= to {
+                    let h = api::header(&self.endpoints[ep], num).await.map_err(|e| e.to_string())?;
+                    match self.follower.step(&h, seat) {
+                        Ok(n) => {
+                            if n > 0 {
+                                new_gaps = true;
+                                tracing::info!(block = h.num, missed = n, producer = %self.settings.producer,
+                                    "the producer missed {n} slot(s) before block {}", h.num);
+                            }
+                            num += 1;
+                        }
+                        Err(Break::Fork { num: at }) => {
+                            let dropped = self.rewind(ep, at).await?;
+                            if dropped > 0 {
+                                tracing::info!(
+                                    dropped,
+                                    "a fork replaced blocks: {dropped} missed slot(s) no longer count"
+                                );
+                            }
+                            num = self.follower.cursor().map_or(to + 1, |c| c.num + 1);
+                        }
+                        Err(Break::Time { num: at }) => {
+                            return Err(format!("block {at}'s time is not after its predecessor's"));
+                        }
+                    }
+                }
+                if new_gaps {
+                    self.recheck_schedule(ep, seat).await;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// After gaps were attributed by `seat`, read the schedule again: if it changed meanwhile, the slots
+    /// just counted may belong to someone else, so they are dropped (never a miss on an unknown schedule).
+    async fn recheck_schedule(&mut self, ep: usize, used: Option<Seat>) {
+        let Some(used) = used else { return };
+        match self.seat(ep, true).await {
+            Ok(now) if now.map(|s| s.version) == Some(used.version) => {}
+            _ => {
+                let dropped = self.follower.drop_gaps_where(|g| g.schedule_version == used.version && !g.corroborated);
+                if dropped > 0 {
+                    tracing::warn!(dropped, "the schedule changed while counting: {dropped} slot(s) not counted");
+                }
+            }
+        }
+    }
+
+    /// Find where the endpoint's chain meets our walk below block `at`, and rewind there.
+    async fn rewind(&mut self, ep: usize, at: u64) -> Result<u64, String> {
+        let lowest = at.saturating_sub(DEPTH as u64);
+        let mut k = at.saturating_sub(1);
+        while k >= lowest && k > 0 {
+            let Some(ours) = self.follower.mark_at(k) else { break };
+            let theirs: Header = api::header(&self.endpoints[ep], k).await.map_err(|e| e.to_string())?;
+            if theirs.id == ours.id {
+                return Ok(self.follower.rewind(k));
+            }
+            k -= 1;
+        }
+        // Deeper than our walk: start again at the head, forgetting gaps in the blocks we can no longer check.
+        let oldest = self.follower.cursor().map_or(0, |c| c.num.saturating_sub(DEPTH as u64));
+        let dropped = self.follower.rewind(oldest);
+        if let Some(head) = self.head(ep).cloned() {
+            self.follower.anchor(Mark::of_head(&head));
+        }
+        Ok(dropped)
+    }
+
+    /// Look again right after the producer's next slot can be judged (the block after it is out).
+    fn plan_next(&mut self, ep: usize) {
+        let seat = self.schedules.as_ref().and_then(|s| {
+            s.active.position(&self.settings.producer).map(|index| Seat {
+                index,
+                producers: s.active.producers.len(),
+                version: s.active.version,
+            })
+        });
+        let Some(head) = self.head(ep) else { return };
+        let head_slot = slot_of_unix_ms(head.head_time_ms);
+        match seat {
+            Some(seat) => {
+                let next = seat.next_slot_after(head_slot);
+                let at = unix_ms_of_slot(next + 1) + LOOK_MARGIN_MS;
+                self.next_look = Some(ChainTime::from_millis(at));
+                self.watch_note = format!(
+                    "slots: {} missed since arming; next slot {} at {}",
+                    self.follower.misses(),
+                    next,
+                    ChainTime::from_millis(unix_ms_of_slot(next)).to_rfc3339()
+                );
+            }
+            None => {
+                self.next_look = None;
+                self.watch_note = format!(
+                    "{} is not in the active schedule: no slots to miss ({} missed since arming)",
+                    self.settings.producer,
+                    self.follower.misses()
+                );
+            }
+        }
+    }
+
+    /// Check every gap not yet corroborated against the blocks of another endpoint: the same two blocks
+    /// around it (a gap between them is then the same gap). A block the other endpoint does not have yet is
+    /// asked again a block later. With one endpoint, the same one is asked again a block later.
+    pub(super) async fn corroborate_gaps(&mut self, first: &Evidence, allowed: u64) -> Corroboration {
+        let leader = first.source_index;
+        let others: Vec<usize> = self.fresh().into_iter().filter(|i| *i != leader).collect();
+        let witnesses = if others.is_empty() {
+            tracing::warn!("no second endpoint is fresh; corroborating with the same endpoint a block later");
+            self.clock.sleep(self.block_interval_dur()).await;
+            vec![leader]
+        } else {
+            others
+        };
+        for round in 0..3 {
+            if round > 0 {
+                self.clock.sleep(self.block_interval_dur()).await;
+            }
+            let mut waiting = false;
+            for &w in &witnesses {
+                let pending: Vec<usize> =
+                    (0..self.follower.gaps().len()).filter(|g| !self.follower.gaps()[*g].corroborated).collect();
+                if pending.is_empty() {
+                    break;
+                }
+                for g in pending {
+                    let gap = self.follower.gaps()[g].clone();
+                    let a = api::header(&self.endpoints[w], gap.after.num).await;
+                    let b = api::header(&self.endpoints[w], gap.before.num).await;
+                    match (a, b) {
+                        (Ok(a), Ok(b)) if a.id == gap.after.id && b.id == gap.before.id => {
+                            self.follower.gaps_mut()[g].corroborated = true;
+                        }
+                        (Ok(_), Ok(_)) => return self.refuted(leader, w, &gap),
+                        (Err(e), _) | (_, Err(e)) if e.is_unknown_block() => waiting = true,
+                        (Err(e), _) | (_, Err(e)) => {
+                            tracing::warn!(endpoint = %self.endpoints[w].url(), "cannot corroborate: {e}");
+                            waiting = true;
+                        }
+                    }
+                }
+            }
+            let confirmed: u64 =
+                self.follower.gaps().iter().filter(|g| g.corroborated).map(|g| g.slots.len() as u64).sum();
+            if confirmed >= allowed {
+                self.dispute = None;
+                let mut e = self.evidence(leader);
+                e.misses = self.follower.misses();
+                if let Some(&w) = witnesses.first() {
+                    e.source = self.endpoints[w].url().to_string();
+                    e.source_index = w;
+                }
+                return Corroboration::Confirmed(e);
+            }
+            if !waiting {
+                break;
+            }
+        }
+        Corroboration::Blind("no other endpoint could show the blocks around the missed slots yet".into())
+    }
+
+    /// Another endpoint has other blocks where the leader showed a gap: not firing on it. The gap is
+    /// forgotten, the leader left out for a while, and the walk starts again.
+    fn refuted(&mut self, leader: usize, by: usize, gap: &super::follow::Gap) -> Corroboration {
+        let text = format!(
+            "endpoints disagree: {} shows {} missed slot(s) between blocks {} and {}, {} has other blocks there; \
+             not firing on this",
+            self.endpoints[leader].url(),
+            gap.slots.len(),
+            gap.after.num,
+            gap.before.num,
+            self.endpoints[by].url()
+        );
+        if self.dispute.is_none() {
+            self.notices.push(text.clone());
+        }
+        self.dispute = Some(text);
+        let after = gap.after.num;
+        self.follower.drop_gaps_where(|g| !g.corroborated && g.before.num > after);
+        self.views[leader].distrusted_until = self.polls + DISTRUST_POLLS;
+        self.follower.reset_walk();
+        let mut e = self.evidence(by);
+        e.misses = self.follower.misses();
+        Corroboration::Contradicted(e)
+    }
+
+    fn block_interval_dur(&self) -> Duration {
+        Duration::from_millis(antelope_protocol::schedule::BLOCK_INTERVAL_MS)
+    }
+}
