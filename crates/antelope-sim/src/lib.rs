@@ -149,7 +149,7 @@ impl SimConfig {
         active_key: PublicKey,
         failover_key: PublicKey,
     ) -> Self {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed_b15);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x05ee_db15);
         Self {
             network: antelope_protocol::chain::network_by_id(&chain_id)
                 .map(|n| n.name.to_string())

@@ -171,7 +171,7 @@ fn read(shared: &Shared, view: View<'_>, method: &str, params: &Value) -> Result
         "get_producers" => {
             let limit = params.get("limit").and_then(Value::as_u64).unwrap_or(50) as usize;
             let mut rows: Vec<&ProducerRow> = chain.producer_rows().collect();
-            rows.sort_by(|a, b| b.total_votes.cmp(&a.total_votes));
+            rows.sort_by_key(|r| std::cmp::Reverse(r.total_votes));
             let total: u128 = rows.iter().map(|r| r.total_votes).sum();
             let more = rows.len() > limit;
             Ok(json!({
