@@ -42,6 +42,25 @@ impl VarMap {
         m
     }
 
+    /// The variables of an Antelope trap: the network (`eos`, `wax`, …), the producer, where, the backup
+    /// key, the failover permission's key and the state file.
+    pub fn antelope(
+        network: &str,
+        producer: &str,
+        rpc_urls: &[String],
+        backup_key: &antelope_protocol::keys::PublicKey,
+        failover_wif: &str,
+        state_file: &Path,
+    ) -> Self {
+        Self::new()
+            .with(vars::CHAIN, network)
+            .with(vars::PRODUCER_ACCOUNT, producer)
+            .with(vars::RPC_URLS, rpc_urls.join(","))
+            .with(vars::BACKUP_SIGNING_KEY, backup_key.to_legacy())
+            .with(vars::FAILOVER_WIF, failover_wif)
+            .with(vars::STATE_FILE, state_file.display())
+    }
+
     /// Twilio's variables, pointed at `api_url` (a fake Twilio in the demo and the tests).
     pub fn with_twilio(self, api_url: &str, account_sid: &str, auth_token: &str, from: &str, to: &str) -> Self {
         self.with(vars::TWILIO_API_URL, api_url)

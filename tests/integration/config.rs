@@ -268,7 +268,7 @@ async fn chain_checks_name_the_variable_and_nothing_is_armed() {
         mutate(&mut m, &node);
         let settings = config::load(&m).unwrap_or_else(|r| panic!("{why}: offline load failed: {r}"));
         let trigger = settings.trap.trigger;
-        let ChainSettings::Graphene(g) = settings.chain;
+        let ChainSettings::Graphene(g) = settings.chain else { panic!("a Hive/Steem configuration") };
         let mut producer = GrapheneProducer::new(g, clock.clone()).expect("producer");
         let result = check(&mut producer, ChainKind::Graphene, trigger, true).await;
         assert!(result.errors.iter().any(|p| p.var == var), "{why}: {var} not named in {:?}", result.errors);
@@ -292,7 +292,7 @@ async fn backup_key_already_on_chain_is_refused() {
     m.insert("ACTIVE_WIF".into(), keys.active.to_wif().to_string());
     let settings = config::load(&m).expect("offline ok");
     let trigger = settings.trap.trigger;
-    let ChainSettings::Graphene(g) = settings.chain;
+    let ChainSettings::Graphene(g) = settings.chain else { panic!("a Hive/Steem configuration") };
     let mut producer = GrapheneProducer::new(g, clock.clone()).expect("producer");
     let result = check(&mut producer, ChainKind::Graphene, trigger, true).await;
     assert!(result.errors.iter().any(|p| p.var == "BACKUP_SIGNING_KEY"), "{:?}", result.errors);

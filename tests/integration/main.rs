@@ -1,5 +1,7 @@
 //! Integration tests: one binary, one module per area (ripgrep's layout).
 
+/// Antelope producers end to end on the simulated nodeos: the swap, the schedule, hostile endpoints.
+mod antelope;
 /// Every alert channel end to end: variables, test-alert, a fire and a blind episode, rearm, heartbeat.
 mod channels;
 /// The binary's commands as an operator runs them; no secret in any output.

@@ -1,0 +1,197 @@
+//! Antelope producers end to end against the simulated nodeos (`antelope-sim`): real slots, real misses,
+//! pushes checked as nodeos checks them (signature, linked permission, TaPoS), the schedule latency, the
+//! backup taking over. The chain runs tens of times faster than real time; tests wait on chain events with
+//! generous timeouts and assert chain facts, never elapsed wall time.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use antelope_protocol::chain::network;
+use antelope_protocol::keys::PrivateKey;
+use antelope_sim::{Fault, SimConfig, SimEvent, SimNode};
+use chain_clock::{ScaledClock, SharedClock};
+use graphene_sim::SmsSink;
+use secrecy::SecretString;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use witness_trap::cli::ExitStatus;
+use witness_trap::config::{vars as v, VarMap};
+use witness_trap::trap::state::{Outcome, Phase};
+
+use crate::support::{load_state, run, AnyState};
+
+const WAIT: Duration = Duration::from_secs(120);
+const SID: &str = "ACantelope000000000000000000000000";
+const TOKEN: &str = "antelope-token-0123456789";
+const PRODUCER: &str = "alice";
+
+pub struct AKeys {
+    pub primary: PrivateKey,
+    pub backup: PrivateKey,
+    pub active: PrivateKey,
+    pub failover: PrivateKey,
+}
+
+pub struct World {
+    pub sim: SimNode,
+    pub sms: SmsSink,
+    pub keys: AKeys,
+    pub clock: SharedClock,
+    pub state_file: PathBuf,
+    _dir: tempfile::TempDir,
+    pub vars: HashMap<String, String>,
+}
+
+/// A simulated EOS with `endpoints` endpoints and a trap configured against it (not started).
+pub async fn world(endpoints: usize, speedup: f64, seed: u64, tweak: impl FnOnce(&mut SimConfig)) -> World {
+    let keys = AKeys {
+        primary: PrivateKey::generate(),
+        backup: PrivateKey::generate(),
+        active: PrivateKey::generate(),
+        failover: PrivateKey::generate(),
+    };
+    let clock: SharedClock = Arc::new(ScaledClock::starting_now(speedup));
+    let eos = network("eos").expect("eos");
+    let mut cfg = SimConfig::new(
+        eos.chain_id,
+        PRODUCER,
+        keys.primary.public_key(),
+        keys.backup.public_key(),
+        keys.active.public_key(),
+        keys.failover.public_key(),
+    );
+    cfg.clock = Some(clock.clone());
+    cfg.endpoints = endpoints;
+    cfg.seed = seed;
+    tweak(&mut cfg);
+    let sim = SimNode::start(cfg).await.expect("sim starts");
+    let sms = SmsSink::start(SID, SecretString::from(TOKEN.to_string())).await.expect("sms sink starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state_file = dir.path().join("state.json");
+    let vars =
+        VarMap::antelope("eos", PRODUCER, &sim.urls(), &keys.backup.public_key(), &keys.failover.to_wif(), &state_file)
+            .with(v::MISSED_BLOCKS_ALLOWED, 2)
+            .with(v::POLL_INTERVAL_SECS, 5)
+            .with(v::RPC_TIMEOUT_SECS, 2)
+            .with_twilio(sms.url(), SID, TOKEN, "+15005550006", "+14155550123")
+            .into_map();
+    World { sim, sms, keys, clock, state_file, _dir: dir, vars }
+}
+
+impl World {
+    pub fn spawn(&self) -> (JoinHandle<ExitStatus>, CancellationToken) {
+        let shutdown = CancellationToken::new();
+        let (vars, clock, s) = (self.vars.clone(), self.clock.clone(), shutdown.clone());
+        (tokio::spawn(async move { run(&vars, clock, s, true).await }), shutdown)
+    }
+
+    pub async fn armed(&self) {
+        for _ in 0..2400 {
+            if self.state_file.exists() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the trap never armed");
+    }
+
+    pub fn state(&self) -> AnyState {
+        load_state(&self.state_file)
+    }
+
+    /// Every key the producers row was moved to, in order.
+    pub fn registrations(&self) -> Vec<String> {
+        self.sim
+            .events()
+            .into_iter()
+            .filter_map(|r| match r.event {
+                SimEvent::ProducerRegistered { producer, authority, .. } if producer == PRODUCER => {
+                    Some(format!("{authority:?}"))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+async fn finish(handle: JoinHandle<ExitStatus>) -> ExitStatus {
+    tokio::time::timeout(WAIT, handle).await.expect("the trap finished in time").expect("the trap task")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_that_misses_is_swapped_once_and_confirmed_in_the_schedule() {
+    let w = world(2, 20.0, 11, |_| {}).await;
+    let (handle, _stop) = w.spawn();
+    w.armed().await;
+    let seq = w.sim.last_seq();
+    w.sim.fail_primary();
+    assert_eq!(finish(handle).await, ExitStatus::Ok, "fired and confirmed: exit 0");
+    let st = w.state();
+    let Phase::Fired { outcome: Outcome::Swapped { txid }, target, .. } = &st.phase else {
+        panic!("fired and swapped: {:?}", st.phase)
+    };
+    assert_eq!(*target, w.keys.backup.public_key().to_legacy());
+    let txid = txid.clone().expect("the attempt's id");
+    // Exactly one swap, to the backup key, accepted by the chain.
+    let regs = w.registrations();
+    assert_eq!(regs.len(), 1, "{regs:?}");
+    assert!(regs[0].contains(&w.keys.backup.public_key().to_legacy()) || regs[0].contains("PublicKey"), "{regs:?}");
+    let row = w.sim.producer_row(PRODUCER).expect("row");
+    assert_eq!(row.producer_key, Some(w.keys.backup.public_key()));
+    // The schedule carries it (pending or active) when the trap calls it fired.
+    let (active, pending) = w.sim.schedule();
+    let carried = format!("{active:?}{pending:?}");
+    assert!(
+        carried.contains(&w.keys.backup.public_key().to_legacy())
+            || carried.contains(&format!("{:?}", w.keys.backup.public_key())),
+        "{carried}"
+    );
+    // The SMS names the producer, the chain, the new key and the txid.
+    let sms = w.sms.messages();
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    let body = &sms[0].body;
+    for part in [PRODUCER, "eos", &w.keys.backup.public_key().to_legacy(), &txid[..8]] {
+        assert!(body.contains(part), "{part} in {body}");
+    }
+    // And the backup produces once the schedule is active.
+    w.sim
+        .wait_for_event(seq, WAIT, |e| matches!(e, SimEvent::BackupProducing { .. }))
+        .await
+        .expect("the backup produces");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_producer_is_never_swapped() {
+    let w = world(2, 20.0, 12, |_| {}).await;
+    let (handle, stop) = w.spawn();
+    w.armed().await;
+    // Three rounds of 21 producers: every slot of ours produced.
+    let start = w.sim.head().num;
+    while w.sim.head().num < start + 3 * 252 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    let _ = finish(handle).await;
+    assert!(w.registrations().is_empty());
+    assert_eq!(w.sim.transactions_received(), 0);
+    let st = w.state();
+    assert!(matches!(st.phase, Phase::Armed), "{:?}", st.phase);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forked_endpoint_that_hides_the_producers_blocks_never_fires_the_trap() {
+    let w = world(2, 20.0, 13, |_| {}).await;
+    let (handle, stop) = w.spawn();
+    w.armed().await;
+    w.sim.set_fault(0, Fault::Fork).expect("fault");
+    let start = w.sim.head().num;
+    while w.sim.head().num < start + 3 * 252 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    let _ = finish(handle).await;
+    assert!(w.registrations().is_empty(), "never fired on a fork");
+    assert_eq!(w.sim.transactions_received(), 0);
+}
