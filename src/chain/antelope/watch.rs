@@ -16,6 +16,13 @@ use antelope_protocol::schedule::{slot_of_unix_ms, unix_ms_of_slot};
 const SCHEDULE_MAX_AGE: Duration = Duration::from_secs(10);
 /// A refuted endpoint is left out for this many polls.
 const DISTRUST_POLLS: u64 = 20;
+/// Looks (a block apart) a corroboration may take: enough for Savanna finality (two or three blocks) to
+/// reach the gap, and for a legacy chain's gap to sink [`SETTLE_DEPTH`] blocks.
+const CORROBORATION_ROUNDS: usize = 10;
+/// Where the last irreversible block trails the head by more than this, the chain finalizes the legacy way
+/// (minutes behind); a gap then counts once its later block is this many blocks deep.
+const LEGACY_LIB_LAG: u64 = 24;
+const SETTLE_DEPTH: u64 = 3;
 /// How long after a slot ends the next block is looked for (propagation to the API nodes).
 const LOOK_MARGIN_MS: u64 = 250;
 
@@ -289,42 +296,59 @@ impl AntelopeProducer {
     }
 
     /// Check every gap not yet corroborated against the blocks of another endpoint: the same two blocks
-    /// around it (a gap between them is then the same gap). A block the other endpoint does not have yet is
-    /// asked again a block later. With one endpoint, the same one is asked again a block later.
+    /// around it (a gap between them is then the same gap), and the later one final there — irreversible,
+    /// or, where finality lags by minutes (legacy consensus), [`SETTLE_DEPTH`] blocks deep — so a late block
+    /// that replaces the gap a moment later never fires the trap. A block the other endpoint does not have
+    /// yet is asked again a block later. With one endpoint, the same one is asked again.
     pub(super) async fn corroborate_gaps(&mut self, first: &Evidence, allowed: u64) -> Corroboration {
         let leader = first.source_index;
         let others: Vec<usize> = self.fresh().into_iter().filter(|i| *i != leader).collect();
         let witnesses = if others.is_empty() {
             tracing::warn!("no second endpoint is fresh; corroborating with the same endpoint a block later");
-            self.clock.sleep(self.block_interval_dur()).await;
             vec![leader]
         } else {
             others
         };
-        for round in 0..3 {
-            if round > 0 {
+        for round in 0..CORROBORATION_ROUNDS {
+            if round > 0 || witnesses == [leader] {
                 self.clock.sleep(self.block_interval_dur()).await;
             }
-            let mut waiting = false;
             for &w in &witnesses {
+                let Ok(info) = api::info(&self.endpoints[w]).await else { continue };
+                let settled = |num: u64| {
+                    info.lib_num >= num
+                        || (info.head_num.saturating_sub(info.lib_num) > LEGACY_LIB_LAG
+                            && info.head_num >= num + SETTLE_DEPTH)
+                };
                 let pending: Vec<usize> =
                     (0..self.follower.gaps().len()).filter(|g| !self.follower.gaps()[*g].corroborated).collect();
-                if pending.is_empty() {
-                    break;
-                }
                 for g in pending {
                     let gap = self.follower.gaps()[g].clone();
                     let a = api::header(&self.endpoints[w], gap.after.num).await;
                     let b = api::header(&self.endpoints[w], gap.before.num).await;
                     match (a, b) {
                         (Ok(a), Ok(b)) if a.id == gap.after.id && b.id == gap.before.id => {
-                            self.follower.gaps_mut()[g].corroborated = true;
+                            if settled(gap.before.num) {
+                                self.follower.gaps_mut()[g].corroborated = true;
+                            }
                         }
-                        (Ok(_), Ok(_)) => return self.refuted(leader, w, &gap),
-                        (Err(e), _) | (_, Err(e)) if e.is_unknown_block() => waiting = true,
+                        (Ok(a), Ok(b)) => {
+                            // Other blocks there: either the chain switched forks (the leader shows them
+                            // too now, a late block filled the gap) or the two endpoints disagree.
+                            let la = api::header(&self.endpoints[leader], gap.after.num).await;
+                            let lb = api::header(&self.endpoints[leader], gap.before.num).await;
+                            if matches!((&la, &lb), (Ok(x), Ok(y)) if x.id == a.id && y.id == b.id) {
+                                let dropped = self.follower.rewind(gap.after.num.saturating_sub(1));
+                                self.follower.reset_walk();
+                                tracing::info!(dropped, "the chain switched forks: {dropped} missed slot(s) no longer count");
+                                return Corroboration::Contradicted(self.evidence(w));
+                            }
+                            return self.refuted(leader, w, &gap);
+                        }
                         (Err(e), _) | (_, Err(e)) => {
-                            tracing::warn!(endpoint = %self.endpoints[w].url(), "cannot corroborate: {e}");
-                            waiting = true;
+                            if !e.is_unknown_block() {
+                                tracing::warn!(endpoint = %self.endpoints[w].url(), "cannot corroborate: {e}");
+                            }
                         }
                     }
                 }
@@ -341,11 +365,8 @@ impl AntelopeProducer {
                 }
                 return Corroboration::Confirmed(e);
             }
-            if !waiting {
-                break;
-            }
         }
-        Corroboration::Blind("no other endpoint could show the blocks around the missed slots yet".into())
+        Corroboration::Blind("no other endpoint could show the blocks around the missed slots as final yet".into())
     }
 
     /// Another endpoint has other blocks where the leader showed a gap: not firing on it. The gap is
