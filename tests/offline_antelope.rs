@@ -41,7 +41,8 @@ fn failure(out: &Output, what: &str) -> String {
 }
 
 fn cases() -> Vec<Value> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/antelope-protocol/tests/vectors/antelope-protocol.json");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/antelope-protocol/tests/vectors/antelope-protocol.json");
     let v: Value = serde_json::from_slice(&std::fs::read(path).expect("vectors")).expect("json");
     v["cases"].as_array().expect("cases").clone()
 }
@@ -70,7 +71,9 @@ fn key_parse_gives_the_forms_and_bytes_or_names_the_check_that_failed() {
         assert_eq!(v["public_key_k1"], e["public_key_k1"]);
         assert_eq!(v["hex"], e["public_key_hex"]);
     }
-    for (id, word) in [("pub-04", "bad checksum"), ("pub-05", "bad checksum"), ("pub-06", "wrong prefix"), ("pub-07", "wrong length")] {
+    for (id, word) in
+        [("pub-04", "bad checksum"), ("pub-05", "bad checksum"), ("pub-06", "wrong prefix"), ("pub-07", "wrong length")]
+    {
         let text = case(id)["input"]["public_key"].as_str().expect("key").to_string();
         let line = failure(&run(&["key", "parse", "--chain", "eos"], &text), id);
         assert!(line.contains(word), "{id}: {line}");
@@ -101,13 +104,23 @@ fn key_new_writes_a_key_that_key_pub_reads_back() {
 #[test]
 fn tx_digest_matches_every_transaction_vector() {
     let mut n = 0;
-    for c in cases().into_iter().filter(|c| c["expected"]["packed_trx"].is_string() && c["input"]["transaction"].is_object()) {
+    for c in
+        cases().into_iter().filter(|c| c["expected"]["packed_trx"].is_string() && c["input"]["transaction"].is_object())
+    {
         let chain = c["input"]["chain"].as_str().expect("chain");
         let v = ok_json(&run(&["tx", "digest", "--chain", chain], &c["input"]["transaction"].to_string()));
         let e = &c["expected"];
-        assert_eq!((&v["packed_trx"], &v["sig_digest"], &v["txid"]), (&e["packed_trx"], &e["digest"], &e["txid"]), "{}", c["id"]);
+        assert_eq!(
+            (&v["packed_trx"], &v["sig_digest"], &v["txid"]),
+            (&e["packed_trx"], &e["digest"], &e["txid"]),
+            "{}",
+            c["id"]
+        );
         // The same by chain id.
-        let by_id = ok_json(&run(&["tx", "digest", "--chain", c["input"]["chain_id"].as_str().expect("id")], &c["input"]["transaction"].to_string()));
+        let by_id = ok_json(&run(
+            &["tx", "digest", "--chain", c["input"]["chain_id"].as_str().expect("id")],
+            &c["input"]["transaction"].to_string(),
+        ));
         assert_eq!(by_id, v);
         n += 1;
     }
@@ -120,7 +133,10 @@ fn tx_sign_adds_a_canonical_signature_that_recovers_to_the_signer() {
     let dir = tempfile::tempdir().expect("dir");
     let wif = dir.path().join("k.wif");
     std::fs::write(&wif, format!("{}\n", c["signer"]["wif"].as_str().expect("wif"))).expect("write");
-    let v = ok_json(&run(&["tx", "sign", "--chain", "jungle", "--wif-file", wif.to_str().expect("p")], &c["input"]["transaction"].to_string()));
+    let v = ok_json(&run(
+        &["tx", "sign", "--chain", "jungle", "--wif-file", wif.to_str().expect("p")],
+        &c["input"]["transaction"].to_string(),
+    ));
     assert_eq!(v["packed_trx"], c["expected"]["packed_trx"]);
     let tx = transaction_from_json(&v).expect("the output is a transaction");
     let sig = Signature::from_text(v["signatures"][0].as_str().expect("sig")).expect("SIG_K1_");
@@ -150,7 +166,10 @@ fn tx_bad_input_names_the_field_and_never_reads_the_key() {
 #[test]
 fn setup_permission_prints_the_transaction_and_the_cleos_commands() {
     let key = case("pub-19")["signer"]["public_key"].as_str().expect("k").to_string();
-    let v = ok_json(&run(&["tx", "setup-permission", "--chain", "wax", "--account", "baagld.ak", "--key", &key, "--finalizer"], ""));
+    let v = ok_json(&run(
+        &["tx", "setup-permission", "--chain", "wax", "--account", "baagld.ak", "--key", &key, "--finalizer"],
+        "",
+    ));
     assert_eq!(v.as_object().map(|o| o.len()), Some(2), "exactly transaction and cleos: {v}");
     let actions = v["transaction"]["actions"].as_array().expect("actions");
     let names: Vec<&str> = actions.iter().map(|a| a["name"].as_str().expect("name")).collect();
@@ -191,6 +210,7 @@ fn setup_permission_refuses_owner_active_bad_keys_and_names() {
         let line = failure(&run(&all, ""), word);
         assert!(line.contains(word), "{word}: {line}");
     }
-    let line = failure(&run(&["tx", "setup-permission", "--chain", "hive", "--account", "alice", "--key", &key], ""), "hive");
+    let line =
+        failure(&run(&["tx", "setup-permission", "--chain", "hive", "--account", "alice", "--key", &key], ""), "hive");
     assert!(line.contains("Antelope"), "{line}");
 }

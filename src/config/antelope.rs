@@ -138,6 +138,14 @@ pub(crate) fn settings(
     let backup_key = match c.required(vars::BACKUP_SIGNING_KEY, "the backup node's public key (EOS… or PUB_K1_…)") {
         None => None,
         Some(text) => match PublicKey::from_text(&text) {
+            Ok(k) if k.is_null() => {
+                c.push(
+                    vars::BACKUP_SIGNING_KEY,
+                    "is the null key, which stops production instead of failing over",
+                    "set it to the backup node's public signing key",
+                );
+                None
+            }
             Ok(k) => Some(k),
             Err(e) => {
                 c.push(

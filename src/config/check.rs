@@ -24,8 +24,7 @@ pub struct CheckResult<B> {
 impl<B> CheckResult<B> {
     /// The chain could not be read at all.
     pub fn chain_unreachable(&self) -> bool {
-        self.reading.is_none()
-            && !self.errors.iter().any(|p| p.var == vars::WITNESS_ACCOUNT || p.var == vars::PRODUCER_ACCOUNT)
+        self.reading.is_none() && !self.errors.iter().any(|p| names_the_configuration(&p.var))
     }
 
     /// Endpoint problems become warnings: a resumed trap skips such endpoints and keeps watching.
@@ -34,6 +33,12 @@ impl<B> CheckResult<B> {
         self.warnings.extend(endpoint);
         self.errors = other;
     }
+}
+
+/// A chain that cannot be read for one of these is the configuration's fault, not the chain's: a producer
+/// that does not exist, endpoints that all serve another chain.
+pub fn names_the_configuration(var: &str) -> bool {
+    [vars::WITNESS_ACCOUNT, vars::PRODUCER_ACCOUNT, vars::CHAIN, vars::CHAIN_ID].contains(&var)
 }
 
 /// The variable an operator changes to fix a finding, on this chain family.

@@ -164,7 +164,7 @@ async fn open<P: Producer>(
 
 /// The chain could not be read, as opposed to a setting being wrong.
 fn chain_unreachable(report: &Report) -> bool {
-    !report.problems.iter().any(|p| p.var == crate::config::vars::WITNESS_ACCOUNT)
+    !report.problems.iter().any(|p| crate::config::check::names_the_configuration(&p.var))
 }
 
 async fn watch<P: Producer>(

@@ -34,6 +34,17 @@ pub struct AKeys {
     pub failover: PrivateKey,
 }
 
+impl AKeys {
+    pub fn fresh() -> Self {
+        Self {
+            primary: PrivateKey::generate(),
+            backup: PrivateKey::generate(),
+            active: PrivateKey::generate(),
+            failover: PrivateKey::generate(),
+        }
+    }
+}
+
 pub struct World {
     pub sim: SimNode,
     pub sms: SmsSink,
@@ -257,7 +268,13 @@ async fn a_stale_only_endpoint_never_fires() {
     w.blocks(2 * 252).await;
     stop.cancel();
     let _ = finish(task).await;
-    assert!(w.sim.events().iter().any(|r| matches!(&r.event, SimEvent::SlotMissed { producer, .. } if producer == PRODUCER)), "it really missed");
+    assert!(
+        w.sim
+            .events()
+            .iter()
+            .any(|r| matches!(&r.event, SimEvent::SlotMissed { producer, .. } if producer == PRODUCER)),
+        "it really missed"
+    );
     assert_eq!(w.sim.transactions_received(), 0, "but the trap saw only a stale head");
     assert!(matches!(w.state().phase, Phase::Armed));
 }
@@ -265,7 +282,9 @@ async fn a_stale_only_endpoint_never_fires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_a_lagging_or_a_wrong_chain_endpoint_beside_a_healthy_one_still_fires_once() {
     // A wrong chain id at arming is refused (`check`); one that turns up later is left out with a notice.
-    for (i, fault) in [Fault::Http503, Fault::Lagging(8), Fault::WrongChainId([7; 32]), Fault::GarbageJson].into_iter().enumerate() {
+    for (i, fault) in
+        [Fault::Http503, Fault::Lagging(8), Fault::WrongChainId([7; 32]), Fault::GarbageJson].into_iter().enumerate()
+    {
         let w = world(2, 20.0, 30 + i as u64, |_| {}).await;
         let later = matches!(fault, Fault::WrongChainId(_));
         if !later {

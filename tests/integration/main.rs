@@ -2,6 +2,8 @@
 
 /// Antelope producers end to end on the simulated nodeos: the swap, the schedule, hostile endpoints.
 mod antelope;
+/// Antelope configuration and pre-arming checks: every variable named, nothing armed.
+mod antelope_config;
 /// Every alert channel end to end: variables, test-alert, a fire and a blind episode, rearm, heartbeat.
 mod channels;
 /// The binary's commands as an operator runs them; no secret in any output.

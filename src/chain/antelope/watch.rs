@@ -340,7 +340,10 @@ impl AntelopeProducer {
                             if matches!((&la, &lb), (Ok(x), Ok(y)) if x.id == a.id && y.id == b.id) {
                                 let dropped = self.follower.rewind(gap.after.num.saturating_sub(1));
                                 self.follower.reset_walk();
-                                tracing::info!(dropped, "the chain switched forks: {dropped} missed slot(s) no longer count");
+                                tracing::info!(
+                                    dropped,
+                                    "the chain switched forks: {dropped} missed slot(s) no longer count"
+                                );
                                 return Corroboration::Contradicted(self.evidence(w));
                             }
                             return self.refuted(leader, w, &gap);
