@@ -290,6 +290,11 @@ pub trait Producer: Send {
     fn endpoint_urls(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Where the move to the target key stands on chain, for `status`, where the chain adopts a new key
+    /// some time after the swap (Antelope's schedule latency): `None` where it takes effect at once.
+    fn key_progress(&mut self) -> impl Future<Output = Option<String>> + Send {
+        async { None }
+    }
     /// RPC calls made so far (the benchmark's cost figure).
     fn calls(&self) -> u64 {
         0

@@ -140,6 +140,9 @@ async fn status_with<P: Producer>(
         }
         Observation::Blind(reason) => lines.push(format!("chain: UNREADABLE: {reason}")),
     }
+    if let Some(progress) = producer.key_progress().await {
+        lines.push(format!("schedule:   {progress}"));
+    }
     match &state {
         None => lines.push("state:      not armed yet (no state file)".into()),
         Some(st) => {

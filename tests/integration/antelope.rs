@@ -358,3 +358,35 @@ async fn randomised_outages_fire_exactly_once_to_the_backup() {
         swapped_once(&w, &format!("round {round}, seed {seed}"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_savanna_swap_moves_the_finalizer_key_too_and_status_follows_the_schedule() {
+    let mut bls = String::new();
+    let mut w = world(2, 20.0, 26, |c| {
+        if let Some(f) = c.failover.as_mut() {
+            f.links.push(("eosio".into(), "actfinkey".into()));
+        }
+        bls = c.backup_finalizer_key.clone();
+    })
+    .await;
+    w.vars.insert(v::BACKUP_FINALIZER_KEY.into(), bls.clone());
+    let (task, _stop) = w.spawn();
+    w.armed().await;
+    let seq = w.sim.last_seq();
+    w.sim.fail_primary();
+    assert_eq!(finish(task).await, ExitStatus::Ok);
+    swapped_once(&w, "savanna");
+    assert!(
+        w.sim.events().iter().any(|r| matches!(&r.event, SimEvent::FinalizerKeyActivated { .. })),
+        "actfinkey went with regproducer"
+    );
+    // `status` shows where the key stands until the backup produces.
+    let settings = witness_trap::config::load(&w.vars).expect("loads");
+    let report = witness_trap::service::status(settings, w.clock.clone()).await.expect("status");
+    let line = report.lines.iter().find(|l| l.starts_with("schedule:")).cloned().unwrap_or_default();
+    assert!(line.contains("backup key is pending") || line.contains("backup key is active"), "{:?}", report.lines);
+    w.sim.wait_for_event(seq, WAIT, |e| matches!(e, SimEvent::BackupProducing { .. })).await.expect("backup produces");
+    let settings = witness_trap::config::load(&w.vars).expect("loads");
+    let report = witness_trap::service::status(settings, w.clock.clone()).await.expect("status");
+    assert!(report.lines.iter().any(|l| l.contains("the backup key is active")), "{:?}", report.lines);
+}

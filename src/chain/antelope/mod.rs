@@ -232,6 +232,10 @@ impl Producer for AntelopeProducer {
         self.endpoints.iter().map(|e| e.url().to_string()).collect()
     }
 
+    async fn key_progress(&mut self) -> Option<String> {
+        Some(self.describe_key_progress().await)
+    }
+
     fn calls(&self) -> u64 {
         self.endpoints.iter().map(|e| e.calls()).sum()
     }

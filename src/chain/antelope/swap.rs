@@ -149,6 +149,39 @@ impl AntelopeProducer {
         }
     }
 
+    /// Where the backup key stands: in the producers row, in the pending schedule, in the active one (what
+    /// `status` shows until the backup produces).
+    pub(super) async fn describe_key_progress(&mut self) -> String {
+        if self.fresh().is_empty() {
+            self.poll().await;
+        }
+        let Some(&ep) = self.fresh().first() else { return format!("unreadable: {}", self.blind_reason()) };
+        let row = match api::producer_row(&self.endpoints[ep], &self.settings.producer).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return format!("{} has no producers row", self.settings.producer),
+            Err(e) => return format!("unreadable: {e}"),
+        };
+        let mut keys = row.authority_keys.clone();
+        keys.push(row.producer_key.clone());
+        let in_row = self.has_backup(&keys);
+        if let Err(e) = self.seat(ep, true).await {
+            return format!("unreadable: {e}");
+        }
+        let Some(s) = self.schedules.clone() else { return "unreadable".into() };
+        let carries = |sch: Option<&api::Schedule>| {
+            sch.and_then(|x| x.keys_of(&self.settings.producer)).is_some_and(|k| self.has_backup(k))
+        };
+        match (in_row, carries(s.pending.as_ref()) || carries(s.proposed.as_ref()), carries(Some(&s.active))) {
+            (_, _, true) => format!("the backup key is active (schedule version {}): the backup produces", s.active.version),
+            (_, true, false) => format!(
+                "the backup key is pending; active schedule version {} still lists the old key (one to two rounds)",
+                s.active.version
+            ),
+            (true, false, false) => "the producers row holds the backup key; the schedule does not yet (a change is proposed at most every 60 s)".into(),
+            (false, _, _) => format!("the producer's key is {} (not the backup key)", row.producer_key),
+        }
+    }
+
     /// In effect once the producers row carries the backup key and the schedule (`pending` or `active`) does
     /// too; pending while either is still to come; expired when the row does not and the attempt's
     /// expiration has passed in chain time.
