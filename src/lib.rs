@@ -1,4 +1,5 @@
-//! witness-trap: an off-host failover watchdog for block producers (Hive and Steem witnesses today).
+//! witness-trap: an off-host failover watchdog for block producers (Hive and Steem witnesses, Antelope
+//! producers).
 //!
 //! # Layout
 //! The flow of `witness-trap run`, module by module:
@@ -15,6 +16,7 @@
 //! | [`config`] | variables, `.env`, `*_FILE` secrets, the report of every problem, the pre-arming check; [`config::VarMap`] for code that builds variables |
 //! | [`chain`] | the chain boundary ([`chain::Producer`], chain time) and one module per chain family |
 //! | [`chain::graphene`] | Hive and Steem: its RPC client (`rpc/`), slot-aware watching, the key swap |
+//! | [`chain::antelope`] | EOS, WAX, Telos, Jungle: the nodeos client (`rpc`, `api`), slot-exact miss counting from headers (`follow`, `watch`), the `regproducer` swap and its two-step confirmation (`swap`), the pre-arming checks (`preflight`) |
 //! | [`trap`] | the state machine armed → firing → fired: `decide`, `step`, `run`, the state's layout and its migration |
 //! | [`alert`] | the [`alert::Notifier`] trait, the fan-out, the events, the alert text, one module per channel (Twilio, Telegram, Slack, Discord, PagerDuty, webhook, e-mail) with their shared HTTP retry policy, and the heartbeat |
 //! | [`metrics`] | the Prometheus families and the `/metrics` endpoint (`METRICS_ADDR`) |
@@ -26,12 +28,13 @@
 //!
 //! Workspace crates that must not import the service (the compiler keeps that rule): `graphene-protocol`
 //! (byte-exact Hive/Steem keys, serialization, digests, signatures, condenser JSON; no I/O),
-//! `graphene-sim` (a simulated Hive/Steem node and Twilio on 127.0.0.1 for the demo, the tests and the
-//! benchmark; it never imports the trap or its RPC client) and `chain-clock` (system and time-compressed
-//! clocks).
+//! `antelope-protocol` (the same for Antelope: names, K1 keys, the `eosio` failover actions, transactions,
+//! fc-canonical signatures, nodeos JSON), `graphene-sim` and `antelope-sim` (a simulated Hive/Steem node
+//! with a fake Twilio, and a simulated nodeos, on 127.0.0.1 for the demo, the tests and the benchmark; they
+//! never import the trap or its RPC clients) and `chain-clock` (system and time-compressed clocks).
 //!
 //! # Where new things go
-//! A **fourth chain family** (after Hive/Steem, Antelope and Solana) is a module `chain/<family>/` with its
+//! A **third chain family** (after Hive/Steem and Antelope; Solana is planned) is a module `chain/<family>/` with its
 //! RPC client, implementing [`chain::Producer`] with its own `Baseline`; its bytes are a workspace crate
 //! `crates/<family>-protocol`, its simulator `crates/<family>-sim`; `config` gains a
 //! [`config::ChainSettings`] variant and `chain::ChainKind` names its variables. An **eighth alert
