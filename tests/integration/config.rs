@@ -46,7 +46,7 @@ fn every_bad_variable_is_named_without_its_secret() {
         (
             "CHAIN",
             Box::new(|m| {
-                m.insert("CHAIN".into(), "eos".into());
+                m.insert("CHAIN".into(), "bitshares".into());
             }),
             "unknown chain",
         ),
