@@ -186,6 +186,7 @@ impl fmt::Debug for PrivateKey {
 mod tests {
     use super::*;
 
+    // The well-known, public EOS development key (antelope-protocol.md §5.1): it guards nothing.
     const DEV_WIF: &str = "5KQwrPbwdL6PhXujxW37FSSQZ1JiwsST4cqQzDeyXtP79zkvFD3";
 
     #[test]
