@@ -15,7 +15,7 @@ use antelope_protocol::chain::{network, network_by_id, ChainId};
 use antelope_protocol::json::{transaction_from_json, transaction_to_json};
 use antelope_protocol::keys::{PrivateKey, PublicKey};
 use antelope_protocol::name::Name;
-use antelope_protocol::transaction::Transaction;
+use antelope_protocol::transaction::{Tapos, Transaction};
 
 /// An Antelope chain named on the command line.
 #[derive(Debug, Clone)]
@@ -182,17 +182,8 @@ pub fn setup_permission(
         };
         actions.push(Action::new(eosio, name_arg("action", "linkauth")?, by_active.clone(), &link));
     }
-    let tx = Transaction {
-        expiration: 0,
-        ref_block_num: 0,
-        ref_block_prefix: 0,
-        max_net_usage_words: 0,
-        max_cpu_usage_ms: 0,
-        delay_sec: 0,
-        context_free_actions: Vec::new(),
-        actions,
-        transaction_extensions: Vec::new(),
-    };
+    // Header zeros, replaced by placeholders below.
+    let tx = Transaction::new(0, Tapos { block_num: 0, ref_block_num: 0, ref_block_prefix: 0 }, actions);
     let mut t = transaction_to_json(&tx);
     // The header names a recent block and a time only the signer's moment knows: left for them to fill.
     t["expiration"] = json!("FILL: head block time + up to 3600 s, e.g. 2026-12-02T19:00:00");

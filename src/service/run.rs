@@ -57,29 +57,48 @@ pub async fn run(
     // The metrics endpoint lives as long as this run, the idle disarmed wait included.
     let serving = shutdown.child_token();
     let _stop_serving = serving.clone().drop_guard();
+    let failure = |e: &dyn std::fmt::Display| ServiceError::Failure(e.to_string());
+    let run = Run { kind, trap: settings.trap, metrics_addr: settings.alerts.metrics_addr, identity, heartbeat };
     match settings.chain {
         ChainSettings::Graphene(g) => {
-            let producer = GrapheneProducer::new(g, clock.clone()).map_err(|e| ServiceError::Failure(e.to_string()))?;
-            let metrics = serve_metrics(settings.alerts.metrics_addr, &identity, &producer, &alerts, serving).await?;
-            let alerts = alerts.with_metrics(metrics.clone());
-            let trap = open(producer, kind, settings.trap, clock, store, alerts)
-                .await?
-                .with_heartbeat(heartbeat)
-                .with_metrics(metrics);
-            watch(trap, shutdown, options).await
+            let producer = GrapheneProducer::new(g, clock.clone()).map_err(|e| failure(&e))?;
+            run_with(producer, run, clock, store, alerts, serving, shutdown, options).await
         }
         ChainSettings::Antelope(a) => {
-            let producer = crate::chain::antelope::AntelopeProducer::new(a, clock.clone())
-                .map_err(|e| ServiceError::Failure(e.to_string()))?;
-            let metrics = serve_metrics(settings.alerts.metrics_addr, &identity, &producer, &alerts, serving).await?;
-            let alerts = alerts.with_metrics(metrics.clone());
-            let trap = open(producer, kind, settings.trap, clock, store, alerts)
-                .await?
-                .with_heartbeat(heartbeat)
-                .with_metrics(metrics);
-            watch(trap, shutdown, options).await
+            let producer = crate::chain::antelope::AntelopeProducer::new(a, clock.clone()).map_err(|e| failure(&e))?;
+            run_with(producer, run, clock, store, alerts, serving, shutdown, options).await
         }
     }
+}
+
+/// What `run` hands every chain family's trap.
+struct Run {
+    kind: crate::chain::ChainKind,
+    trap: trap::TrapSettings,
+    metrics_addr: Option<std::net::SocketAddr>,
+    identity: crate::chain::Identity,
+    heartbeat: Option<Arc<crate::alert::heartbeat::Heartbeat>>,
+}
+
+/// Serve the metrics, open (arm or resume) the trap of `producer` and watch until it fires or stops.
+#[allow(clippy::too_many_arguments)]
+async fn run_with<P: Producer>(
+    producer: P,
+    run: Run,
+    clock: SharedClock,
+    store: Arc<dyn StateStore>,
+    alerts: crate::alert::Fanout,
+    serving: CancellationToken,
+    shutdown: CancellationToken,
+    options: RunOptions,
+) -> Result<RunOutcome, ServiceError> {
+    let metrics = serve_metrics(run.metrics_addr, &run.identity, &producer, &alerts, serving).await?;
+    let alerts = alerts.with_metrics(metrics.clone());
+    let trap = open(producer, run.kind, run.trap, clock, store, alerts)
+        .await?
+        .with_heartbeat(run.heartbeat)
+        .with_metrics(metrics);
+    watch(trap, shutdown, options).await
 }
 
 /// Start the `/metrics` endpoint if `METRICS_ADDR` is set, with every family present from the start

@@ -77,17 +77,9 @@ impl AntelopeProducer {
         let tapos = Tapos::from_block_id(&info.lib_id);
         let head_secs = info.head_time_ms / 1000;
         let expiration = head_secs.saturating_add(self.settings.tx_expiration.as_secs());
-        let tx = Transaction {
-            expiration: u32::try_from(expiration).map_err(|_| SwapError::Rejected("expiration out of range".into()))?,
-            ref_block_num: tapos.ref_block_num,
-            ref_block_prefix: tapos.ref_block_prefix,
-            max_net_usage_words: 0,
-            max_cpu_usage_ms: 0,
-            delay_sec: 0,
-            context_free_actions: Vec::new(),
-            actions,
-            transaction_extensions: Vec::new(),
-        };
+        let expiration_u32 =
+            u32::try_from(expiration).map_err(|_| SwapError::Rejected("expiration out of range".into()))?;
+        let tx = Transaction::new(expiration_u32, tapos, actions);
         // Sign, then check by recovery and canonicality before anything leaves (inside `sign`).
         let sig = tx
             .sign(&self.settings.chain_id, &self.settings.failover_key)
