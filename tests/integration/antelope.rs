@@ -283,7 +283,9 @@ async fn a_stale_only_endpoint_never_fires() {
 async fn a_failing_a_lagging_or_a_wrong_chain_endpoint_beside_a_healthy_one_still_fires_once() {
     // A wrong chain id at arming is refused (`check`); one that turns up later is left out with a notice.
     for (i, fault) in
-        [Fault::Http503, Fault::Lagging(8), Fault::WrongChainId([7; 32]), Fault::GarbageJson].into_iter().enumerate()
+        [Fault::Http503, Fault::Lagging(8), Fault::WrongChainId([7; 32]), Fault::GarbageJson, Fault::StaleHead]
+            .into_iter()
+            .enumerate()
     {
         let w = world(2, 20.0, 30 + i as u64, |_| {}).await;
         let later = matches!(fault, Fault::WrongChainId(_));
@@ -389,4 +391,28 @@ async fn a_savanna_swap_moves_the_finalizer_key_too_and_status_follows_the_sched
     let settings = witness_trap::config::load(&w.vars).expect("loads");
     let report = witness_trap::service::status(settings, w.clock.clone()).await.expect("status");
     assert!(report.lines.iter().any(|l| l.contains("the backup key is active")), "{:?}", report.lines);
+}
+
+/// One endpoint on a minority fork (the producer's blocks missing there, its finality frozen) beside an
+/// honest one: it never fires the trap while the producer is fine, and it cannot stop the fire when the
+/// producer really misses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forked_endpoint_cannot_stop_the_fire() {
+    let logs = crate::support::capture_logs();
+    let w = world(2, 20.0, 36, |_| {}).await;
+    w.sim.set_fault(0, Fault::Fork).expect("endpoint 0");
+    let (task, _stop) = w.spawn();
+    w.armed().await;
+    w.blocks(252).await;
+    assert_eq!(w.sim.transactions_received(), 0, "no fire on the fork's gaps");
+    w.sim.fail_primary();
+    let done = tokio::time::timeout(WAIT, task).await;
+    if done.is_err() {
+        let text = logs.text();
+        let tail: Vec<&str> = text.lines().filter(|l| !l.contains("TRACE") && !l.contains("DEBUG")).collect();
+        let from = tail.len().saturating_sub(60);
+        panic!("no fire; last log lines:\n{}", tail[from..].join("\n"));
+    }
+    assert_eq!(done.expect("in time").expect("join"), ExitStatus::Ok);
+    swapped_once(&w, "fork");
 }

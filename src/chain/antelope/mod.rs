@@ -80,8 +80,10 @@ struct View {
     /// Why its last answer was not used.
     problem: Option<String>,
     latency: Option<Duration>,
-    /// Left out of reading until this poll (it was refuted by the blocks of another endpoint).
+    /// Left out of reading until this poll, and why (refuted by another endpoint's blocks, or blocks
+    /// that could not be followed).
     distrusted_until: u64,
+    distrust_reason: String,
     /// Told the operator it serves another chain.
     wrong_chain_noticed: bool,
 }
@@ -210,7 +212,7 @@ impl Producer for AntelopeProducer {
             .iter()
             .zip(&self.endpoints)
             .filter(|(v, _)| v.distrusted_until > self.polls)
-            .map(|(_, e)| format!("{} is distrusted: its blocks were refuted by another endpoint", e.url()))
+            .map(|(v, e)| format!("{} is distrusted: {}", e.url(), v.distrust_reason))
             .collect();
         t.extend(self.dispute.clone());
         t

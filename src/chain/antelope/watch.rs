@@ -14,6 +14,20 @@ use antelope_protocol::schedule::{slot_of_unix_ms, unix_ms_of_slot};
 /// The schedule is read again when older than this (chain time): a schedule change must never attribute a
 /// slot to the wrong producer, and the check after each gap catches the rest.
 const SCHEDULE_MAX_AGE: Duration = Duration::from_secs(10);
+/// How a disagreement between the leader and a witness about a gap's blocks was settled.
+enum Judgement {
+    ForkSwitch,
+    WitnessOnDeadFork,
+    LeaderRefuted,
+    Undecided,
+}
+
+/// An endpoint within this many blocks of another backs its head (see `fresh`).
+const LEAD_TOLERANCE: u64 = 12;
+/// An endpoint whose blocks could not be followed is left out of leading for this many polls.
+const FOLLOW_FAILURE_POLLS: u64 = 3;
+/// More fork rewinds than this in one look: the endpoint's blocks do not hold together.
+const MAX_FORKS_PER_LOOK: u32 = 3;
 /// A refuted endpoint is left out for this many polls.
 const DISTRUST_POLLS: u64 = 20;
 /// Looks (a block apart) a corroboration may take: enough for Savanna finality (two or three blocks) to
@@ -75,7 +89,7 @@ impl AntelopeProducer {
                     } else if went_back {
                         Some(format!("its head went back to block {}", info.head_num))
                     } else if view.distrusted_until > self.polls {
-                        Some("distrusted: its blocks were refuted by another endpoint".into())
+                        Some(format!("distrusted: {}", view.distrust_reason))
                     } else {
                         None
                     };
@@ -86,11 +100,24 @@ impl AntelopeProducer {
     }
 
     /// The fresh, trusted endpoints, most advanced first.
+    /// The fresh, trusted endpoints, the one to lead first: among those whose head another fresh endpoint is
+    /// near (within [`LEAD_TOLERANCE`] blocks; so one endpoint claiming a head far ahead of every other cannot
+    /// lead the walk off the chain), the one with the highest last irreversible block, then the highest head:
+    /// a node on a dead fork keeps a fresh head but its finality stands still, so it never leads for long.
     pub(super) fn fresh(&self) -> Vec<usize> {
+        let head = |i: usize| self.views[i].info.as_ref().map_or(0, |x| x.head_num);
         let mut v: Vec<usize> = (0..self.views.len())
-            .filter(|i| self.views[*i].problem.is_none() && self.views[*i].info.is_some())
+            .filter(|i| {
+                let view = &self.views[*i];
+                view.problem.is_none() && view.info.is_some() && view.distrusted_until <= self.polls
+            })
             .collect();
-        v.sort_by_key(|i| (std::cmp::Reverse(self.views[*i].info.as_ref().map_or(0, |x| x.head_num)), *i));
+        let backed = |i: usize| v.iter().any(|&j| j != i && head(i).abs_diff(head(j)) <= LEAD_TOLERANCE);
+        let backing: Vec<bool> = v.iter().map(|&i| v.len() == 1 || backed(i)).collect();
+        let mut order: Vec<(bool, usize)> = backing.into_iter().zip(v.iter().copied()).collect();
+        let lib = |i: usize| self.views[i].info.as_ref().map_or(0, |x| x.lib_num);
+        order.sort_by_key(|&(b, i)| (!b, std::cmp::Reverse(lib(i)), std::cmp::Reverse(head(i)), i));
+        v = order.into_iter().map(|(_, i)| i).collect();
         v
     }
 
@@ -145,8 +172,10 @@ impl AntelopeProducer {
             }
         };
         if let Err(e) = self.follow(leader, seat).await {
-            // A look that could not follow counts nothing; the next one continues from the cursor.
+            // A look that could not follow counts nothing; another endpoint leads the next few looks, so one
+            // endpoint whose blocks do not hold together cannot stop the count.
             tracing::warn!(endpoint = %self.endpoints[leader].url(), "following the blocks failed: {e}");
+            self.distrust(leader, FOLLOW_FAILURE_POLLS, format!("its blocks could not be followed ({e})"));
         }
         self.plan_next(leader);
         Observation::Reading(self.evidence(leader))
@@ -191,6 +220,7 @@ impl AntelopeProducer {
             Plan::Fetch { from, to } => {
                 let mut num = from;
                 let mut new_gaps = false;
+                let mut forks = 0;
                 while num <= to {
                     let h = api::header(&self.endpoints[ep], num).await.map_err(|e| e.to_string())?;
                     match self.follower.step(&h, seat) {
@@ -203,6 +233,10 @@ impl AntelopeProducer {
                             num += 1;
                         }
                         Err(Break::Fork { num: at }) => {
+                            forks += 1;
+                            if forks > MAX_FORKS_PER_LOOK {
+                                return Err(format!("block {at} does not continue the chain after {forks} rewinds"));
+                            }
                             let dropped = self.rewind(ep, at).await?;
                             if dropped > 0 {
                                 tracing::info!(
@@ -302,14 +336,20 @@ impl AntelopeProducer {
     /// yet is asked again a block later. With one endpoint, the same one is asked again.
     pub(super) async fn corroborate_gaps(&mut self, first: &Evidence, allowed: u64) -> Corroboration {
         let leader = first.source_index;
-        let others: Vec<usize> = self.fresh().into_iter().filter(|i| *i != leader).collect();
-        let witnesses = if others.is_empty() {
-            tracing::warn!("no second endpoint is fresh; corroborating with the same endpoint a block later");
-            vec![leader]
-        } else {
-            others
-        };
+        // Witnesses that cannot show the blocks in time (behind, or on a branch without them) while the
+        // leader's are final: left out of this corroboration, as an endpoint that is down would be.
+        let mut unable: Vec<usize> = Vec::new();
         for round in 0..CORROBORATION_ROUNDS {
+            // Asked afresh each round: an endpoint found on a dead fork drops out meanwhile.
+            let others: Vec<usize> = self.fresh().into_iter().filter(|i| *i != leader && !unable.contains(i)).collect();
+            let witnesses = if others.is_empty() {
+                if round == 0 {
+                    tracing::warn!("no second endpoint is fresh; corroborating with the same endpoint a block later");
+                }
+                vec![leader]
+            } else {
+                others
+            };
             if round > 0 || witnesses == [leader] {
                 self.clock.sleep(self.block_interval_dur()).await;
             }
@@ -332,12 +372,8 @@ impl AntelopeProducer {
                                 self.follower.gaps_mut()[g].corroborated = true;
                             }
                         }
-                        (Ok(a), Ok(b)) => {
-                            // Other blocks there: either the chain switched forks (the leader shows them
-                            // too now, a late block filled the gap) or the two endpoints disagree.
-                            let la = api::header(&self.endpoints[leader], gap.after.num).await;
-                            let lb = api::header(&self.endpoints[leader], gap.before.num).await;
-                            if matches!((&la, &lb), (Ok(x), Ok(y)) if x.id == a.id && y.id == b.id) {
+                        (Ok(a), Ok(b)) => match self.judge(leader, w, &gap, (&a, &b), info.lib_num).await {
+                            Judgement::ForkSwitch => {
                                 let dropped = self.follower.rewind(gap.after.num.saturating_sub(1));
                                 self.follower.reset_walk();
                                 tracing::info!(
@@ -346,11 +382,24 @@ impl AntelopeProducer {
                                 );
                                 return Corroboration::Contradicted(self.evidence(w));
                             }
-                            return self.refuted(leader, w, &gap);
-                        }
+                            Judgement::WitnessOnDeadFork => break,
+                            Judgement::LeaderRefuted => return self.refuted(leader, w, &gap),
+                            Judgement::Undecided => {}
+                        },
                         (Err(e), _) | (_, Err(e)) => {
                             if !e.is_unknown_block() {
                                 tracing::warn!(endpoint = %self.endpoints[w].url(), "cannot corroborate: {e}");
+                            }
+                            // Half the patience spent and still without the blocks the leader holds as final.
+                            if w != leader && round >= CORROBORATION_ROUNDS / 2 && info.head_num < gap.before.num {
+                                let leader_lib = api::info(&self.endpoints[leader]).await.map_or(0, |i| i.lib_num);
+                                if leader_lib >= gap.before.num {
+                                    tracing::warn!(endpoint = %self.endpoints[w].url(),
+                                        "cannot show blocks {}..{} the leader holds as final; left out of this check",
+                                        gap.after.num, gap.before.num);
+                                    unable.push(w);
+                                    break;
+                                }
                             }
                         }
                     }
@@ -372,6 +421,45 @@ impl AntelopeProducer {
         Corroboration::Blind("no other endpoint could show the blocks around the missed slots as final yet".into())
     }
 
+    /// The witness `w` has other blocks (`theirs`) where the leader showed `gap`. Either the chain switched
+    /// forks (the leader shows them too now), or one of the two is on a dead fork: the one whose blocks there
+    /// are above its own last irreversible block while the other's are final. Until finality decides it,
+    /// nothing is decided (a live microfork).
+    async fn judge(
+        &mut self,
+        leader: usize,
+        w: usize,
+        gap: &super::follow::Gap,
+        theirs: (&Header, &Header),
+        witness_lib: u64,
+    ) -> Judgement {
+        let la = api::header(&self.endpoints[leader], gap.after.num).await;
+        let lb = api::header(&self.endpoints[leader], gap.before.num).await;
+        if matches!((&la, &lb), (Ok(x), Ok(y)) if x.id == theirs.0.id && y.id == theirs.1.id) {
+            return Judgement::ForkSwitch;
+        }
+        let leader_lib = api::info(&self.endpoints[leader]).await.map_or(0, |i| i.lib_num);
+        match (leader_lib >= gap.before.num, witness_lib >= gap.before.num) {
+            (true, false) => {
+                let text = format!(
+                    "{} serves blocks {}..{} that conflict with final blocks of {}: it is left out (a dead fork)",
+                    self.endpoints[w].url(),
+                    gap.after.num,
+                    gap.before.num,
+                    self.endpoints[leader].url()
+                );
+                tracing::warn!("{text}");
+                self.notices.push(text);
+                self.distrust(w, DISTRUST_POLLS, "its blocks conflict with another endpoint's final blocks".into());
+                Judgement::WitnessOnDeadFork
+            }
+            (false, false) => Judgement::Undecided,
+            // The witness's blocks are final, or both claim finality for different blocks (one lies): never
+            // fire on the leader's word.
+            _ => Judgement::LeaderRefuted,
+        }
+    }
+
     /// Another endpoint has other blocks where the leader showed a gap: not firing on it. The gap is
     /// forgotten, the leader left out for a while, and the walk starts again.
     fn refuted(&mut self, leader: usize, by: usize, gap: &super::follow::Gap) -> Corroboration {
@@ -390,14 +478,80 @@ impl AntelopeProducer {
         self.dispute = Some(text);
         let after = gap.after.num;
         self.follower.drop_gaps_where(|g| !g.corroborated && g.before.num > after);
-        self.views[leader].distrusted_until = self.polls + DISTRUST_POLLS;
+        self.distrust(leader, DISTRUST_POLLS, "its blocks were refuted by another endpoint's".into());
         self.follower.reset_walk();
         let mut e = self.evidence(by);
         e.misses = self.follower.misses();
         Corroboration::Contradicted(e)
     }
 
+    fn distrust(&mut self, ep: usize, polls: u64, reason: String) {
+        let view = &mut self.views[ep];
+        view.distrusted_until = self.polls + polls;
+        view.distrust_reason = crate::chain::body::bounded_text(&reason);
+    }
+
     fn block_interval_dur(&self) -> Duration {
         Duration::from_millis(antelope_protocol::schedule::BLOCK_INTERVAL_MS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::super::{AntelopeProducer, AntelopeSettings};
+    use super::api::Info;
+    use antelope_protocol::chain::network;
+    use antelope_protocol::keys::PrivateKey;
+
+    fn producer(n: usize) -> AntelopeProducer {
+        let settings = AntelopeSettings {
+            network: "eos".into(),
+            chain_id: network("eos").expect("eos").chain_id,
+            custom_chain: false,
+            urls: (0..n).map(|i| format!("http://127.0.0.1:{}/", 9 + i)).collect(),
+            timeout: Duration::from_secs(1),
+            max_head_age: Duration::from_secs(15),
+            producer: "alice".into(),
+            backup_key: PrivateKey::generate().public_key(),
+            permission: "failover".into(),
+            failover_key: PrivateKey::generate(),
+            backup_finalizer_key: None,
+            tx_expiration: Duration::from_secs(60),
+        };
+        AntelopeProducer::new(settings, Arc::new(chain_clock::SystemClock)).expect("producer")
+    }
+
+    fn info(head: u64) -> Info {
+        let mut id = [0u8; 32];
+        id[..4].copy_from_slice(&(head as u32).to_be_bytes());
+        Info {
+            chain_id: String::new(),
+            head_num: head,
+            head_id: id,
+            head_time_ms: 0,
+            head_producer: String::new(),
+            lib_num: head,
+            lib_id: id,
+            server_version: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_endpoint_far_ahead_of_every_other_does_not_lead() {
+        let mut p = producer(3);
+        for (i, head) in [1000, 5000, 1003].into_iter().enumerate() {
+            p.views[i].info = Some(info(head));
+        }
+        assert_eq!(p.fresh(), vec![2, 0, 1], "the most advanced head another endpoint backs leads");
+        // Alone, an endpoint leads whatever its head.
+        let mut q = producer(1);
+        q.views[0].info = Some(info(5000));
+        assert_eq!(q.fresh(), vec![0]);
+        // A distrusted (problem) endpoint is not fresh.
+        p.views[2].problem = Some("distrusted".into());
+        assert_eq!(p.fresh(), vec![1, 0], "no head is backed: the most advanced first");
     }
 }
