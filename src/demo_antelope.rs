@@ -68,7 +68,8 @@ fn short(id: &[u8; 32]) -> String {
     hex::encode(&id[..5])
 }
 
-fn core_symbol(network: &str) -> &'static str {
+/// The core token symbol of a network (as `get_account` shows balances).
+pub(crate) fn core_symbol(network: &str) -> &'static str {
     match network {
         "wax" => "WAX",
         "telos" => "TLOS",

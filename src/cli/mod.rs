@@ -76,7 +76,7 @@ pub enum Command {
     /// A simulated chain on 127.0.0.1 in real time, to rehearse a trap (or the container) against before
     /// mainnet: prints the .env lines that arm a trap against it and a control URL (primary down/up).
     Sim {
-        /// hive or steem.
+        /// hive or steem; or an Antelope chain: eos, wax, telos or jungle.
         #[arg(long, default_value = "hive")]
         chain: String,
         /// How many RPC endpoints (at least 2).
@@ -88,9 +88,10 @@ pub enum Command {
         /// Where the throwaway keys and sim.env are written (created, mode 0700).
         #[arg(long, default_value = "./witness-trap-sim")]
         dir: std::path::PathBuf,
-        /// The simulated witness's account name.
-        #[arg(long, default_value = "sim-witness")]
-        witness: String,
+        /// The simulated witness's (or Antelope producer's) account name [default: sim-witness, or
+        /// simproducer on an Antelope chain].
+        #[arg(long)]
+        witness: Option<String>,
     },
     /// Offline key tools (JSON on stdin/stdout).
     Key {
@@ -147,15 +148,13 @@ fn chain_spec(chain: &str, command: &str) -> Option<DemoChain> {
     }
 }
 
-fn sim(chain: &str, endpoints: usize, port: u16, dir: std::path::PathBuf, witness: String) -> ExitStatus {
-    let chain = match chain_spec(chain, "simulated chain") {
-        Some(DemoChain::Graphene(spec)) => spec,
-        Some(DemoChain::Antelope(network)) => {
-            eprintln!("witness-trap: --chain {network}: the simulated chain runs on hive or steem");
-            return ExitStatus::Usage;
-        }
+fn sim(chain: &str, endpoints: usize, port: u16, dir: std::path::PathBuf, witness: Option<String>) -> ExitStatus {
+    let (chain, default_name) = match chain_spec(chain, "simulated chain") {
+        Some(DemoChain::Graphene(spec)) => (crate::rehearsal::SimChain::Graphene(spec), "sim-witness"),
+        Some(DemoChain::Antelope(network)) => (crate::rehearsal::SimChain::Antelope(network), "simproducer"),
         None => return ExitStatus::Usage,
     };
+    let witness = witness.unwrap_or_else(|| default_name.to_string());
     let opts = crate::rehearsal::SimOptions { chain, endpoints, port, dir, witness };
     commands::with_runtime(|rt| match rt.block_on(crate::rehearsal::run(opts, &mut std::io::stdout())) {
         Ok(()) => ExitStatus::Ok,
