@@ -20,7 +20,7 @@ use antelope_protocol::chain::network;
 use antelope_protocol::keys::PrivateKey;
 use antelope_protocol::name::Name;
 use antelope_protocol::schedule::{unix_ms_of_slot, BLOCKS_PER_TURN};
-use antelope_sim::{EventRecord, SimConfig, SimEvent, SimNode, Signer};
+use antelope_sim::{EventRecord, Signer, SimConfig, SimEvent, SimNode};
 use chain_clock::{ScaledClock, SharedClock};
 use graphene_sim::SmsSink;
 use secrecy::SecretString;
@@ -168,17 +168,11 @@ async fn narrate(
         ),
     );
 
-    let vars = VarMap::antelope(
-        &opts.network,
-        PRODUCER,
-        &node.urls(),
-        &backup.public_key(),
-        &failover.to_wif(),
-        state_file,
-    )
-    .with(vars::MISSED_BLOCKS_ALLOWED, opts.missed_blocks_allowed)
-    .with(vars::POLL_INTERVAL_SECS, 5)
-    .with_twilio(sms.url(), SID, token, "+15005550006", "+14155550123");
+    let vars =
+        VarMap::antelope(&opts.network, PRODUCER, &node.urls(), &backup.public_key(), &failover.to_wif(), state_file)
+            .with(vars::MISSED_BLOCKS_ALLOWED, opts.missed_blocks_allowed)
+            .with(vars::POLL_INTERVAL_SECS, 5)
+            .with_twilio(sms.url(), SID, token, "+15005550006", "+14155550123");
     let settings = match crate::config::load(&vars) {
         Ok(s) => s,
         Err(report) => return Ok(Err(ServiceError::Config(report))),

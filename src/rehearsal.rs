@@ -177,13 +177,8 @@ async fn start(opts: &SimOptions, chain: &ChainSpec, stop: CancellationToken) ->
     let backup = PrivateKey::generate();
     let active = PrivateKey::generate();
     let prefix = chain.key_prefix.clone();
-    let mut cfg = SimConfig::new(
-        chain.clone(),
-        &opts.witness,
-        primary.public_key(),
-        backup.public_key(),
-        active.public_key(),
-    );
+    let mut cfg =
+        SimConfig::new(chain.clone(), &opts.witness, primary.public_key(), backup.public_key(), active.public_key());
     cfg.endpoints = opts.endpoints;
     cfg.ports = if opts.port == 0 { Vec::new() } else { (0..opts.endpoints).map(|i| port_at(opts.port, i)).collect() };
     cfg.initial_total_missed = 7;
@@ -269,11 +264,12 @@ async fn start_antelope(opts: &SimOptions, network: &str, stop: CancellationToke
     let urls = node.urls();
     let controlled = Arc::new(antelope_sim::control::Controlled { node, network: net.name.to_string(), k1_text });
     let control_port = port_at(opts.port, opts.endpoints + 1);
-    let (control_port, _task) = antelope_sim::control::serve(controlled.clone(), control_port, stop)
-        .await
-        .map_err(|e| RehearsalError::Listen {
-            what: format!("the control server on 127.0.0.1:{control_port}"),
-            reason: e.to_string(),
+    let (control_port, _task) =
+        antelope_sim::control::serve(controlled.clone(), control_port, stop).await.map_err(|e| {
+            RehearsalError::Listen {
+                what: format!("the control server on 127.0.0.1:{control_port}"),
+                reason: e.to_string(),
+            }
         })?;
 
     let dir = prepare_dir(&opts.dir)?;
