@@ -2,7 +2,8 @@
 //!
 //! `main.rs` parses and calls [`run`]; this module dispatches, and every command returns an
 //! [`ExitStatus`] ([`exit`] is the one table). Trap commands live in [`commands`] (they call
-//! `crate::service`), offline key and transaction tools in [`offline`], the demo in `crate::demo`.
+//! `crate::service`), offline key and transaction tools in [`offline`], the demos in `crate::demo` (Hive, Steem) and
+//! `crate::demo_antelope` (EOS, WAX, Telos, Jungle).
 
 pub mod antelope_tools;
 pub mod commands;
