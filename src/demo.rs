@@ -40,6 +40,8 @@ impl Default for DemoOptions {
 pub enum DemoError {
     #[error("cannot start the simulated chain: {0}")]
     Sim(#[from] graphene_sim::SimError),
+    #[error("cannot start the simulated chain: {0}")]
+    AntelopeSim(antelope_sim::SimError),
     #[error("cannot start the simulated Twilio: {0}")]
     Sms(#[from] graphene_sim::SmsSinkError),
     #[error("cannot create a temporary directory for the state file: {0}")]
@@ -213,7 +215,7 @@ pub async fn run(
 }
 
 /// The trap's outcome in a few words.
-fn describe(result: &Result<RunOutcome, ServiceError>) -> String {
+pub(crate) fn describe(result: &Result<RunOutcome, ServiceError>) -> String {
     match result {
         Ok(RunOutcome::Fired(f)) => format!(
             "fired; {}; alerts {}",
@@ -226,7 +228,7 @@ fn describe(result: &Result<RunOutcome, ServiceError>) -> String {
     }
 }
 
-fn tempfile_dir() -> Result<std::path::PathBuf, DemoError> {
+pub(crate) fn tempfile_dir() -> Result<std::path::PathBuf, DemoError> {
     let dir = std::env::temp_dir().join(format!(
         "witness-trap-demo-{}-{}",
         std::process::id(),

@@ -23,7 +23,8 @@
 //! | [`store`] | the [`store::StateStore`] trait (load with revision, compare-and-swap, per-instance facts): file and memory stores |
 //! | [`logging`] | tracing, human or JSON |
 //! | [`redact`] | URLs without their credentials |
-//! | [`demo`] | `witness-trap demo`: the simulated incident, narrated |
+//! | [`demo`] | `witness-trap demo`: the simulated incident, narrated (Hive and Steem) |
+//! | [`demo_antelope`] | `witness-trap demo --chain eos` (wax, telos, jungle): the Antelope incident, narrated |
 //! | [`rehearsal`] | `witness-trap sim`: the simulated chain standing alone in real time, with a control server, to rehearse a trap or the container against |
 //!
 //! Workspace crates that must not import the service (the compiler keeps that rule): `graphene-protocol`
@@ -49,6 +50,7 @@ pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod demo_antelope;
 pub mod logging;
 pub mod metrics;
 pub mod redact;

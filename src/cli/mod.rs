@@ -2,7 +2,8 @@
 //!
 //! `main.rs` parses and calls [`run`]; this module dispatches, and every command returns an
 //! [`ExitStatus`] ([`exit`] is the one table). Trap commands live in [`commands`] (they call
-//! `crate::service`), offline key and transaction tools in [`offline`], the demo in `crate::demo`.
+//! `crate::service`), offline key and transaction tools in [`offline`], the demos in `crate::demo` (Hive, Steem) and
+//! `crate::demo_antelope` (EOS, WAX, Telos, Jungle).
 
 pub mod antelope_tools;
 pub mod commands;
@@ -65,17 +66,18 @@ pub enum Command {
     Health,
     /// A simulated chain, a failing witness and the real trap, narrated in the terminal. No network needed.
     Demo {
-        /// hive or steem.
+        /// hive or steem; or an Antelope chain: eos, wax, telos or jungle.
         #[arg(long, default_value = "hive")]
         chain: String,
-        /// How many times faster than real time the simulated chain runs.
-        #[arg(long, default_value_t = 6.0)]
-        speed: f64,
+        /// How many times faster than real time the simulated chain runs [default: 6 for hive and steem,
+        /// 20 for Antelope chains, whose schedule takes minutes of chain time to carry a new key].
+        #[arg(long)]
+        speed: Option<f64>,
     },
     /// A simulated chain on 127.0.0.1 in real time, to rehearse a trap (or the container) against before
     /// mainnet: prints the .env lines that arm a trap against it and a control URL (primary down/up).
     Sim {
-        /// hive or steem.
+        /// hive or steem; or an Antelope chain: eos, wax, telos or jungle.
         #[arg(long, default_value = "hive")]
         chain: String,
         /// How many RPC endpoints (at least 2).
@@ -87,9 +89,10 @@ pub enum Command {
         /// Where the throwaway keys and sim.env are written (created, mode 0700).
         #[arg(long, default_value = "./witness-trap-sim")]
         dir: std::path::PathBuf,
-        /// The simulated witness's account name.
-        #[arg(long, default_value = "sim-witness")]
-        witness: String,
+        /// The simulated witness's (or Antelope producer's) account name [default: sim-witness, or
+        /// simproducer on an Antelope chain].
+        #[arg(long)]
+        witness: Option<String>,
     },
     /// Offline key tools (JSON on stdin/stdout).
     Key {
@@ -128,20 +131,31 @@ fn offline_result(r: Result<(), offline::OfflineError>) -> ExitStatus {
     }
 }
 
-/// `--chain` of `demo` and `sim`.
-fn chain_spec(chain: &str, command: &str) -> Option<graphene_protocol::chain::ChainSpec> {
+/// `--chain` of `demo` and `sim`: Hive/Steem, or an Antelope network's name.
+enum DemoChain {
+    Graphene(graphene_protocol::chain::ChainSpec),
+    Antelope(String),
+}
+
+fn chain_spec(chain: &str, command: &str) -> Option<DemoChain> {
     match chain {
-        "hive" => Some(graphene_protocol::chain::ChainSpec::hive()),
-        "steem" => Some(graphene_protocol::chain::ChainSpec::steem()),
+        "hive" => Some(DemoChain::Graphene(graphene_protocol::chain::ChainSpec::hive())),
+        "steem" => Some(DemoChain::Graphene(graphene_protocol::chain::ChainSpec::steem())),
+        a if crate::demo_antelope::NETWORKS.contains(&a) => Some(DemoChain::Antelope(a.to_string())),
         other => {
-            eprintln!("witness-trap: --chain {other:?}: the {command} runs on hive or steem");
+            eprintln!("witness-trap: --chain {other:?}: the {command} runs on hive, steem, eos, wax, telos or jungle");
             None
         }
     }
 }
 
-fn sim(chain: &str, endpoints: usize, port: u16, dir: std::path::PathBuf, witness: String) -> ExitStatus {
-    let Some(chain) = chain_spec(chain, "simulated chain") else { return ExitStatus::Usage };
+fn sim(chain: &str, endpoints: usize, port: u16, dir: std::path::PathBuf, witness: Option<String>) -> ExitStatus {
+    let (chain, default_name) = match chain_spec(chain, "simulated chain") {
+        Some(DemoChain::Graphene(spec)) => (crate::rehearsal::SimChain::Graphene(spec), "sim-witness"),
+        Some(DemoChain::Antelope(network)) => (crate::rehearsal::SimChain::Antelope(network), "simproducer"),
+        None => return ExitStatus::Usage,
+    };
+    let witness = witness.unwrap_or_else(|| default_name.to_string());
     let opts = crate::rehearsal::SimOptions { chain, endpoints, port, dir, witness };
     commands::with_runtime(|rt| match rt.block_on(crate::rehearsal::run(opts, &mut std::io::stdout())) {
         Ok(()) => ExitStatus::Ok,
@@ -152,15 +166,30 @@ fn sim(chain: &str, endpoints: usize, port: u16, dir: std::path::PathBuf, witnes
     })
 }
 
-fn demo(chain: &str, speed: f64) -> ExitStatus {
+fn demo(chain: &str, speed: Option<f64>) -> ExitStatus {
     let Some(chain) = chain_spec(chain, "demo") else { return ExitStatus::Usage };
+    let default_speed = match chain {
+        DemoChain::Graphene(_) => crate::demo::DemoOptions::default().speedup,
+        DemoChain::Antelope(_) => crate::demo_antelope::DEFAULT_SPEEDUP,
+    };
+    let speed = speed.unwrap_or(default_speed);
     if !(1.0..=100.0).contains(&speed) {
         eprintln!("witness-trap: --speed must be between 1 and 100");
         return ExitStatus::Usage;
     }
-    crate::demo::init_logging();
-    let opts = crate::demo::DemoOptions { chain, speedup: speed, ..Default::default() };
-    commands::with_runtime(|rt| match rt.block_on(crate::demo::run(opts, &mut std::io::stdout())) {
+    let run = |rt: &tokio::runtime::Runtime| match chain {
+        DemoChain::Graphene(chain) => {
+            crate::demo::init_logging();
+            let opts = crate::demo::DemoOptions { chain, speedup: speed, ..Default::default() };
+            rt.block_on(crate::demo::run(opts, &mut std::io::stdout()))
+        }
+        DemoChain::Antelope(network) => {
+            crate::demo_antelope::init_logging();
+            let opts = crate::demo_antelope::AntelopeDemoOptions { network, speedup: speed, ..Default::default() };
+            rt.block_on(crate::demo_antelope::run(opts, &mut std::io::stdout()))
+        }
+    };
+    commands::with_runtime(|rt| match run(rt) {
         Ok(result) => {
             if let Err(e) = &result {
                 return commands::report_error(e);

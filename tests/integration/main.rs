@@ -10,6 +10,8 @@ mod channels;
 mod cli;
 /// Configuration problems: every bad variable is named, nothing is armed or broadcast.
 mod config;
+/// `witness-trap demo --chain eos`: the Antelope incident narrated to the end.
+mod demo;
 /// End to end against the simulated chain: both operations and chains, restarts, faults, alerts, slots.
 mod e2e;
 /// A real full filesystem (a tmpfs the test fills) under the real binary: it still fires and alerts; a restart is refused.
