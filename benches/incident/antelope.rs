@@ -450,7 +450,7 @@ fn report(
             methods.iter().map(|(k, n)| format!("{k} {:.0}", *n as f64 * 3600.0 / t.max(1.0))).collect();
         notes.push(format!("{name}: calls per hour by method: {}", by.join(", ")));
         notes.push(format!("{name}: blocks lost, histogram: {}", histogram(&lost)));
-        notes.push(format!("{name}: first missed slot → swap in a block, s: {}", histogram_s(&inc)));
+        notes.push(format!("{name}: first missed slot → swap in a block, s: {}", spread_s(&inc)));
         let by_place = |lo: usize, hi: usize| {
             let l = sorted(v.iter().filter(|s| !s.capped && (lo..=hi).contains(&s.position)).map(|s| s.lost));
             format!("places {lo}–{hi}: {} ({} outages)", histogram(&l), l.len())
@@ -501,10 +501,25 @@ fn histogram(v: &[u64]) -> String {
     counts.iter().map(|(k, n)| format!("{k}:{n}")).collect::<Vec<_>>().join(" ")
 }
 
-fn histogram_s(ms: &[u64]) -> String {
+/// min / p25 / median / p75 / max in seconds, and the 0.5 s bins when there are few of them.
+fn spread_s(ms: &[u64]) -> String {
+    let at = |p: f64| pct(ms, p).map_or("–".into(), |x| format!("{:.1}", x as f64 / 1000.0));
     let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
     for x in ms {
         *counts.entry(*x / 500).or_default() += 1;
     }
-    counts.iter().map(|(k, n)| format!("{:.1}:{n}", *k as f64 / 2.0)).collect::<Vec<_>>().join(" ")
+    let bins = if counts.len() <= 12 {
+        let b: Vec<String> = counts.iter().map(|(k, n)| format!("{:.1}:{n}", *k as f64 / 2.0)).collect();
+        format!(" (by value: {})", b.join(" "))
+    } else {
+        String::new()
+    };
+    format!(
+        "min / p25 / median / p75 / max {} / {} / {} / {} / {}{bins}",
+        at(0.0),
+        at(25.0),
+        at(50.0),
+        at(75.0),
+        at(100.0)
+    )
 }

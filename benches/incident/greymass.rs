@@ -126,10 +126,8 @@ impl Greymass {
             return;
         }
         let unpaid = row.get("unpaid_blocks").and_then(Value::as_i64).unwrap_or(0);
-        if self.last_unpaid == -1 {
-            self.last_unpaid = unpaid;
-            return;
-        } else if unpaid < self.last_unpaid {
+        // First run (-1): initialise; a drop: a claim reset the count. Either way take it as the baseline.
+        if self.last_unpaid == -1 || unpaid < self.last_unpaid {
             self.last_unpaid = unpaid;
             return;
         } else if unpaid > self.last_unpaid {
