@@ -20,6 +20,17 @@
 //!   (default 480; 0 skips it). The four modes are measured at once, beside the outages, so the window costs
 //!   no extra time as long as the outages take longer.
 //! * `INCIDENT_ROWS` / `--rows a,b`: only these rows, written `slots/3/1` (detection/poll/allowed).
+//! * `INCIDENT_CHAINS` / `--chains hive,antelope`: which parts run (default both); `--chains antelope` runs only
+//!   the Antelope rows (about 5 minutes), `--chains hive` only the Hive rows and the resource measurement.
+//! * `INCIDENT_ANTELOPE_OUTAGES` / `--antelope-outages N`: Antelope outages (default 100, `--quick` 10), each run
+//!   once by the trap and once by the greymass rule.
+//! * `INCIDENT_ANTELOPE_CONCURRENCY` / `--antelope-concurrency N`: Antelope runs in flight (default 40).
+//! * `INCIDENT_ANTELOPE_SPEEDUP` / `--antelope-speedup X`: chain seconds per wall second of the trap's Antelope
+//!   runs (default 10); `INCIDENT_GREYMASS_SPEEDUP` / `--greymass-speedup X` the same for greymass's (default 40).
+//!
+//! The Antelope part (`incident/antelope.rs`, `incident/greymass.rs`) runs the real trap (`CHAIN=eos`) and a
+//! re-implementation of greymass/eosio-failover's rule against the simulated nodeos through the same randomised
+//! outages; see those files.
 //!
 //! Why 20× and 60 in flight: an outage is mostly waiting (about 300 chain seconds with the warm-up, 15 s of
 //! wall time at 20×), and 60 of them in flight use under a fifth of one core, so the scheduler answers at
@@ -55,6 +66,11 @@ use witness_trap::cli::ExitStatus;
 use witness_trap::config::{vars, VarMap};
 use witness_trap::service::{self, RunOptions};
 use witness_trap::trap::state::{self as trap_state, AnyState, Phase, TrapState};
+
+#[path = "incident/antelope.rs"]
+mod antelope;
+#[path = "incident/greymass.rs"]
+mod greymass;
 
 const WITNESS: &str = "bench-witness";
 const SID: &str = "ACbench000000000000000000000000000";
@@ -104,6 +120,8 @@ struct Options {
     speedup: f64,
     rss_secs: u64,
     rows: Vec<Row>,
+    hive: bool,
+    antelope: Option<antelope::Options>,
 }
 
 fn options() -> Options {
@@ -123,7 +141,27 @@ fn options() -> Options {
         let wanted: Vec<&str> = filter.split(',').map(str::trim).collect();
         rows.retain(|r| wanted.contains(&r.name().as_str()));
     }
-    Options { outages: outages.max(1), concurrency: concurrency.max(1), speedup: speedup.max(1.0), rss_secs, rows }
+    let chains = knob("--chains", "INCIDENT_CHAINS").unwrap_or_else(|| "hive,antelope".into()).to_ascii_lowercase();
+    let chains: Vec<&str> = chains.split(',').map(str::trim).collect();
+    let number = |flag: &str, var: &str, default: f64| {
+        knob(flag, var).and_then(|v| v.parse::<f64>().ok()).filter(|x| x.is_finite()).unwrap_or(default)
+    };
+    let antelope = chains.iter().any(|c| ["antelope", "eos"].contains(c)).then(|| antelope::Options {
+        outages: number("--antelope-outages", "INCIDENT_ANTELOPE_OUTAGES", if quick { 10.0 } else { 100.0 }).max(1.0)
+            as usize,
+        concurrency: number("--antelope-concurrency", "INCIDENT_ANTELOPE_CONCURRENCY", 40.0).max(1.0) as usize,
+        trap_speedup: number("--antelope-speedup", "INCIDENT_ANTELOPE_SPEEDUP", 10.0).max(1.0),
+        greymass_speedup: number("--greymass-speedup", "INCIDENT_GREYMASS_SPEEDUP", 40.0).max(1.0),
+    });
+    Options {
+        outages: outages.max(1),
+        concurrency: concurrency.max(1),
+        speedup: speedup.max(1.0),
+        rss_secs,
+        rows,
+        hive: chains.contains(&"hive"),
+        antelope,
+    }
 }
 
 /// What one outage cost, from chain facts and the trap's state file.
@@ -529,10 +567,20 @@ fn main() {
 }
 
 async fn bench(opts: Options) {
-    let began = Instant::now();
     let scratch = scratch_dir().expect("scratch directory");
     let sms = SmsSink::start(SID, SecretString::from(TOKEN.to_string())).await.expect("sms sink");
     let sms_url = sms.url().to_string();
+    if opts.hive {
+        hive(&opts, &sms_url, scratch.path()).await;
+    }
+    if let Some(a) = &opts.antelope {
+        antelope::bench(a, &sms_url, scratch.path()).await;
+    }
+    drop(sms);
+}
+
+async fn hive(opts: &Options, sms_url: &str, scratch: &Path) {
+    let began = Instant::now();
     eprintln!(
         "incident: {} rows × {} outages, {} in flight, chain {}× real time; resource window {} s per mode",
         opts.rows.len(),
@@ -547,7 +595,7 @@ async fn bench(opts: Options) {
     let mut resource_tasks = JoinSet::new();
     if opts.rss_secs > 0 {
         for (detection, poll) in [("poll", 30), ("slots", 30), ("poll", 3), ("slots", 3)] {
-            let (url, dir, secs) = (sms_url.clone(), scratch.path().to_path_buf(), opts.rss_secs);
+            let (url, dir, secs) = (sms_url.to_string(), scratch.to_path_buf(), opts.rss_secs);
             resource_tasks.spawn(async move { resources(detection, poll, secs, url, dir).await });
         }
     }
@@ -563,7 +611,7 @@ async fn bench(opts: Options) {
     let mut set = JoinSet::new();
     for r in jobs {
         let (gate, row, url, dir, speedup) =
-            (gate.clone(), opts.rows[r], sms_url.clone(), scratch.path().to_path_buf(), opts.speedup);
+            (gate.clone(), opts.rows[r], sms_url.to_string(), scratch.to_path_buf(), opts.speedup);
         set.spawn(async move {
             let _permit = gate.acquire_owned().await.expect("semaphore open");
             (r, outage(row, speedup, url, dir).await)
@@ -593,8 +641,7 @@ async fn bench(opts: Options) {
         }
     }
     resources.sort_by_key(|r| (r.detection, std::cmp::Reverse(r.poll)));
-    print_report(&opts, &samples, &errors, &resources, outage_secs, began.elapsed().as_secs_f64());
-    drop(sms);
+    print_report(opts, &samples, &errors, &resources, outage_secs, began.elapsed().as_secs_f64());
 }
 
 fn print_report(
