@@ -209,7 +209,7 @@ fn action(c: &mut Collector) -> Option<AgentActionSettings> {
                 c.push(
                     vars::NODEOS_PRODUCER_API,
                     format!("{:?} {why}", crate::redact::url(raw.trim())),
-                    format!("give http://127.0.0.1:8888 (the default), or the socket of `--http-category-address producer_rw,/path.sock` as unix:/path.sock"),
+                    "give http://127.0.0.1:8888 (the default), or the socket of `--http-category-address producer_rw,/path.sock` as unix:/path.sock",
                 );
                 None
             }
@@ -255,7 +255,7 @@ mod tests {
         let key = AgentSigningKey::generate();
         let map = VarMap::new()
             .with(vars::AGENT_LISTEN, "127.0.0.1:0")
-            .with(vars::AGENT_TRUSTED_KEYS, &format!(" {} ,", key.public_key()))
+            .with(vars::AGENT_TRUSTED_KEYS, format!(" {} ,", key.public_key()))
             .with(vars::AGENT_NODE_NAME, "bp1")
             .with(vars::AGENT_ACTION, "antelope-producer-api");
         (map, key)
