@@ -19,6 +19,7 @@
 //! | [`chain::antelope`] | EOS, WAX, Telos, Jungle: the nodeos client (`rpc`, `api`), slot-exact miss counting from headers (`follow`, `watch`), the `regproducer` swap and its two-step confirmation (`swap`), the pre-arming checks (`preflight`) |
 //! | [`trap`] | the state machine armed → firing → fired: `decide`, `step`, `run`, the state's layout and its migration |
 //! | [`alert`] | the [`alert::Notifier`] trait, the fan-out, the events, the alert text, one module per channel (Twilio, Telegram, Slack, Discord, PagerDuty, webhook, e-mail) with their shared HTTP retry policy, and the heartbeat |
+//! | [`agent`] | `witness-trap agent`: the node agent beside a producer's node, signed pause/resume/paused requests (scheme in its doc), nodeos's `producer_api` backend, and the client the trap uses |
 //! | [`metrics`] | the Prometheus families and the `/metrics` endpoint (`METRICS_ADDR`) |
 //! | [`store`] | the [`store::StateStore`] trait (load with revision, compare-and-swap, per-instance facts): file and memory stores |
 //! | [`logging`] | tracing, human or JSON |
@@ -45,6 +46,7 @@
 //! `store/<store>.rs` implementing [`store::StateStore`] (see `store/memory.rs` for the smallest one),
 //! chosen where `service::run` opens the file store today.
 
+pub mod agent;
 pub mod alert;
 pub mod chain;
 pub mod cli;

@@ -34,6 +34,16 @@ pub fn run_command(command: Command, env_file: Option<&Path>) -> ExitStatus {
                 with_runtime(|rt| test_alert(rt.block_on(service::test_alert(identity, alerts, clock))))
             }
         },
+        Command::Agent => match config::agent::load(&src) {
+            Err(report) => {
+                eprint!(
+                    "witness-trap: {}",
+                    report.to_string().replacen("the trap will not run", "the agent will not run", 1)
+                );
+                ExitStatus::Config
+            }
+            Ok(settings) => with_runtime(|rt| rt.block_on(agent(settings, clock))),
+        },
         Command::Fire { dry_run: false } => {
             eprintln!("witness-trap: `fire` only builds and prints the swap; add --dry-run. The trap fires by itself when armed with `run`.");
             ExitStatus::Usage
@@ -126,12 +136,26 @@ async fn settings_command(command: Command, settings: config::Settings, clock: S
             Err(e) => report_error(&e),
         },
         // Dispatched before the configuration is loaded.
-        Command::Health
+        Command::Agent
+        | Command::Health
         | Command::TestAlert
         | Command::Key { .. }
         | Command::Tx { .. }
         | Command::Demo { .. }
         | Command::Sim { .. } => ExitStatus::Usage,
+    }
+}
+
+/// `witness-trap agent`: serve until SIGTERM or SIGINT.
+async fn agent(settings: config::agent::AgentSettings, clock: SharedClock) -> ExitStatus {
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+    match crate::agent::server::run(settings, clock, shutdown).await {
+        Ok(()) => ExitStatus::Ok,
+        Err(e) => {
+            eprintln!("witness-trap: {e}");
+            ExitStatus::Failure
+        }
     }
 }
 

@@ -94,6 +94,9 @@ pub enum Command {
         #[arg(long)]
         witness: Option<String>,
     },
+    /// The node agent, on a producer's host: serve signed pause/resume/paused requests from the trap
+    /// (AGENT_LISTEN, AGENT_TRUSTED_KEYS, AGENT_NODE_NAME, AGENT_ACTION; see the README's "Node agent").
+    Agent,
     /// Offline key tools (JSON on stdin/stdout).
     Key {
         #[command(subcommand)]

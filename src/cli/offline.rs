@@ -39,16 +39,30 @@ pub enum KeyCommand {
         #[arg(long, default_value = "hive")]
         chain: String,
     },
-    /// Generate a key pair: the WIF goes to a new file (mode 0600, never overwritten), the public key to
-    /// stdout. The secret never goes to stdout.
+    /// Generate a key pair: the secret goes to a new file (mode 0600, never overwritten), the public key to
+    /// stdout. The secret never goes to stdout. `--kind agent`: an Ed25519 pair for the node agent, the
+    /// public key as {"public_key": "ed25519:…"} (the text AGENT_TRUSTED_KEYS takes), the secret as
+    /// `ed25519-secret:…` (the file AGENT_CLIENT_KEY_FILE names).
     New {
-        /// Chain whose key prefix to use.
+        /// Chain whose key prefix to use (chain keys only).
         #[arg(long, default_value = "hive")]
         chain: String,
+        /// `chain`: a block signing key for --chain; `agent`: the trap's key for the node agent.
+        #[arg(long, value_enum, default_value_t = KeyKind::Chain)]
+        kind: KeyKind,
         /// File to create for the WIF; must not exist.
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// `key new --kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyKind {
+    /// A chain key (WIF), prefixed for --chain.
+    Chain,
+    /// An Ed25519 key of the node agent's request scheme.
+    Agent,
 }
 
 /// `witness-trap tx …`
@@ -170,7 +184,12 @@ pub fn run_key(cmd: &KeyCommand, stdin: &mut dyn Read, stdout: &mut dyn Write) -
         KeyCommand::Pub { chain } if antelope_tools::chain_of(chain).is_some() => {
             emit(stdout, &antelope_tools::key_pub(stdin)?)
         }
-        KeyCommand::New { chain, out } if antelope_tools::chain_of(chain).is_some() => {
+        KeyCommand::New { kind: KeyKind::Agent, out, .. } => {
+            let key = crate::agent::AgentSigningKey::generate();
+            write_new_secret_text(out, &key.to_secret_text())?;
+            emit(stdout, &json!({ "public_key": key.public_key().to_string() }))
+        }
+        KeyCommand::New { chain, out, .. } if antelope_tools::chain_of(chain).is_some() => {
             let (key, public) = antelope_tools::key_new();
             write_new_secret_text(out, &key.to_wif())?;
             emit(stdout, &public)
@@ -193,7 +212,7 @@ pub fn run_key(cmd: &KeyCommand, stdin: &mut dyn Read, stdout: &mut dyn Write) -
             let key = parse_wif(&buf, "stdin")?;
             emit(stdout, &json!({ "public_key": key.public_key().to_text(&chain.key_prefix) }))
         }
-        KeyCommand::New { chain, out } => {
+        KeyCommand::New { chain, out, .. } => {
             let chain = ChainSpec::from_arg(chain)?;
             let key = PrivateKey::generate();
             write_new_secret_file(out, &key)?;

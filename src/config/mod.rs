@@ -4,6 +4,7 @@
 //! without touching the network; [`check`] compares them with the chain. Either way the operator gets all
 //! the problems at once, each naming its variable and what to do, and never the value of a secret.
 
+pub mod agent;
 pub mod alerts;
 pub mod antelope;
 pub mod check;

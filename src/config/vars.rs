@@ -95,6 +95,27 @@ pub const HEARTBEAT_EVERY_SECS: &str = "HEARTBEAT_EVERY_SECS";
 /// `host:port` of the Prometheus `/metrics` endpoint; off unless set.
 pub const METRICS_ADDR: &str = "METRICS_ADDR";
 
+/// The node agent (`witness-trap agent`): `host:port` to listen on.
+pub const AGENT_LISTEN: &str = "AGENT_LISTEN";
+/// The agent's TLS certificate chain (PEM); with [`AGENT_TLS_KEY_FILE`], or neither.
+pub const AGENT_TLS_CERT_FILE: &str = "AGENT_TLS_CERT_FILE";
+/// The agent's TLS private key (PEM); with [`AGENT_TLS_CERT_FILE`], or neither.
+pub const AGENT_TLS_KEY_FILE: &str = "AGENT_TLS_KEY_FILE";
+/// Comma-separated `ed25519:…` public keys of the traps the agent obeys.
+pub const AGENT_TRUSTED_KEYS: &str = "AGENT_TRUSTED_KEYS";
+/// The name requests must carry in `node`.
+pub const AGENT_NODE_NAME: &str = "AGENT_NODE_NAME";
+/// What the agent does: `antelope-producer-api`.
+pub const AGENT_ACTION: &str = "AGENT_ACTION";
+/// Timeout of one local action; default [`DEFAULT_AGENT_ACTION_TIMEOUT_SECS`].
+pub const AGENT_ACTION_TIMEOUT_SECS: &str = "AGENT_ACTION_TIMEOUT_SECS";
+/// nodeos's `producer_api`: `http://host:port` or a Unix socket path; default
+/// `crate::agent::backend::DEFAULT_PRODUCER_API`.
+pub const NODEOS_PRODUCER_API: &str = "NODEOS_PRODUCER_API";
+/// The trap's agent signing key (`ed25519-secret:…`); a secret, usually given as `AGENT_CLIENT_KEY_FILE`.
+pub const AGENT_CLIENT_KEY: &str = "AGENT_CLIENT_KEY";
+pub const DEFAULT_AGENT_ACTION_TIMEOUT_SECS: u64 = 5;
+
 pub const DEFAULT_BLIND_ALERT_SECS: u64 = 300;
 pub const DEFAULT_HEARTBEAT_EVERY_SECS: u64 = 60;
 pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";

@@ -1,5 +1,7 @@
 //! Integration tests: one binary, one module per area (ripgrep's layout).
 
+/// The node agent on loopback: signed pause/resume/paused to a fake nodeos (TCP, Unix socket), every refusal, TLS, the binary, `key new --kind agent`.
+mod agent;
 /// Antelope producers end to end on the simulated nodeos: the swap, the schedule, hostile endpoints.
 mod antelope;
 /// Antelope configuration and pre-arming checks: every variable named, nothing armed.

@@ -1,0 +1,261 @@
+//! The trap's side: build a request, sign it with the trap's key, send it to an agent, and read the
+//! answer into a typed result ([`AgentClient::send`]).
+//!
+//! Every call is a fresh request with a fresh nonce and `expires_at = now + validity` (default
+//! [`DEFAULT_VALIDITY`]), so a retry is a new request, never a replay. Errors say which agent (its URL,
+//! credentials removed), what happened, and for a failed action nodeos's status and answer as the agent
+//! reported them; they never hold the key.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use super::keys::AgentSigningKey;
+use super::request::{
+    fresh_nonce, Action, Request, SignedRequest, KEY_HEADER, MAX_VALIDITY_MS, PATH, SIGNATURE_HEADER,
+};
+use chain_clock::SharedClock;
+
+/// How long a request is valid by default: a few seconds, well inside the agent's 30 s limit.
+pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(10);
+/// Default timeout of one request (the agent's own call to nodeos is 5 s by default).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Largest answer read from an agent.
+const MAX_ANSWER_BYTES: usize = 16 * 1024;
+
+/// How a client talks to its agent.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Timeout of one request, connection included.
+    pub timeout: Duration,
+    /// `expires_at - now` of each request (1 ms to 30 s).
+    pub validity: Duration,
+    /// A PEM certificate to trust beside the system's roots (an agent's self-signed certificate or its CA).
+    pub root_certificate_pem: Option<Vec<u8>>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self { timeout: DEFAULT_TIMEOUT, validity: DEFAULT_VALIDITY, root_certificate_pem: None }
+    }
+}
+
+/// What nodeos answered, as the agent reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct NodeosAnswer {
+    pub status: u16,
+    pub answer: String,
+}
+
+/// An action the agent performed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Done {
+    pub action: Action,
+    /// For `paused`: whether the node is paused.
+    pub paused: Option<bool>,
+}
+
+/// Why a request did not get its action done.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ClientError {
+    #[error("agent URL {0:?}: not an http(s) URL")]
+    BadUrl(String),
+    #[error("the agent's TLS root certificate is not a PEM certificate: {0}")]
+    BadCertificate(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Build(String),
+    #[error("request validity {0:?} is not between 1 ms and 30 s")]
+    Validity(Duration),
+    #[error("agent {agent}: no answer within {secs} s")]
+    Timeout { agent: String, secs: u64 },
+    #[error("agent {agent}: cannot reach it: {reason}")]
+    Unreachable { agent: String, reason: String },
+    /// The agent refused the request itself (its checks); nothing was done.
+    #[error("agent {agent} refused the request (HTTP {status}, {code}): {message}")]
+    Refused { agent: String, status: u16, code: String, message: String },
+    /// The request was accepted but the node's action failed.
+    #[error("agent {agent}: the node's {action} failed (HTTP {status}, {code}): {message}")]
+    ActionFailed {
+        agent: String,
+        action: &'static str,
+        status: u16,
+        code: String,
+        message: String,
+        nodeos: Option<NodeosAnswer>,
+    },
+    /// An answer that is not the agent's JSON, or is about another node or action.
+    #[error("agent {agent}: unexpected answer (HTTP {status}): {reason}")]
+    BadAnswer { agent: String, status: u16, reason: String },
+}
+
+/// A client of one agent.
+#[derive(Clone)]
+pub struct AgentClient {
+    http: reqwest::Client,
+    url: reqwest::Url,
+    shown: String,
+    key: Arc<AgentSigningKey>,
+    clock: SharedClock,
+    validity: Duration,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for AgentClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentClient").field("agent", &self.shown).field("key", &self.key.public_key()).finish()
+    }
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    ok: bool,
+    #[serde(default)]
+    node: Option<String>,
+    #[serde(default)]
+    action: Option<Action>,
+    #[serde(default)]
+    paused: Option<bool>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    nodeos: Option<NodeosAnswer>,
+}
+
+impl AgentClient {
+    /// A client of the agent at `base_url` (`https://host:port`; the agent's path is appended).
+    pub fn new(
+        base_url: &str,
+        key: Arc<AgentSigningKey>,
+        clock: SharedClock,
+        options: ClientOptions,
+    ) -> Result<Self, ClientError> {
+        let shown = crate::redact::url(base_url.trim());
+        let mut url = reqwest::Url::parse(base_url.trim()).map_err(|_| ClientError::BadUrl(shown.clone()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(ClientError::BadUrl(shown));
+        }
+        let path = format!("{}{PATH}", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+        if options.validity.is_zero() || options.validity > Duration::from_millis(MAX_VALIDITY_MS) {
+            return Err(ClientError::Validity(options.validity));
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("witness-trap/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &options.root_certificate_pem {
+            let cert = reqwest::Certificate::from_pem(pem).map_err(|e| ClientError::BadCertificate(e.to_string()))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder.build().map_err(|e| ClientError::Build(e.without_url().to_string()))?;
+        Ok(Self { http, url, shown, key, clock, validity: options.validity, timeout: options.timeout })
+    }
+
+    /// The agent's URL as errors show it.
+    pub fn agent(&self) -> &str {
+        &self.shown
+    }
+
+    /// Pause production on `node`.
+    pub async fn pause(&self, node: &str) -> Result<Done, ClientError> {
+        self.send(node, Action::Pause).await
+    }
+
+    /// Resume production on `node`.
+    pub async fn resume(&self, node: &str) -> Result<Done, ClientError> {
+        self.send(node, Action::Resume).await
+    }
+
+    /// Whether `node` is paused.
+    pub async fn paused(&self, node: &str) -> Result<bool, ClientError> {
+        let done = self.send(node, Action::Paused).await?;
+        done.paused.ok_or_else(|| self.bad(200, "the answer to paused has no \"paused\" boolean"))
+    }
+
+    /// Sign and send one request for `action` on `node`.
+    pub async fn send(&self, node: &str, action: Action) -> Result<Done, ClientError> {
+        let now = u64::try_from(self.clock.now().as_millis()).unwrap_or(u64::MAX);
+        let validity = u64::try_from(self.validity.as_millis()).unwrap_or(MAX_VALIDITY_MS);
+        let request =
+            Request { action, node: node.to_string(), nonce: fresh_nonce(), expires_at: now.saturating_add(validity) };
+        self.send_signed(&SignedRequest::sign(&request, &self.key), &request).await
+    }
+
+    /// Send an already signed request (tests use it to replay one); `request` is what was signed.
+    pub async fn send_signed(&self, signed: &SignedRequest, request: &Request) -> Result<Done, ClientError> {
+        let sent = self
+            .http
+            .post(self.url.clone())
+            .header(KEY_HEADER, &signed.key)
+            .header(SIGNATURE_HEADER, &signed.signature)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(signed.body.clone())
+            .send()
+            .await
+            .map_err(|e| self.transport(&e))?;
+        let status = sent.status().as_u16();
+        let body = read_bounded(sent).await.map_err(|e| self.transport(&e))?;
+        let Some(body) = body else {
+            return Err(self.bad(status, &format!("the answer is larger than {MAX_ANSWER_BYTES} bytes")));
+        };
+        let answer: Answer = serde_json::from_slice(&body)
+            .map_err(|_| self.bad(status, &format!("not the agent's JSON: {}", super::backend::shown_answer(&body))))?;
+        if answer.ok && status == 200 {
+            if answer.node.as_deref() != Some(request.node.as_str()) || answer.action != Some(request.action) {
+                return Err(self.bad(status, "the answer is about another node or action"));
+            }
+            return Ok(Done { action: request.action, paused: answer.paused });
+        }
+        let code = answer.error.unwrap_or_else(|| "unknown".into());
+        let message = answer.message.unwrap_or_default();
+        if answer.ok || !(400..600).contains(&status) {
+            return Err(self.bad(status, &format!("ok={} with HTTP {status}", answer.ok)));
+        }
+        if code.starts_with("nodeos_") {
+            return Err(ClientError::ActionFailed {
+                agent: self.shown.clone(),
+                action: request.action.as_str(),
+                status,
+                code,
+                message,
+                nodeos: answer.nodeos,
+            });
+        }
+        Err(ClientError::Refused { agent: self.shown.clone(), status, code, message })
+    }
+
+    fn transport(&self, e: &reqwest::Error) -> ClientError {
+        if e.is_timeout() {
+            return ClientError::Timeout { agent: self.shown.clone(), secs: self.timeout.as_secs() };
+        }
+        // The chain of sources says why (refused, TLS, DNS); without the URL, which is shown redacted.
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            reason.push_str(": ");
+            reason.push_str(&s.to_string());
+            source = s.source();
+        }
+        ClientError::Unreachable { agent: self.shown.clone(), reason: reason.replace(self.url.as_str(), &self.shown) }
+    }
+
+    fn bad(&self, status: u16, reason: &str) -> ClientError {
+        ClientError::BadAnswer { agent: self.shown.clone(), status, reason: reason.to_string() }
+    }
+}
+
+/// The body, or `None` when it is larger than [`MAX_ANSWER_BYTES`].
+async fn read_bounded(mut response: reqwest::Response) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
