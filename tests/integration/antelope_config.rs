@@ -231,6 +231,19 @@ async fn every_pre_arming_check_names_its_variable() {
             v::BACKUP_SIGNING_KEY,
             "already the producer's key",
         ),
+        (
+            "finalizer key not registered",
+            Box::new(|c| {
+                if let Some(f) = c.failover.as_mut() {
+                    f.links.push(("eosio".into(), "actfinkey".into()));
+                }
+            }),
+            Box::new(|m, _| {
+                m.insert(v::BACKUP_FINALIZER_KEY.into(), format!("PUB_BLS_{}", "A".repeat(134)));
+            }),
+            v::BACKUP_FINALIZER_KEY,
+            "is not registered",
+        ),
     ];
     for (i, (why, tweak, vt, var, word)) in cases.into_iter().enumerate() {
         let mut w = world(2, 20.0, 60 + i as u64, tweak).await;
