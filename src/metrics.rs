@@ -88,16 +88,19 @@ pub enum TrapPhase {
     Armed,
     Firing,
     Fired,
+    /// Disarmed by a planned switch.
+    Switched,
 }
 
 impl TrapPhase {
-    const ALL: [Self; 3] = [Self::Armed, Self::Firing, Self::Fired];
+    const ALL: [Self; 4] = [Self::Armed, Self::Firing, Self::Fired, Self::Switched];
 
     fn label(self) -> &'static str {
         match self {
             Self::Armed => "armed",
             Self::Firing => "firing",
             Self::Fired => "fired",
+            Self::Switched => "switched",
         }
     }
 }

@@ -189,6 +189,8 @@ pub struct Turns {
     pub until_next: Option<u64>,
     /// Blocks until the schedule may change (no turn past it can be known yet).
     pub until_reshuffle: u64,
+    /// Consecutive blocks a turn is (Hive/Steem 1, Antelope 12).
+    pub turn_blocks: u64,
 }
 
 /// How one endpoint answered its last read, for the metrics.
@@ -298,5 +300,15 @@ pub trait Producer: Send {
     /// RPC calls made so far (the benchmark's cost figure).
     fn calls(&self) -> u64 {
         0
+    }
+    /// Guard other keys than the configured ones (after `switch --swap-roles`): `current` is on chain, a fire
+    /// moves to `backup`. An error says why the producer cannot (no key to sign the swap back), naming what to set.
+    fn assume_roles(&mut self, _current: &str, _backup: &str) -> Result<(), String> {
+        Err("this chain cannot guard swapped roles".into())
+    }
+    /// Whether the chain now produces with the target key (Antelope: the active schedule carries it, one to two
+    /// rounds after the swap is in effect). `Ok(true)` where a swap in effect is in effect at once.
+    fn target_active(&mut self) -> impl Future<Output = Result<bool, String>> + Send {
+        async { Ok(true) }
     }
 }

@@ -102,7 +102,7 @@ async fn settings_command(command: Command, settings: config::Settings, clock: S
             }
             Err(e) => report_error(&e),
         },
-        Command::Switch { to, when, dry_run } => {
+        Command::Switch { to, when, dry_run, swap_roles } => {
             use crate::service::switch::{SwitchRequest, Target, When};
             let to = match to.trim() {
                 "backup" => Target::Backup,
@@ -116,7 +116,7 @@ async fn settings_command(command: Command, settings: config::Settings, clock: S
             let shutdown = CancellationToken::new();
             spawn_signal_handler(shutdown.clone());
             let mut progress = |line: String| println!("{line}");
-            let request = SwitchRequest { to, when, dry_run };
+            let request = SwitchRequest { dry_run, swap_roles, ..SwitchRequest::new(to, when) };
             let result = service::switch(settings, request, clock, shutdown, &mut progress).await;
             print_switch(&result)
         }
@@ -164,16 +164,21 @@ fn print_switch(result: &Result<service::SwitchOutcome, ServiceError>) -> ExitSt
     match result {
         Ok(SwitchOutcome::DryRun(json)) => println!("{}", serde_json::to_string_pretty(json).unwrap_or_default()),
         Ok(SwitchOutcome::Cancelled) => println!("switch cancelled before the broadcast: nothing changed"),
-        Ok(SwitchOutcome::Switched { next, key, .. }) => match next {
+        Ok(SwitchOutcome::Switched { next, key, trap, .. }) => {
+            if !trap.is_empty() {
+                println!("{trap}");
+            }
+            match next {
             NextTurn::Produced { at } => {
                 println!("the next turn at {} was produced: the node with {key} is producing", super::super::service::run::fmt_time(*at))
             }
             NextTurn::Missed { at, before, after } => println!(
-                "the next turn at {} was MISSED (total_missed {before} → {after}): is the node with {key} running with that key?",
+                "the next turn at {} was MISSED (misses {before} → {after}): is the node with {key} running with that key?",
                 super::super::service::run::fmt_time(*at)
             ),
             NextTurn::Unknown(why) => println!("the key is switched; whether the next turn was produced is unknown: {why}"),
-        },
+            }
+        }
         Err(e) => return report_error(e),
     }
     ExitStatus::of_switch(result)

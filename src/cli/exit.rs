@@ -74,7 +74,7 @@ impl ExitStatus {
         match e {
             ServiceError::Config(_) | ServiceError::Refused(_) => ExitStatus::Config,
             ServiceError::ChainUnavailable(_) => ExitStatus::ChainUnavailable,
-            ServiceError::Locked { .. } | ServiceError::Failure(_) => ExitStatus::Failure,
+            ServiceError::Locked { .. } | ServiceError::Failure(_) | ServiceError::Busy(_) => ExitStatus::Failure,
         }
     }
 }

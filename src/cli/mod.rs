@@ -59,6 +59,10 @@ pub enum Command {
         /// Sign and print the transaction as JSON; never broadcast.
         #[arg(long)]
         dry_run: bool,
+        /// Re-arm the trap afterwards guarding the new key, with the old one as its backup (the upgrade
+        /// dance). Needs a key that can swap back: BACKUP_SIGNING_WIF (the new key's WIF) or ACTIVE_WIF.
+        #[arg(long)]
+        swap_roles: bool,
     },
     /// Send one test alert through every configured channel; one line per channel.
     TestAlert,

@@ -193,6 +193,16 @@ fn graphene_settings(
     let backup_key = public_key(c, &chain, vars::BACKUP_SIGNING_KEY);
     let signing_key = private_key(c, vars::SIGNING_WIF);
     let active_key = private_key(c, vars::ACTIVE_WIF);
+    let backup_signing_key = private_key(c, vars::BACKUP_SIGNING_WIF);
+    if let (Some(b), Some(k)) = (backup_key, &backup_signing_key) {
+        if k.public_key() != b {
+            c.push(
+                vars::BACKUP_SIGNING_WIF,
+                "is not the private key of BACKUP_SIGNING_KEY",
+                "give the backup node's signing WIF (`witness-trap key pub` on it prints its public key), or remove it",
+            );
+        }
+    }
     if signing_key.is_none()
         && active_key.is_none()
         && !c.problems.iter().any(|p| p.var.starts_with("SIGNING_WIF") || p.var.starts_with("ACTIVE_WIF"))
@@ -232,6 +242,7 @@ fn graphene_settings(
         backup_key,
         signing_key,
         active_key,
+        backup_signing_key,
         tx_expiration,
         detection,
     })

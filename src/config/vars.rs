@@ -34,6 +34,9 @@ pub const BACKUP_SIGNING_KEY: &str = "BACKUP_SIGNING_KEY";
 pub const SIGNING_WIF: &str = "SIGNING_WIF";
 /// The account's active key (WIF): `witness_update`, the fallback.
 pub const ACTIVE_WIF: &str = "ACTIVE_WIF";
+/// Optional WIF of the backup node's signing key: after `switch --swap-roles` it is the current key and
+/// signs `witness_set_properties` back to the primary.
+pub const BACKUP_SIGNING_WIF: &str = "BACKUP_SIGNING_WIF";
 /// Absolute `total_missed` at which to fire.
 pub const THRESHOLD: &str = "THRESHOLD";
 /// Fire when `total_missed` has grown by this much since arming.

@@ -13,7 +13,7 @@ use crate::config::check::check as check_chain;
 use crate::config::vars::Problem;
 use crate::config::{AlertSettings, ChainSettings, Report, Settings};
 use crate::store::{FileStore, StateStore};
-use crate::trap::state::{read_instance_file, Phase};
+use crate::trap::state::read_instance_file;
 use crate::trap::{self, load_state, Trigger};
 
 /// What `check` found when nothing stops arming.
@@ -114,11 +114,18 @@ async fn status_with<P: Producer>(
     let id = producer.identity();
     let state = load_state::<P::Baseline>(store, &id).await?.map(|(s, _)| s);
     let counter = producer.counter_name();
-    let mut lines = vec![
-        format!("producer:   @{}", id.producer),
-        format!("chain:      {}", id.chain),
-        format!("backup key: {}", producer.target()),
-    ];
+    let mut lines = vec![format!("producer:   @{}", id.producer), format!("chain:      {}", id.chain)];
+    match state.as_ref().and_then(|s| s.roles.as_ref()) {
+        Some(roles) => {
+            lines.push(format!("current key: {} (roles swapped by a planned switch)", roles.current));
+            lines.push(format!("backup key: {}", roles.backup));
+            // Read the chain as the trap does, with the roles it guards.
+            if let Err(e) = producer.assume_roles(&roles.current, &roles.backup) {
+                lines.push(format!("problem:    {e}"));
+            }
+        }
+        None => lines.push(format!("backup key: {}", producer.target())),
+    }
     let baseline = state.as_ref().map(|s| s.baseline.clone());
     let reading = match &baseline {
         Some(b) => producer.observe(b).await,
@@ -164,7 +171,7 @@ async fn status_with<P: Producer>(
                     lines.push(format!("problem:    {problem}"));
                 }
             }
-            if matches!(st.phase, Phase::Fired { .. }) {
+            if st.phase.is_disarmed() {
                 lines.push(disarmed_message(st));
             }
         }

@@ -52,6 +52,7 @@ pub fn health_of(state: &AnyState, facts: &InstanceFacts, now: ChainTime, poll_i
             };
             (false, format!("disarmed: {}{alert}", disarmed_message(state)))
         }
+        Phase::Switched { .. } => (false, format!("disarmed: {}", disarmed_message(state))),
         Phase::Armed => match &facts.last_poll {
             None if now.since(state.armed_at) <= limit => (true, "armed: starting".into()),
             None => (false, "armed but no poll recorded".into()),

@@ -45,6 +45,9 @@ pub enum ServiceError {
     /// The state could not be read or written, or the chain client could not be built.
     #[error("{0}")]
     Failure(String),
+    /// Another command holds what this one needs (a switch waiting, a trap that does not step aside).
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl From<TrapError> for ServiceError {

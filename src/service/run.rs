@@ -16,7 +16,7 @@ use crate::chain::{ChainTime, Producer};
 use crate::config::check::check;
 use crate::config::{ChainSettings, Report, Settings};
 use crate::metrics::Metrics;
-use crate::store::{FileStore, StateStore};
+use crate::store::{handoff, FileStore, StateStore};
 use crate::trap::state::{Outcome, Phase, TrapState};
 use crate::trap::{self, load_state, Finish, Trap};
 
@@ -58,7 +58,14 @@ pub async fn run(
     let serving = shutdown.child_token();
     let _stop_serving = serving.clone().drop_guard();
     let failure = |e: &dyn std::fmt::Display| ServiceError::Failure(e.to_string());
-    let run = Run { kind, trap: settings.trap, metrics_addr: settings.alerts.metrics_addr, identity, heartbeat };
+    let run = Run {
+        kind,
+        trap: settings.trap,
+        metrics_addr: settings.alerts.metrics_addr,
+        identity,
+        heartbeat,
+        state_file: Some(settings.state_file.clone()),
+    };
     match settings.chain {
         ChainSettings::Graphene(g) => {
             let producer = GrapheneProducer::new(g, clock.clone()).map_err(|e| failure(&e))?;
@@ -78,15 +85,19 @@ struct Run {
     metrics_addr: Option<std::net::SocketAddr>,
     identity: crate::chain::Identity,
     heartbeat: Option<Arc<crate::alert::heartbeat::Heartbeat>>,
+    /// The state file, whose lock a planned switch may ask for (`None`: a store without one).
+    state_file: Option<std::path::PathBuf>,
 }
 
-/// Serve the metrics, open (arm or resume) the trap of `producer` and watch until it fires or stops.
+/// Serve the metrics, open (arm or resume) the trap of `producer` and watch until it fires or stops. A
+/// planned switch may ask the armed trap to step aside (`store::handoff`): it then releases the state, waits
+/// for the switch to finish, and opens the state the switch left (armed with swapped roles, or disarmed).
 #[allow(clippy::too_many_arguments)]
 async fn run_with<P: Producer>(
     producer: P,
     run: Run,
     clock: SharedClock,
-    store: Arc<dyn StateStore>,
+    mut store: Arc<dyn StateStore>,
     alerts: crate::alert::Fanout,
     serving: CancellationToken,
     shutdown: CancellationToken,
@@ -94,11 +105,83 @@ async fn run_with<P: Producer>(
 ) -> Result<RunOutcome, ServiceError> {
     let metrics = serve_metrics(run.metrics_addr, &run.identity, &producer, &alerts, serving).await?;
     let alerts = alerts.with_metrics(metrics.clone());
-    let trap = open(producer, run.kind, run.trap, clock, store, alerts)
-        .await?
-        .with_heartbeat(run.heartbeat)
-        .with_metrics(metrics);
-    watch(trap, shutdown, options).await
+    let mut producer = producer;
+    loop {
+        let trap = open(producer, run.kind, run.trap.clone(), clock.clone(), store, alerts.clone())
+            .await?
+            .with_heartbeat(run.heartbeat.clone())
+            .with_metrics(metrics.clone());
+        let pause = CancellationToken::new();
+        let _stop_looking = run.state_file.clone().map(|path| {
+            let looking = CancellationToken::new();
+            tokio::spawn(look_for_switch(path, pause.clone(), looking.clone()));
+            looking.drop_guard()
+        });
+        match watch(trap, shutdown.clone(), options, pause).await? {
+            Watched::Done(outcome) => return Ok(outcome),
+            Watched::Paused(p) => {
+                let Some(path) = run.state_file.as_deref() else {
+                    return Err(ServiceError::Failure("paused without a state file to wait on".into()));
+                };
+                match wait_for_switch(path, &shutdown).await? {
+                    Some(reopened) => {
+                        store = Arc::new(reopened);
+                        producer = p;
+                    }
+                    None => return Ok(RunOutcome::Stopped),
+                }
+            }
+        }
+    }
+}
+
+/// How often the trap looks for a switch's request, and, while it steps aside, for its end.
+const SWITCH_LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Cancel `pause` when a living switch asks for the state file.
+async fn look_for_switch(state_file: std::path::PathBuf, pause: CancellationToken, stop: CancellationToken) {
+    loop {
+        if !matches!(handoff::look(&state_file), handoff::Seen::Nothing) {
+            pause.cancel();
+            return;
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(SWITCH_LOOK_EVERY) => {}
+        }
+    }
+}
+
+/// While a switch runs: wait until it is gone and take the state file back (`None`: stopped meanwhile).
+async fn wait_for_switch(
+    state_file: &std::path::Path,
+    shutdown: &CancellationToken,
+) -> Result<Option<FileStore>, ServiceError> {
+    tracing::warn!("stepped aside for a planned switch: not watching until it ends");
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(None),
+            _ = tokio::time::sleep(SWITCH_LOOK_EVERY) => {}
+        }
+        let seen = handoff::look(state_file);
+        // A switch still waiting for the lock gets it first; a gone one (stale, or claiming a lock that is
+        // free) no longer counts.
+        if matches!(seen, handoff::Seen::Waiting(_)) {
+            continue;
+        }
+        match FileStore::open_exclusive(state_file) {
+            Ok(store) => {
+                if matches!(seen, handoff::Seen::HoldsLock(_)) {
+                    tracing::warn!("the switch that held the state is gone; taking the state back");
+                    handoff::clear(state_file);
+                }
+                tracing::info!("the planned switch is over; reopening the state it left");
+                return Ok(Some(store));
+            }
+            Err(crate::store::StoreError::Locked(_)) => continue,
+            Err(error) => return Err(ServiceError::Locked { error, hint: "after the planned switch" }),
+        }
+    }
 }
 
 /// Start the `/metrics` endpoint if `METRICS_ADDR` is set, with every family present from the start
@@ -139,10 +222,22 @@ async fn open<P: Producer>(
     alerts: crate::alert::Fanout,
 ) -> Result<Trap<P>, ServiceError> {
     let existing = load_state::<P::Baseline>(store.as_ref(), &producer.identity()).await?;
+    if let Some(roles) = existing.as_ref().and_then(|(s, _)| s.roles.as_ref()) {
+        producer.assume_roles(&roles.current, &roles.backup).map_err(|e| {
+            ServiceError::Config(Report {
+                problems: vec![crate::config::vars::Problem::new(
+                    crate::config::vars::BACKUP_SIGNING_WIF,
+                    e,
+                    "set BACKUP_SIGNING_WIF or ACTIVE_WIF, or re-arm with the configured roles (`witness-trap rearm`)",
+                )],
+            })
+        })?;
+        tracing::info!(current = %roles.current, backup = %roles.backup, "guarding the roles a planned switch swapped");
+    }
     let mut baseline = None;
     match existing.as_ref().map(|(s, _)| &s.phase) {
         // A fired trap neither polls nor signs; a firing one must finish whatever the keys say now.
-        Some(Phase::Fired { .. } | Phase::Firing { .. }) => {}
+        Some(Phase::Fired { .. } | Phase::Firing { .. } | Phase::Switched { .. }) => {}
         _ => {
             let arming = existing.is_none();
             let mut result = check(&mut producer, kind, settings.trigger, arming).await;
@@ -186,14 +281,22 @@ fn chain_unreachable(report: &Report) -> bool {
     !report.problems.iter().any(|p| crate::config::check::names_the_configuration(&p.var))
 }
 
+/// How one watch ended: for good, or stepped aside for a switch with the producer handed back.
+enum Watched<P> {
+    Done(RunOutcome),
+    Paused(P),
+}
+
 async fn watch<P: Producer>(
     mut trap: Trap<P>,
     shutdown: CancellationToken,
     options: RunOptions,
-) -> Result<RunOutcome, ServiceError> {
-    match trap::run(&mut trap, shutdown.clone()).await? {
-        trap::RunOutcome::Stopped => Ok(RunOutcome::Stopped),
-        trap::RunOutcome::Fired(f) => Ok(RunOutcome::Fired(f)),
+    pause: CancellationToken,
+) -> Result<Watched<P>, ServiceError> {
+    match trap::run_pausable(&mut trap, shutdown.clone(), pause).await? {
+        trap::RunOutcome::Stopped => Ok(Watched::Done(RunOutcome::Stopped)),
+        trap::RunOutcome::Fired(f) => Ok(Watched::Done(RunOutcome::Fired(f))),
+        trap::RunOutcome::Paused => Ok(Watched::Paused(trap.into_producer())),
         trap::RunOutcome::AlreadyFired(finish) => {
             let message = disarmed_message(trap.state());
             tracing::warn!("{message}");
@@ -204,7 +307,7 @@ async fn watch<P: Producer>(
                 // over and over; an idle one is restarted after a reboot and still never fires again.
                 shutdown.cancelled().await;
             }
-            Ok(RunOutcome::AlreadyFired { finish, message })
+            Ok(Watched::Done(RunOutcome::AlreadyFired { finish, message }))
         }
     }
 }
@@ -261,6 +364,12 @@ pub fn disarmed_message<B>(state: &TrapState<B>) -> String {
                 fmt_time(*fired_at)
             )
         }
+        Phase::Switched { to, txid, switched_at } => format!(
+            "The trap is disarmed: a planned switch moved the signing key to {to} at {} (txid {txid}). It will not \
+             poll or sign again until re-armed: set .env for the new roles, then `witness-trap rearm` (or switch \
+             with `--swap-roles` next time).",
+            fmt_time(*switched_at)
+        ),
         other => format!("the trap is {}", other.name()),
     }
 }

@@ -1,12 +1,16 @@
 //! `switch`: a planned key change (an upgrade, a move, a test of the backup), made by the trap's own
 //! machinery and timed by the schedule so that no block is missed.
 //!
-//! The order: the state file's lock (a running trap or a second switch holds it: refused at once), the
-//! pre-arming checks against the chain with the requested key as the target (signable, different from
-//! the on-chain key, fresh and corroborated readings), then, with `--when safe`, a wait for the moment that
-//! leaves the most time before the producer's next turn (right after its own slot), a swap signed with
-//! fresh TaPoS, its confirmation in a block, and a look at the producer's next turn: produced or missed.
-//! Ctrl-C before the broadcast changes nothing. `--dry-run` signs and prints, never broadcasts.
+//! The order: the state file (a running trap is asked to step aside through `store::handoff` and the
+//! switch takes its lock; a second switch is refused at once), the pre-arming checks against the chain with
+//! the requested key as the target (signable, different from the on-chain key, fresh and corroborated
+//! readings), then, with `--when safe`, a wait for the moment that leaves the most time before the
+//! producer's next turn (right after its own slot, or its 12-block turn on Antelope), a swap signed with
+//! fresh TaPoS, its confirmation in a block (on Antelope, then the active schedule carrying the key), and a
+//! look at the producer's next turn: produced or missed. Then the trap's state: with `--swap-roles` armed
+//! again, guarding the new key with the old one as its backup; otherwise an armed trap is left disarmed
+//! (`switched`). Ctrl-C before the broadcast changes nothing. `--dry-run` signs and prints, never
+//! broadcasts, and needs no lock.
 
 use std::time::Duration;
 
@@ -15,13 +19,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::run::fmt_time;
 use super::ServiceError;
+use crate::chain::antelope::AntelopeProducer;
 use crate::chain::graphene::GrapheneProducer;
 use crate::chain::{ChainKind, ChainTime, Observation, Producer, SwapAttempt, SwapError, SwapStatus, Turns};
 use crate::config::check::check as check_chain;
 use crate::config::vars::{self, Problem};
 use crate::config::{ChainSettings, Report, Settings};
-use crate::store::FileStore;
-use crate::trap::Trigger;
+use crate::store::handoff::{self, Claim};
+use crate::store::{FileStore, StateStore, StoreError};
+use crate::trap::state::{Phase, Roles, TrapState};
+use crate::trap::{load_state, TrapSettings, Trigger};
 
 /// A turn this many blocks away or more leaves room for the swap to land (in the first or second block
 /// after the broadcast) and for every node to have that block before the turn.
@@ -47,12 +54,25 @@ pub enum Target {
     Key(String),
 }
 
+/// How long a switch waits for a running trap to step aside by default.
+pub const WAIT_FOR_TRAP: Duration = Duration::from_secs(90);
+
 /// What `switch` was asked to do.
 #[derive(Debug, Clone)]
 pub struct SwitchRequest {
     pub to: Target,
     pub when: When,
     pub dry_run: bool,
+    /// `--swap-roles`: re-arm the trap guarding the new key, with the old one as its backup.
+    pub swap_roles: bool,
+    /// How long to wait for a running trap to step aside ([`WAIT_FOR_TRAP`]).
+    pub wait_for_trap: Duration,
+}
+
+impl SwitchRequest {
+    pub fn new(to: Target, when: When) -> Self {
+        Self { to, when, dry_run: false, swap_roles: false, wait_for_trap: WAIT_FOR_TRAP }
+    }
 }
 
 /// What became of the producer's turn after the switch.
@@ -71,8 +91,8 @@ pub enum NextTurn {
 pub enum SwitchOutcome {
     /// `--dry-run`: the signed transaction, never broadcast.
     DryRun(serde_json::Value),
-    /// The key is in effect on chain.
-    Switched { txid: String, key: String, broadcast_at: ChainTime, next: NextTurn },
+    /// The key is in effect on chain; `trap` says what became of the trap's state.
+    Switched { txid: String, key: String, broadcast_at: ChainTime, next: NextTurn, trap: String },
     /// Stopped (Ctrl-C) before anything was broadcast.
     Cancelled,
 }
@@ -92,16 +112,23 @@ pub async fn switch(
     shutdown: CancellationToken,
     progress: Progress<'_>,
 ) -> Result<SwitchOutcome, ServiceError> {
-    // Held to the end: a trap cannot start, and a second switch is refused, while this one waits.
-    let _lock = FileStore::open_exclusive(&settings.state_file).map_err(|error| ServiceError::Locked {
-        error,
-        hint: "a running trap or another switch holds it: stop the trap first (`docker compose stop`), switch, then \
-               re-arm it for the new roles (`witness-trap rearm`)",
-    })?;
+    // Held to the end (the claim released before the lock): the trap stands aside and a second switch is
+    // refused while this one waits. A dry run only reads.
+    let held = if request.dry_run {
+        None
+    } else {
+        match take_state(&settings.state_file, request.wait_for_trap, &shutdown, progress).await? {
+            Some(held) => Some(held),
+            None => return Ok(SwitchOutcome::Cancelled),
+        }
+    };
     let kind = settings.kind();
-    match settings.chain {
+    let trap = settings.trap.clone();
+    let store = held.as_ref().map(|(_, store)| store as &dyn StateStore);
+    let outcome = match settings.chain {
         ChainSettings::Graphene(mut g) => {
             let prefix = g.chain.key_prefix.clone();
+            let configured = g.backup_key.to_text(&prefix);
             let target = match &request.to {
                 Target::Backup => g.backup_key,
                 Target::Primary => match &g.signing_key {
@@ -124,35 +151,154 @@ pub async fn switch(
                     })?
                 }
             };
-            g.backup_key = target;
             let key = target.to_text(&prefix);
+            let signs_back =
+                [&g.signing_key, &g.backup_signing_key].into_iter().flatten().any(|k| k.public_key() == target);
+            if request.swap_roles && !signs_back && g.active_key.is_none() {
+                return Err(config_error(
+                    "--swap-roles",
+                    format!(
+                        "the trap could not swap back from {key}: neither BACKUP_SIGNING_WIF (the WIF of {key}) nor \
+                         ACTIVE_WIF is set"
+                    ),
+                    "set BACKUP_SIGNING_WIF to the new key's WIF (it signs witness_set_properties) or ACTIVE_WIF, or \
+                     switch without --swap-roles",
+                ));
+            }
+            g.backup_key = target;
             let producer = GrapheneProducer::new(g, clock.clone()).map_err(|e| ServiceError::Failure(e.to_string()))?;
-            switch_with(producer, kind, key, request, clock, shutdown, progress).await
+            let plan = Plan { kind, key, configured, trap, store };
+            switch_with(producer, plan, request, clock, shutdown, progress).await
         }
-        // Planned switches on Antelope need the schedule latency in their timing: issue 19, part 3.
-        ChainSettings::Antelope(_) => Err(config_error(
-            "CHAIN",
-            "a planned switch is not available on Antelope chains yet",
-            "let the trap fire, or send regproducer yourself (`witness-trap tx sign --chain …`)",
+        ChainSettings::Antelope(mut a) => {
+            let configured = a.backup_key.to_legacy();
+            let target = match &request.to {
+                Target::Backup => a.backup_key,
+                Target::Primary => {
+                    return Err(config_error(
+                        "--to",
+                        "an Antelope trap holds no key of the primary (FAILOVER_WIF signs regproducer for any key)",
+                        "give the primary's public key itself: --to EOS… or --to PUB_K1_…",
+                    ))
+                }
+                Target::Key(text) => antelope_protocol::keys::PublicKey::from_text(text.trim()).map_err(|e| {
+                    config_error(
+                        "--to",
+                        format!("{text:?} is not an Antelope public key: {e}"),
+                        "give EOS… or PUB_K1_… (or backup)",
+                    )
+                })?,
+            };
+            if target.is_null() {
+                return Err(config_error(
+                    "--to",
+                    "is the null key, which stops the producer instead of moving it",
+                    "give the public key of the node that is to produce",
+                ));
+            }
+            let key = target.to_legacy();
+            a.backup_key = target;
+            let producer = AntelopeProducer::new(a, clock.clone()).map_err(|e| ServiceError::Failure(e.to_string()))?;
+            let plan = Plan { kind, key, configured, trap, store };
+            switch_with(producer, plan, request, clock, shutdown, progress).await
+        }
+    };
+    drop(held);
+    outcome
+}
+
+/// Claim the state file and take its lock, asking a running trap to step aside; `None`: stopped while waiting.
+async fn take_state(
+    state_file: &std::path::Path,
+    wait: Duration,
+    shutdown: &CancellationToken,
+    progress: Progress<'_>,
+) -> Result<Option<(Claim, FileStore)>, ServiceError> {
+    let mut claim = Claim::create(state_file).map_err(|e| match e {
+        handoff::HandoffError::AlreadyRequested { .. } => ServiceError::Busy(format!(
+            "{e}: one switch at a time; wait for it to finish (or stop it with Ctrl-C), then try again"
         )),
+        other => ServiceError::Failure(other.to_string()),
+    })?;
+    let started = std::time::Instant::now();
+    let mut asked = false;
+    loop {
+        match FileStore::open_exclusive(state_file) {
+            Ok(store) => {
+                claim.mark_holds_lock();
+                if asked {
+                    progress("the trap stepped aside; this switch holds the state until it ends".into());
+                }
+                return Ok(Some((claim, store)));
+            }
+            Err(StoreError::Locked(_)) => {
+                if !asked {
+                    progress(
+                        "a trap runs on this state file: asking it to step aside (it does so while armed, between \
+                         two looks)"
+                            .into(),
+                    );
+                    asked = true;
+                }
+                if started.elapsed() >= wait {
+                    return Err(ServiceError::Busy(format!(
+                        "the process holding {} did not step aside within {} s: a trap steps aside only while armed \
+                         (if it is firing, let it finish; `witness-trap status` shows it); nothing changed",
+                        state_file.display(),
+                        wait.as_secs()
+                    )));
+                }
+            }
+            Err(error) => {
+                return Err(ServiceError::Locked {
+                    error,
+                    hint: "the switch needs the state file to coordinate with the trap",
+                })
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(None),
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
     }
+}
+
+/// What the switch knows besides the producer.
+struct Plan<'a> {
+    kind: ChainKind,
+    /// The key to move to, as the chain writes it.
+    key: String,
+    /// `BACKUP_SIGNING_KEY` as configured: roles that come back to it are the configured ones.
+    configured: String,
+    trap: TrapSettings,
+    /// The trap's state, held (`None` for a dry run).
+    store: Option<&'a dyn StateStore>,
 }
 
 async fn switch_with<P: Producer>(
     mut producer: P,
-    kind: ChainKind,
-    key: String,
+    plan: Plan<'_>,
     request: SwitchRequest,
     clock: SharedClock,
     shutdown: CancellationToken,
     progress: Progress<'_>,
 ) -> Result<SwitchOutcome, ServiceError> {
     let id = producer.identity();
+    let key = plan.key.clone();
+    let existing = match plan.store {
+        Some(store) => load_state::<P::Baseline>(store, &id).await?,
+        None => None,
+    };
+    if let Some((TrapState { phase: Phase::Firing { target, .. }, .. }, _)) = &existing {
+        return Err(ServiceError::Busy(format!(
+            "the trap was firing (to {target}) when it stopped: start it so that it finishes that swap, then switch"
+        )));
+    }
     // The trap's own pre-arming checks, with the requested key as the target.
-    let mut result = check_chain(&mut producer, kind, Trigger::Allowed(1), false).await;
+    let mut result = check_chain(&mut producer, plan.kind, Trigger::Allowed(1), false).await;
     for p in result.errors.iter_mut().filter(|p| p.var == vars::BACKUP_SIGNING_KEY) {
         p.var = "--to".into();
-        p.fix = "choose a key other than the one on chain (backup, primary or STM…)".into();
+        p.fix = "choose a key other than the one on chain (backup, primary or a public key)".into();
     }
     let unreachable = result.chain_unreachable();
     let Some((reading, baseline)) = result.reading else {
@@ -174,7 +320,7 @@ async fn switch_with<P: Producer>(
     }
     let interval = producer.block_interval();
     if request.when == When::Safe {
-        progress(format!("waiting for the safe moment: right after @{}'s own slot on {}", id.producer, id.chain));
+        progress(format!("waiting for the safe moment: right after @{}'s own turn on {}", id.producer, id.chain));
         if !wait_for_safe_moment(&mut producer, interval, &clock, &shutdown, progress).await? {
             progress("stopped before anything was broadcast; nothing changed".into());
             return Ok(SwitchOutcome::Cancelled);
@@ -186,8 +332,101 @@ async fn switch_with<P: Producer>(
     let broadcast_at = ChainTime::now(clock.as_ref());
     let txid = broadcast_and_confirm(&mut producer, interval, &clock, progress).await?;
     progress(format!("confirmed in a block: @{}'s signing key is now {key} (txid {txid})", id.producer));
-    let next = watch_next_turn(&mut producer, &baseline, reading.counter, interval, &clock).await;
-    Ok(SwitchOutcome::Switched { txid, key, broadcast_at, next })
+    wait_until_active(&mut producer, interval, &clock, progress).await;
+    let next = watch_next_turn(&mut producer, &baseline, interval, &clock).await;
+    let trap = match plan.store {
+        Some(store) => {
+            settle_trap(
+                &mut producer,
+                &plan,
+                store,
+                existing,
+                reading.current_key,
+                &txid,
+                broadcast_at,
+                request.swap_roles,
+                &clock,
+            )
+            .await
+        }
+        None => String::new(),
+    };
+    Ok(SwitchOutcome::Switched { txid, key, broadcast_at, next, trap })
+}
+
+/// Leave the trap's state as the switch requires: re-armed with swapped roles (`--swap-roles`), disarmed
+/// (`switched`) if it was armed, or as it was. Says what it did, for the operator.
+#[allow(clippy::too_many_arguments)]
+async fn settle_trap<P: Producer>(
+    producer: &mut P,
+    plan: &Plan<'_>,
+    store: &dyn StateStore,
+    existing: Option<(TrapState<P::Baseline>, crate::store::Revision)>,
+    old_key: String,
+    txid: &str,
+    at: ChainTime,
+    swap_roles: bool,
+    clock: &SharedClock,
+) -> String {
+    let id = producer.identity();
+    let revision = existing.as_ref().map(|(_, r)| *r);
+    let new_state = if swap_roles {
+        if let Err(e) = producer.assume_roles(&plan.key, &old_key) {
+            return format!("the trap was NOT re-armed: {e}");
+        }
+        let preflight = producer.preflight().await;
+        let fatal: Vec<String> = preflight.findings.iter().filter(|f| f.fatal).map(|f| f.message.clone()).collect();
+        let Some((_, baseline)) = preflight.reading.filter(|_| fatal.is_empty()) else {
+            return format!(
+                "the trap was NOT re-armed for the swapped roles ({}); re-arm it by hand",
+                if fatal.is_empty() { "no fresh reading".to_string() } else { fatal.join("; ") }
+            );
+        };
+        let allowed = match plan.trap.trigger.allowed(baseline_counter::<P>(&baseline)) {
+            Ok(a) => a,
+            Err(e) => return format!("the trap was NOT re-armed: {e}"),
+        };
+        let mut state = TrapState::armed(&id, ChainTime::now(clock.as_ref()), baseline, allowed);
+        let backup = producer.target();
+        state.roles = (backup != plan.configured).then(|| Roles { current: plan.key.clone(), backup: backup.clone() });
+        let what = format!(
+            "the trap is armed again: it guards {} and would swap back to {backup}{}",
+            plan.key,
+            if state.roles.is_none() { " (the configured roles)" } else { "" }
+        );
+        (state, what)
+    } else {
+        match existing {
+            Some((mut state, _)) if state.phase == Phase::Armed => {
+                state.phase = Phase::Switched { to: plan.key.clone(), txid: txid.to_string(), switched_at: at };
+                state.roles = None;
+                (
+                    state,
+                    "the trap is disarmed (switched): set .env for the new roles and `witness-trap rearm`, or use \
+                     --swap-roles next time"
+                        .to_string(),
+                )
+            }
+            Some((state, _)) => return format!("the trap stays {}", state.phase.name()),
+            None => return "no trap state: nothing to re-arm".into(),
+        }
+    };
+    let (state, what) = new_state;
+    let written = match state.encode() {
+        Ok(bytes) => store.compare_and_swap(revision, &bytes).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match written {
+        Ok(_) => {
+            tracing::info!(state = state.phase.name(), roles = ?state.roles, "the switch left the trap's state");
+            what
+        }
+        Err(e) => format!("the trap's state could NOT be written ({e}); re-arm it by hand"),
+    }
+}
+
+fn baseline_counter<P: Producer>(b: &P::Baseline) -> Option<u64> {
+    crate::chain::Baseline::counter(b)
 }
 
 fn swap_error(e: &SwapError) -> ServiceError {
@@ -273,7 +512,11 @@ async fn broadcast_and_confirm<P: Producer>(
 ) -> Result<String, ServiceError> {
     let mut attempts: Vec<String> = Vec::new();
     let mut pending: Option<SwapAttempt> = None;
-    for _ in 0..40 {
+    // 40 blocks, or three minutes where a key reaches the schedule through a proposal (Antelope: at most one
+    // a minute, then finality).
+    let budget = interval.saturating_mul(40).max(CONFIRM_AT_LEAST);
+    let deadline = ChainTime::now(clock.as_ref()).saturating_add(budget);
+    while ChainTime::now(clock.as_ref()) < deadline {
         if pending.is_none() {
             let swap = match producer.prepare().await {
                 Ok(s) => s,
@@ -306,19 +549,59 @@ async fn broadcast_and_confirm<P: Producer>(
         }
     }
     Err(ServiceError::Failure(format!(
-        "the swap was not confirmed in 40 blocks (txids {}); check `witness-trap status`",
+        "the swap was not confirmed within {} s (txids {}); check `witness-trap status`",
+        budget.as_secs(),
         attempts.join(", ")
     )))
 }
 
-/// Wait for the producer's next turn and say whether it was produced.
+/// The least time given to confirm a swap.
+const CONFIRM_AT_LEAST: Duration = Duration::from_secs(180);
+/// How long a confirmed key may take to be the one the chain produces with (Antelope: one to two rounds of
+/// 126 s after the schedule carries it).
+const ACTIVATE_WITHIN: Duration = Duration::from_secs(600);
+
+/// Wait until the chain produces with the new key (at once on Hive/Steem; Antelope's active schedule).
+async fn wait_until_active<P: Producer>(
+    producer: &mut P,
+    interval: Duration,
+    clock: &SharedClock,
+    progress: Progress<'_>,
+) {
+    let deadline = ChainTime::now(clock.as_ref()).saturating_add(ACTIVATE_WITHIN);
+    let mut told = false;
+    while ChainTime::now(clock.as_ref()) < deadline {
+        match producer.target_active().await {
+            Ok(true) => {
+                if told {
+                    progress("the active schedule carries the new key".into());
+                }
+                return;
+            }
+            Ok(false) if !told => {
+                progress("waiting for the active schedule to carry the new key (one to two rounds)".into());
+                told = true;
+            }
+            Ok(false) => {}
+            Err(reason) => progress(format!("cannot read the schedule now ({reason}); trying again")),
+        }
+        clock.sleep(interval.saturating_mul(4)).await;
+    }
+    progress("the active schedule does not carry the new key yet; watching the next turn anyway".into());
+}
+
+/// Wait for the producer's next turn and say whether it was produced: the misses counted before it and
+/// after its last block.
 async fn watch_next_turn<P: Producer>(
     producer: &mut P,
     baseline: &P::Baseline,
-    before: Option<u64>,
     interval: Duration,
     clock: &SharedClock,
 ) -> NextTurn {
+    let before = match first_reading(producer, baseline, interval, clock).await {
+        Some(e) => e.misses,
+        None => return NextTurn::Unknown("no fresh reading to count from".into()),
+    };
     // The next turn may be in the next schedule: then look again once it is known.
     let mut found = None;
     for _ in 0..4 {
@@ -340,22 +623,45 @@ async fn watch_next_turn<P: Producer>(
     let Some((turns, blocks)) = found else {
         return NextTurn::Unknown("the producer has no turn in the next schedules".into());
     };
-    let at = turns.head_time.saturating_add(interval.saturating_mul(u32::try_from(blocks).unwrap_or(u32::MAX)));
+    let blocks_u32 = |b: u64| u32::try_from(b).unwrap_or(u32::MAX);
+    let at = turns.head_time.saturating_add(interval.saturating_mul(blocks_u32(blocks)));
     // A miss shows when the block after the turn is applied.
-    clock.sleep(interval.saturating_mul(u32::try_from(blocks + 1).unwrap_or(u32::MAX)) + interval / 2).await;
-    for _ in 0..10 {
-        match producer.observe(baseline).await {
-            Observation::Reading(e) if e.chain_time >= at.saturating_add(interval) => {
-                return match (before, e.counter) {
-                    (Some(b), Some(a)) if a > b => NextTurn::Missed { at, before: b, after: a },
-                    (Some(_), Some(_)) => NextTurn::Produced { at },
-                    _ => NextTurn::Unknown("the chain keeps no missed-block counter".into()),
+    let done = at.saturating_add(interval.saturating_mul(blocks_u32(turns.turn_blocks.max(1))));
+    let give_up = done.saturating_add(interval.saturating_mul(40));
+    while ChainTime::now(clock.as_ref()) < give_up {
+        // Looks along the way keep a producer that follows blocks (Antelope) close to the head.
+        let wait = match producer.next_look() {
+            Some(t) if t > ChainTime::now(clock.as_ref()) => t.since(ChainTime::now(clock.as_ref())).min(interval * 12),
+            _ => interval,
+        };
+        clock.sleep(wait.max(interval / 2)).await;
+        if let Observation::Reading(e) = producer.observe(baseline).await {
+            if e.chain_time >= done.saturating_add(interval / 2) {
+                return if e.misses > before {
+                    NextTurn::Missed { at, before, after: e.misses }
+                } else {
+                    NextTurn::Produced { at }
                 };
             }
-            _ => clock.sleep(interval).await,
         }
     }
     NextTurn::Unknown("no fresh reading after the turn".into())
+}
+
+/// The first fresh reading from `baseline`, retrying a few blocks.
+async fn first_reading<P: Producer>(
+    producer: &mut P,
+    baseline: &P::Baseline,
+    interval: Duration,
+    clock: &SharedClock,
+) -> Option<crate::chain::Evidence> {
+    for _ in 0..10 {
+        if let Observation::Reading(e) = producer.observe(baseline).await {
+            return Some(e);
+        }
+        clock.sleep(interval).await;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -363,7 +669,14 @@ mod tests {
     use super::*;
 
     fn turns(since_last: Option<u64>, until_next: Option<u64>, until_reshuffle: u64) -> Turns {
-        Turns { head: 100, head_time: ChainTime::from_secs(300), since_last, until_next, until_reshuffle }
+        Turns {
+            head: 100,
+            head_time: ChainTime::from_secs(300),
+            since_last,
+            until_next,
+            until_reshuffle,
+            turn_blocks: 1,
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 pub mod atomic;
 pub mod file;
+pub mod handoff;
 pub mod memory;
 
 use std::future::Future;

@@ -257,6 +257,7 @@ impl<P: Producer> Trap<P> {
             Phase::Armed => TrapPhase::Armed,
             Phase::Firing { .. } => TrapPhase::Firing,
             Phase::Fired { .. } => TrapPhase::Fired,
+            Phase::Switched { .. } => TrapPhase::Switched,
         });
         m.trigger(self.state.allowed);
     }
@@ -290,6 +291,11 @@ impl<P: Producer> Trap<P> {
 
     pub fn producer(&self) -> &P {
         &self.producer
+    }
+
+    /// Give the producer back (the trap steps aside for a planned switch and is opened again after it).
+    pub fn into_producer(self) -> P {
+        self.producer
     }
 
     pub fn producer_mut(&mut self) -> &mut P {
@@ -444,7 +450,7 @@ impl<P: Producer> Trap<P> {
         match self.state.phase {
             Phase::Armed => {}
             Phase::Firing { .. } => return self.finish_firing().await.map(StepOutcome::Fired),
-            Phase::Fired { .. } => return Ok(StepOutcome::Disarmed),
+            Phase::Fired { .. } | Phase::Switched { .. } => return Ok(StepOutcome::Disarmed),
         }
         let obs = self.producer.observe(&self.state.baseline).await;
         self.forward_notices().await;
@@ -745,20 +751,38 @@ pub async fn rearm<B: crate::chain::Baseline>(
 pub enum RunOutcome {
     /// Shutdown was requested while armed.
     Stopped,
-    /// The state says the trap already fired; nothing was polled or signed.
+    /// The state says the trap is disarmed (it fired, or a planned switch disarmed it); nothing was polled
+    /// or signed.
     AlreadyFired(Finish),
     /// The trap fired in this run.
     Fired(Finish),
+    /// A planned switch asked the armed trap to step aside (`witness-trap switch`); it stopped between two
+    /// looks, armed, with nothing in flight.
+    Paused,
 }
 
 /// Watch until the trap fires or `shutdown` is cancelled. Shutdown is honoured between steps only.
 pub async fn run<P: Producer>(trap: &mut Trap<P>, shutdown: CancellationToken) -> Result<RunOutcome, TrapError> {
-    let outcome = watch(trap, shutdown).await;
+    run_pausable(trap, shutdown, CancellationToken::new()).await
+}
+
+/// [`run`], also stopping (as [`RunOutcome::Paused`]) when `pause` is cancelled while the trap is armed:
+/// between two looks, never while firing.
+pub async fn run_pausable<P: Producer>(
+    trap: &mut Trap<P>,
+    shutdown: CancellationToken,
+    pause: CancellationToken,
+) -> Result<RunOutcome, TrapError> {
+    let outcome = watch(trap, shutdown, pause).await;
     trap.flush_warnings().await;
     outcome
 }
 
-async fn watch<P: Producer>(trap: &mut Trap<P>, shutdown: CancellationToken) -> Result<RunOutcome, TrapError> {
+async fn watch<P: Producer>(
+    trap: &mut Trap<P>,
+    shutdown: CancellationToken,
+    pause: CancellationToken,
+) -> Result<RunOutcome, TrapError> {
     match &trap.state.phase {
         Phase::Fired { .. } => {
             let finish = trap.send_pending_alerts().await?;
@@ -770,6 +794,16 @@ async fn watch<P: Producer>(trap: &mut Trap<P>, shutdown: CancellationToken) -> 
                 ),
                 Outcome::Failed { reason } => format!("it fired before and FAILED ({reason}); act, then rearm"),
             };
+            trap.tell(Incident::DisarmedStart { witness: id.producer, chain: id.chain, text });
+            return Ok(RunOutcome::AlreadyFired(finish));
+        }
+        Phase::Switched { to, txid, .. } => {
+            let id = trap.producer.identity();
+            let text = format!(
+                "a planned switch moved the key to {to} (txid {txid}); it neither polls nor signs; re-arm with \
+                 `witness-trap rearm` once .env names the new roles"
+            );
+            let finish = Finish { outcome: Outcome::Swapped { txid: Some(txid.clone()) }, alerts: Deliveries::new() };
             trap.tell(Incident::DisarmedStart { witness: id.producer, chain: id.chain, text });
             return Ok(RunOutcome::AlreadyFired(finish));
         }
@@ -790,6 +824,10 @@ async fn watch<P: Producer>(trap: &mut Trap<P>, shutdown: CancellationToken) -> 
             _ = shutdown.cancelled() => {
                 tracing::info!("shutdown requested; the trap stops armed and resumes on the next start");
                 return Ok(RunOutcome::Stopped);
+            }
+            _ = pause.cancelled() => {
+                tracing::info!("a planned switch asked the trap to step aside; it stops armed, between two looks");
+                return Ok(RunOutcome::Paused);
             }
             _ = trap.clock.sleep(wait) => {}
         }

@@ -36,8 +36,21 @@ pub struct TrapState<B> {
     /// Misses allowed since arming; the trap fires when they are reached. Fixed at arming: a changed
     /// trigger needs `rearm`.
     pub allowed: u64,
+    /// The keys this trap guards when a planned switch swapped them (`switch --swap-roles`); `None`: the
+    /// configured ones (the signing key's and `BACKUP_SIGNING_KEY`). `rearm` returns to the configured ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Roles>,
     #[serde(flatten)]
     pub phase: Phase,
+}
+
+/// The keys a trap guards after `switch --swap-roles`: it watches `current` and swaps to `backup`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Roles {
+    /// The key on chain at re-arming (the switch's new key).
+    pub current: String,
+    /// The key a fire moves to (the key the switch moved away from).
+    pub backup: String,
 }
 
 /// Where the trap is in its life.
@@ -66,6 +79,14 @@ pub enum Phase {
         alerts: Deliveries,
         attempts: Vec<Attempt>,
     },
+    /// Disarmed by a planned switch (`witness-trap switch` without `--swap-roles`): the key moved by an
+    /// operator's choice; like a fired trap, it neither polls nor signs until `rearm`.
+    Switched {
+        /// The key the switch moved to.
+        to: String,
+        txid: String,
+        switched_at: ChainTime,
+    },
 }
 
 impl Phase {
@@ -74,7 +95,13 @@ impl Phase {
             Phase::Armed => "armed",
             Phase::Firing { .. } => "firing",
             Phase::Fired { .. } => "fired",
+            Phase::Switched { .. } => "switched",
         }
+    }
+
+    /// The trap neither polls nor signs until `rearm` (it fired, or a switch disarmed it).
+    pub fn is_disarmed(&self) -> bool {
+        matches!(self, Phase::Fired { .. } | Phase::Switched { .. })
     }
 }
 
@@ -152,6 +179,7 @@ impl<B: Baseline> TrapState<B> {
             armed_at: at,
             baseline,
             allowed,
+            roles: None,
             phase: Phase::Armed,
         }
     }
@@ -197,7 +225,7 @@ impl<B: Baseline> TrapState<B> {
     pub fn attempts(&self) -> &[Attempt] {
         match &self.phase {
             Phase::Firing { attempts, .. } | Phase::Fired { attempts, .. } => attempts,
-            Phase::Armed => &[],
+            Phase::Armed | Phase::Switched { .. } => &[],
         }
     }
 
@@ -335,6 +363,7 @@ impl V1State {
             armed_at: self.armed_at,
             baseline,
             allowed,
+            roles: None,
             phase,
         })
     }
@@ -379,6 +408,29 @@ mod tests {
         assert_eq!(v["alerts"]["twilio"]["delivery"], "pending");
         assert_eq!(TrapState::<GrapheneBaseline>::decode(&bytes, "s").unwrap(), s);
         assert_eq!(s.threshold_counter(), Some(8));
+    }
+
+    #[test]
+    fn swapped_roles_and_a_switched_phase_round_trip_and_older_files_have_neither() {
+        let mut s = TrapState::armed(
+            &alice(),
+            ChainTime::from_secs(100),
+            GrapheneBaseline { total_missed: 7, head_time: None },
+            1,
+        );
+        let plain = serde_json::to_value(&s).unwrap();
+        assert!(plain.get("roles").is_none(), "configured roles are not written: {plain}");
+        s.roles = Some(Roles { current: "STM2".into(), backup: "STM1".into() });
+        let v: Value = serde_json::from_slice(&s.encode().unwrap()).unwrap();
+        assert_eq!(v["roles"]["current"], "STM2");
+        assert_eq!(v["roles"]["backup"], "STM1");
+        assert_eq!(TrapState::<GrapheneBaseline>::decode(&s.encode().unwrap(), "s").unwrap(), s);
+        s.phase = Phase::Switched { to: "STM2".into(), txid: "cd".into(), switched_at: ChainTime::from_secs(130) };
+        let v: Value = serde_json::from_slice(&s.encode().unwrap()).unwrap();
+        assert_eq!(v["state"], "switched");
+        assert_eq!(v["to"], "STM2");
+        assert!(s.phase.is_disarmed() && s.attempts().is_empty());
+        assert_eq!(TrapState::<GrapheneBaseline>::decode(&s.encode().unwrap(), "s").unwrap(), s);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod follow;
 mod preflight;
 pub mod rpc;
 mod swap;
+pub mod turns;
 mod watch;
 
 use std::sync::Arc;
@@ -156,6 +157,21 @@ impl Producer for AntelopeProducer {
 
     fn target(&self) -> String {
         self.settings.backup_key.to_legacy()
+    }
+
+    async fn turns(&mut self) -> Result<crate::chain::Turns, String> {
+        self.turns_now().await
+    }
+
+    async fn target_active(&mut self) -> Result<bool, String> {
+        self.target_in_active_schedule().await
+    }
+
+    fn assume_roles(&mut self, _current: &str, backup: &str) -> Result<(), String> {
+        // FAILOVER_WIF signs regproducer whatever the key on chain: only the target changes.
+        self.settings.backup_key = PublicKey::from_text(backup)
+            .map_err(|e| format!("the state's backup key {backup:?} is not an Antelope key: {e}"))?;
+        Ok(())
     }
 
     fn block_interval(&self) -> Duration {

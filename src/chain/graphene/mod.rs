@@ -60,6 +60,8 @@ pub struct GrapheneSettings {
     pub signing_key: Option<PrivateKey>,
     /// The account's active key, for op 11.
     pub active_key: Option<PrivateKey>,
+    /// `BACKUP_SIGNING_WIF`: the backup's signing key, which signs op 42 once the roles are swapped.
+    pub backup_signing_key: Option<PrivateKey>,
     /// Expiration of the swap transaction after head block time.
     pub tx_expiration: Duration,
     /// When to look: right after the witness's own slots, or only every poll interval.
@@ -99,6 +101,8 @@ pub struct GrapheneProducer {
     notices: Vec<String>,
     /// A crossing the endpoints dispute and the blocks have not settled, while it lasts.
     dispute: Option<String>,
+    /// A planned switch swapped the roles: SIGNING_WIF (the primary's) is not expected to be on chain.
+    roles_swapped: bool,
 }
 
 impl GrapheneProducer {
@@ -107,6 +111,7 @@ impl GrapheneProducer {
         let n = reader.endpoints().len();
         Ok(Self {
             search: swap::Search::default(),
+            roles_swapped: false,
             standing: vec![trust::Standing::default(); n],
             history: vec![std::collections::VecDeque::new(); n],
             notices: Vec::new(),
@@ -139,6 +144,15 @@ impl GrapheneProducer {
 
     fn key_text(&self, key: &PublicKey) -> String {
         key.to_text(&self.settings.chain.key_prefix)
+    }
+
+    /// The signing WIF the trap holds for the on-chain key `on_chain` (`SIGNING_WIF`, or `BACKUP_SIGNING_WIF`
+    /// once a planned switch made the backup's key current), never for the null key.
+    fn signer_for(&self, on_chain: PublicKey) -> Option<&PrivateKey> {
+        [&self.settings.signing_key, &self.settings.backup_signing_key]
+            .into_iter()
+            .flatten()
+            .find(|k| k.public_key() == on_chain && !on_chain.is_null())
     }
 
     fn parse_key(&self, text: &str) -> Option<PublicKey> {
@@ -275,9 +289,11 @@ impl GrapheneProducer {
                 fix: "set it to the backup node's key, not the primary's (if the backup already produces, fix the primary and rearm later)".into(),
             });
         }
-        let signing_ok = match (&self.settings.signing_key, on_chain) {
-            (Some(k), Some(cur)) if k.public_key() == cur && !cur.is_null() => true,
-            (Some(k), _) => {
+        let signing_ok = match (on_chain.and_then(|cur| self.signer_for(cur)), &self.settings.signing_key) {
+            (Some(_), _) => true,
+            // Swapped roles with only ACTIVE_WIF to swap back: the primary's key is expected off chain.
+            (None, Some(_)) if self.roles_swapped && self.settings.active_key.is_some() => false,
+            (None, Some(k)) => {
                 findings.push(Finding {
                     subject: Subject::SwapKey,
                     fatal: true,
@@ -292,7 +308,7 @@ impl GrapheneProducer {
                 });
                 false
             }
-            (None, _) => false,
+            (None, None) => false,
         };
         let mut active_ok = false;
         if let Some(k) = &self.settings.active_key {
@@ -374,6 +390,23 @@ impl Producer for GrapheneProducer {
 
     fn target(&self) -> String {
         self.key_text(&self.settings.backup_key)
+    }
+
+    fn assume_roles(&mut self, current: &str, backup: &str) -> Result<(), String> {
+        let parse = |what: &str, text: &str| {
+            self.parse_key(text).ok_or_else(|| format!("the state's {what} key {text:?} is not a key of this chain"))
+        };
+        let (current, backup) = (parse("current", current)?, parse("backup", backup)?);
+        if self.signer_for(current).is_none() && self.settings.active_key.is_none() {
+            return Err(format!(
+                "a planned switch made {} the current key, and the trap holds no key to swap back from it: set \
+                 BACKUP_SIGNING_WIF (the WIF of that key) or ACTIVE_WIF",
+                self.key_text(&current)
+            ));
+        }
+        self.settings.backup_key = backup;
+        self.roles_swapped = true;
+        Ok(())
     }
 
     fn block_interval(&self) -> Duration {

@@ -113,6 +113,7 @@ impl GrapheneProducer {
             since_last,
             until_next,
             until_reshuffle,
+            turn_blocks: 1,
         })
     }
 }

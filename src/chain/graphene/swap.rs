@@ -64,8 +64,8 @@ impl GrapheneProducer {
     fn plan(&self, snap: &Snapshot, peers: &[Snapshot]) -> Result<(Operation, &PrivateKey), SwapError> {
         let account = &self.settings.reader.account;
         let on_chain = self.parse_key(&snap.witness.signing_key);
-        if let (Some(k), Some(cur), false) = (&self.settings.signing_key, on_chain, self.set_properties_refused) {
-            if k.public_key() == cur && !cur.is_null() {
+        if let (Some(cur), false) = (on_chain, self.set_properties_refused) {
+            if let Some(k) = self.signer_for(cur) {
                 let op = WitnessSetProperties::key_swap(account, cur, self.settings.backup_key);
                 return Ok((Operation::WitnessSetProperties(op), k));
             }
@@ -74,7 +74,7 @@ impl GrapheneProducer {
             return Ok((Operation::WitnessUpdate(self.witness_update(snap, peers)?), k));
         }
         Err(SwapError::NoUsableKey(format!(
-            "the on-chain signing key is {} and the trap holds no matching SIGNING_WIF and no ACTIVE_WIF",
+            "the on-chain signing key is {} and the trap holds no matching SIGNING_WIF (or BACKUP_SIGNING_WIF) and no ACTIVE_WIF",
             snap.witness.signing_key
         )))
     }
