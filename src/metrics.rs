@@ -568,7 +568,7 @@ mod tests {
         }
         // Exactly the pre-created series, nothing else.
         let count = |name: &str| s.samples.iter().filter(|x| x.metric == name).count();
-        assert_eq!(count("witness_trap_state"), 3);
+        assert_eq!(count("witness_trap_state"), 4);
         assert_eq!(count("witness_trap_endpoint_up"), 2);
         assert_eq!(count(LATENCY), 2);
         assert_eq!(count("witness_trap_polls_total"), 3);

@@ -623,6 +623,36 @@ mod tests {
     }
 
     #[test]
+    fn backup_signing_wif_must_belong_to_the_backup_key_and_is_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("s.json");
+        let stranger = PrivateKey::generate().to_wif();
+        let all = problems(&valid(&state).with(vars::BACKUP_SIGNING_WIF, stranger.as_str()));
+        let p = problem_of(&all, vars::BACKUP_SIGNING_WIF);
+        assert!(p.message.contains("not the private key of BACKUP_SIGNING_KEY"), "{p:?}");
+        assert!(!format!("{all:?}").contains(stranger.as_str()), "the WIF is never echoed");
+        let all = problems(&valid(&state).with(vars::BACKUP_SIGNING_WIF, "5notawif"));
+        assert!(problem_of(&all, vars::BACKUP_SIGNING_WIF).message.contains("not a valid WIF"));
+        // Its own key loads.
+        let backup = PrivateKey::generate();
+        let urls = vec!["http://127.0.0.1:9/".to_string()];
+        let map = VarMap::graphene(
+            "alice",
+            &ChainSpec::hive(),
+            &urls,
+            &backup.public_key(),
+            &PrivateKey::generate().to_wif(),
+            &state,
+        )
+        .with(vars::MISSED_BLOCKS_ALLOWED, 1)
+        .with_twilio("http://127.0.0.1:9", "AC1", "token", "+15005550006", "+14155550123")
+        .with(vars::BACKUP_SIGNING_WIF, backup.to_wif().as_str());
+        let settings = load(&map).unwrap_or_else(|r| panic!("{r}"));
+        let ChainSettings::Graphene(g) = settings.chain else { panic!("hive") };
+        assert_eq!(g.backup_signing_key.map(|k| k.public_key()), Some(backup.public_key()));
+    }
+
+    #[test]
     fn a_writable_state_directory_loads_and_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
         let settings = load(&valid(&dir.path().join("s.json"))).unwrap_or_else(|r| panic!("{r}"));

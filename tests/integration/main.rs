@@ -6,6 +6,8 @@ mod agent;
 mod antelope;
 /// Antelope configuration and pre-arming checks: every variable named, nothing armed.
 mod antelope_config;
+/// `switch` on Antelope: regproducer after the producer's turn, the schedule carrying the key, a trap stepping aside.
+mod antelope_switch;
 /// Every alert channel end to end: variables, test-alert, a fire and a blind episode, rearm, heartbeat.
 mod channels;
 /// The binary's commands as an operator runs them; no secret in any output.

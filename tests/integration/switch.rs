@@ -242,6 +242,10 @@ async fn a_running_trap_steps_aside_and_comes_back_with_swapped_roles_then_fires
     assert_eq!((roles.current.as_str(), roles.backup.as_str()), (backup.as_str(), primary.as_str()));
     assert_eq!(state.phase.name(), "armed");
     assert_eq!(key_changes(&w.sim), 1, "the trap never fired because of the switch");
+    let settings = witness_trap::config::load(&vars).expect("valid settings");
+    let status = witness_trap::service::status(settings, w.clock.clone()).await.expect("status");
+    assert!(status.lines.iter().any(|l| l.starts_with("current key: ") && l.contains(&backup)), "{:?}", status.lines);
+    assert!(status.lines.iter().any(|l| l.starts_with("backup key: ") && l.contains(&primary)), "{:?}", status.lines);
 
     // The new current node fails: the trap fires back to the old key, signed by BACKUP_SIGNING_WIF.
     w.clock.sleep(Duration::from_secs(6)).await;
