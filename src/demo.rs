@@ -159,7 +159,7 @@ pub async fn run(
                                 backup_block = Some((num, time));
                                 say(out, "chain", &format!("block {num}: @{WITNESS}'s slot, signed by the BACKUP node: the witness is producing again"));
                             }
-                            Signer::Other => {}
+                            Signer::Other | Signer::Standby(_) => {}
                         }
                         if !txids.is_empty() {
                             say(out, "chain", &format!("block {num} includes {} transaction(s)", txids.len()));

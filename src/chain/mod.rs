@@ -301,6 +301,11 @@ pub trait Producer: Send {
     fn calls(&self) -> u64 {
         0
     }
+    /// `text` written as this chain writes keys in `target` and the settings (Antelope: `PUB_K1_…` and `EOS…`
+    /// are one key), so keys compare as text.
+    fn canonical_key(&self, text: &str) -> String {
+        text.to_string()
+    }
     /// Guard other keys than the configured ones (after `switch --swap-roles`): `current` is on chain, a fire
     /// moves to `backup`. An error says why the producer cannot (no key to sign the swap back), naming what to set.
     fn assume_roles(&mut self, _current: &str, _backup: &str) -> Result<(), String> {

@@ -135,28 +135,40 @@ pub(crate) fn settings(
     let chain = chain(c);
     let producer = producer(c);
     let urls = rpc_urls(c, "https://eos.greymass.com");
-    let backup_key = match c.required(vars::BACKUP_SIGNING_KEY, "the backup node's public key (EOS… or PUB_K1_…)") {
-        None => None,
-        Some(text) => match PublicKey::from_text(&text) {
-            Ok(k) if k.is_null() => {
-                c.push(
-                    vars::BACKUP_SIGNING_KEY,
-                    "is the null key, which stops production instead of failing over",
-                    "set it to the backup node's public signing key",
-                );
-                None
-            }
-            Ok(k) => Some(k),
-            Err(e) => {
-                c.push(
-                    vars::BACKUP_SIGNING_KEY,
-                    format!("is not a valid Antelope public key: {e}"),
-                    "give the backup node's public key, EOS… or PUB_K1_… (`witness-trap key pub --chain eos` prints it)",
-                );
-                None
-            }
-        },
-    };
+    let backups: Option<Vec<PublicKey>> =
+        super::backup_key_texts(c, "the backup node's public key (EOS… or PUB_K1_…)").and_then(|(var, texts)| {
+            let keys: Vec<Option<PublicKey>> = texts
+                .iter()
+                .map(|text| match PublicKey::from_text(text) {
+                    Ok(k) if k.is_null() => {
+                        c.push(
+                            var,
+                            "holds the null key, which stops production instead of failing over",
+                            "give backup nodes' public signing keys",
+                        );
+                        None
+                    }
+                    Ok(k) => Some(k),
+                    Err(e) => {
+                        c.push(
+                            var,
+                            format!("{text:?} is not a valid Antelope public key: {e}"),
+                            "give the backup node's public key, EOS… or PUB_K1_… (`witness-trap key pub --chain eos` prints it)",
+                        );
+                        None
+                    }
+                })
+                .collect();
+            keys.into_iter().collect()
+        });
+    let backup_key = backups.as_ref().and_then(|k| k.first().copied());
+    if super::disable_after_last(c) {
+        c.push(
+            vars::DISABLE_AFTER_LAST_BACKUP,
+            "is for Hive and Steem: regproducer refuses the null key on Antelope chains",
+            "remove it; after the last backup the trap stops and alerts (unregprod, if wanted, is the operator's act)",
+        );
+    }
     let permission = match c.src.get(vars::FAILOVER_PERMISSION).map(|v| v.trim().to_string()) {
         None => Some(vars::DEFAULT_FAILOVER_PERMISSION.to_string()),
         Some(p) if p == "owner" || p == "active" => {
@@ -214,6 +226,13 @@ pub(crate) fn settings(
         }
     }
     let finalizer = c.src.get(vars::BACKUP_FINALIZER_KEY).map(|v| v.trim().to_string());
+    if finalizer.is_some() && backups.as_ref().is_some_and(|b| b.len() > 1) {
+        c.push(
+            vars::BACKUP_FINALIZER_KEY,
+            "names one node's finalizer key, but BACKUP_SIGNING_KEYS lists several backups",
+            "remove BACKUP_FINALIZER_KEY, or keep one backup (BACKUP_SIGNING_KEY)",
+        );
+    }
     if let Some(f) = &finalizer {
         if let Err(why) = check_bls_text(f) {
             c.push(
@@ -226,6 +245,7 @@ pub(crate) fn settings(
     let (chain, producer, urls, backup_key, permission, failover_key) =
         (chain?, producer?, urls?, backup_key?, permission?, failover_key?);
     Some(AntelopeSettings {
+        backups: backups.unwrap_or_default(),
         network: chain.0,
         chain_id: chain.1,
         custom_chain: chain.2,

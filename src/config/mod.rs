@@ -169,9 +169,23 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
     let (Some(chain), Some(trigger)) = (chain, trigger) else {
         return Err(Report { problems: c.problems });
     };
+    let (backups, after_last) = match &chain {
+        ChainSettings::Graphene(g) => (
+            g.backups.iter().map(|k| k.to_text(&g.chain.key_prefix)).collect::<Vec<_>>(),
+            g.disable_after_last.then(|| PublicKey::NULL.to_text(&g.chain.key_prefix)),
+        ),
+        ChainSettings::Antelope(a) => (a.backups.iter().map(|k| k.to_legacy()).collect(), None),
+    };
+    if matches!(trigger, Trigger::Absolute(_)) && (backups.len() > 1 || after_last.is_some()) {
+        c.push(
+            vars::THRESHOLD,
+            "an absolute threshold cannot carry over to the next backup after a fire",
+            "use MISSED_BLOCKS_ALLOWED with BACKUP_SIGNING_KEYS or DISABLE_AFTER_LAST_BACKUP",
+        );
+    }
     let settings = Settings {
         chain,
-        trap: TrapSettings { poll_interval, trigger, fire_timeout, blind_alert_after },
+        trap: TrapSettings { poll_interval, trigger, fire_timeout, blind_alert_after, backups, after_last },
         state_file,
         alerts,
         log_format,
@@ -190,16 +204,37 @@ fn graphene_settings(
     let witness = witness_account(c);
     let chain = chain(c);
     let urls = rpc_urls(c, "https://api.hive.blog");
-    let backup_key = public_key(c, &chain, vars::BACKUP_SIGNING_KEY);
+    let backups: Option<(&str, Vec<PublicKey>)> = backup_key_texts(c, "the backup node's public signing key (STM…)")
+        .and_then(|(var, texts)| {
+            let keys: Vec<Option<PublicKey>> = texts.iter().map(|t| public_key_text(c, &chain, var, t)).collect();
+            keys.into_iter().collect::<Option<Vec<_>>>().map(|k| (var, k))
+        });
+    let backup_key = backups.as_ref().and_then(|(_, k)| k.first().copied());
     let signing_key = private_key(c, vars::SIGNING_WIF);
     let active_key = private_key(c, vars::ACTIVE_WIF);
     let backup_signing_key = private_key(c, vars::BACKUP_SIGNING_WIF);
-    if let (Some(b), Some(k)) = (backup_key, &backup_signing_key) {
-        if k.public_key() != b {
+    let disable = disable_after_last(c);
+    if let (Some((_, keys)), Some(k)) = (&backups, &backup_signing_key) {
+        if !keys.contains(&k.public_key()) {
             c.push(
                 vars::BACKUP_SIGNING_WIF,
-                "is not the private key of BACKUP_SIGNING_KEY",
+                "is not the private key of a backup key (BACKUP_SIGNING_KEY or BACKUP_SIGNING_KEYS)",
                 "give the backup node's signing WIF (`witness-trap key pub` on it prints its public key), or remove it",
+            );
+        }
+    }
+    // Each swap after the first is signed from the backup then on chain: its WIF or the active key.
+    if let (Some((var, keys)), None) = (&backups, &active_key) {
+        let from = if disable { keys.len() } else { keys.len().saturating_sub(1) };
+        let held = backup_signing_key.as_ref().map(|k| k.public_key());
+        if let Some(k) = keys[..from].iter().find(|k| Some(**k) != held) {
+            c.push(
+                *var,
+                format!(
+                    "a fire can move on from {} to the next key, and the trap holds no key to sign that swap",
+                    k.to_text(&chain.key_prefix)
+                ),
+                "set ACTIVE_WIF (witness_update), or BACKUP_SIGNING_WIF to that backup's WIF (it covers one backup)",
             );
         }
     }
@@ -235,8 +270,11 @@ fn graphene_settings(
         }
     };
     let (witness, urls, backup_key) = (witness?, urls?, backup_key?);
+    let backups = backups.map(|(_, k)| k).unwrap_or_default();
     let chain_id_hex = chain.chain_id_hex();
     Some(GrapheneSettings {
+        backups,
+        disable_after_last: disable,
         chain,
         reader: ReaderSettings { urls, timeout, max_head_age, account: witness, chain_id_hex },
         backup_key,
@@ -517,14 +555,76 @@ fn rpc_urls(c: &mut Collector, example: &str) -> Option<Vec<String>> {
     Some(urls)
 }
 
-fn public_key(c: &mut Collector, chain: &ChainSpec, var: &str) -> Option<PublicKey> {
-    let text = c.required(var, "the backup node's public signing key (STM…)")?;
-    match PublicKey::from_text(&text, &chain.key_prefix) {
+/// `BACKUP_SIGNING_KEY` or `BACKUP_SIGNING_KEYS` (never both): the variable used and its keys' texts, in order.
+pub(crate) fn backup_key_texts(c: &mut Collector, what: &str) -> Option<(&'static str, Vec<String>)> {
+    let one = c.src.get(vars::BACKUP_SIGNING_KEY).map(|v| v.trim().to_string());
+    let many = c.src.get(vars::BACKUP_SIGNING_KEYS).map(|v| v.trim().to_string());
+    let (var, texts) = match (one, many) {
+        (Some(_), Some(_)) => {
+            c.push(
+                vars::BACKUP_SIGNING_KEYS,
+                "is set together with BACKUP_SIGNING_KEY",
+                "keep one: BACKUP_SIGNING_KEY for one backup, BACKUP_SIGNING_KEYS for several (comma-separated, in order)",
+            );
+            return None;
+        }
+        (None, None) => {
+            c.push(
+                vars::BACKUP_SIGNING_KEY,
+                "is not set",
+                format!("set BACKUP_SIGNING_KEY to {what} (or BACKUP_SIGNING_KEYS to several, in order)"),
+            );
+            return None;
+        }
+        (Some(one), None) => (vars::BACKUP_SIGNING_KEY, vec![one]),
+        (None, Some(many)) => (
+            vars::BACKUP_SIGNING_KEYS,
+            many.split(',').map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect::<Vec<_>>(),
+        ),
+    };
+    if texts.is_empty() {
+        c.push(var, "holds no key", format!("give {what}"));
+        return None;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(dup) = texts.iter().find(|t| !seen.insert(t.as_str())) {
+        c.push(var, format!("lists {dup} twice"), "list each backup node's key once, in the order to move to them");
+        return None;
+    }
+    Some((var, texts))
+}
+
+/// `DISABLE_AFTER_LAST_BACKUP`: `true` or `false` (default).
+pub(crate) fn disable_after_last(c: &mut Collector) -> bool {
+    match c.src.get(vars::DISABLE_AFTER_LAST_BACKUP).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            c.push(
+                vars::DISABLE_AFTER_LAST_BACKUP,
+                format!("{other:?} is not true or false"),
+                "set it to true or false",
+            );
+            false
+        }
+    }
+}
+
+fn public_key_text(c: &mut Collector, chain: &ChainSpec, var: &str, text: &str) -> Option<PublicKey> {
+    match PublicKey::from_text(text, &chain.key_prefix) {
+        Ok(k) if k.is_null() => {
+            c.push(
+                var,
+                "holds the null key, which disables the witness instead of failing over",
+                "give backup nodes' public keys (DISABLE_AFTER_LAST_BACKUP=true moves to the null key at the very end)",
+            );
+            None
+        }
         Ok(k) => Some(k),
         Err(e) => {
             c.push(
                 var,
-                format!("is not a valid public key: {e}"),
+                format!("{text:?} is not a valid public key: {e}"),
                 format!(
                     "give the backup node's public key, {}… (`witness-trap key pub` prints it from the WIF)",
                     chain.key_prefix

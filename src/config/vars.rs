@@ -30,6 +30,11 @@ pub const DEFAULT_FAILOVER_PERMISSION: &str = "failover";
 pub const RPC_URLS: &str = "RPC_URLS";
 /// The backup node's public signing key.
 pub const BACKUP_SIGNING_KEY: &str = "BACKUP_SIGNING_KEY";
+/// Several backup nodes' public keys, comma-separated, in the order a fire moves to them.
+pub const BACKUP_SIGNING_KEYS: &str = "BACKUP_SIGNING_KEYS";
+/// `true`: after the last backup also misses, move the key to the null key (Hive/Steem) instead of leaving
+/// a dead key scheduled.
+pub const DISABLE_AFTER_LAST_BACKUP: &str = "DISABLE_AFTER_LAST_BACKUP";
 /// The witness's current block signing key (WIF): `witness_set_properties`, cannot move funds.
 pub const SIGNING_WIF: &str = "SIGNING_WIF";
 /// The account's active key (WIF): `witness_update`, the fallback.

@@ -63,6 +63,11 @@ pub struct TrapSettings {
     pub fire_timeout: Duration,
     /// How long without a healthy endpoint before the `blind` alert (once per episode, then `recovered`).
     pub blind_alert_after: Duration,
+    /// Every backup key in order, as the producer writes keys (`BACKUP_SIGNING_KEYS`). After a fire to one
+    /// with another left, the trap guards the new key and would move on to the next.
+    pub backups: Vec<String>,
+    /// The key moved to after the last backup (`DISABLE_AFTER_LAST_BACKUP`: the null key), if any.
+    pub after_last: Option<String>,
 }
 
 /// Why the trap could not go on.
@@ -495,7 +500,8 @@ impl<P: Producer> Trap<P> {
                         tracing::warn!(misses = e.misses, counter = ?e.counter, source = %e.source,
                             "crossing corroborated: firing");
                         self.last_counter = e.counter;
-                        self.begin_firing(e.misses, seen_at).await?;
+                        let from = self.producer.canonical_key(&e.current_key);
+                        self.begin_firing(e.misses, seen_at, from).await?;
                         self.finish_firing().await.map(StepOutcome::Fired)
                     }
                     Corroboration::Contradicted(e) => {
@@ -550,15 +556,79 @@ impl<P: Producer> Trap<P> {
         }
     }
 
-    async fn begin_firing(&mut self, trigger_misses: u64, seen_at: ChainTime) -> Result<(), TrapError> {
+    async fn begin_firing(&mut self, trigger_misses: u64, seen_at: ChainTime, from: String) -> Result<(), TrapError> {
         self.state.phase = Phase::Firing {
             target: self.producer.target(),
             seen_at,
             started_at: self.now(),
             trigger_misses,
             attempts: Vec::new(),
+            from: Some(from),
         };
         self.save().await
+    }
+
+    /// The key to move on to after a fire to `target` that gave up `from`: the first backup that is neither
+    /// on chain nor given up in this incident, then the key after the last (`DISABLE_AFTER_LAST_BACKUP`).
+    fn next_after(&self, target: &str, from: Option<&str>) -> Option<String> {
+        let given_up = |k: &String| self.state.abandoned.contains(k) || from == Some(k.as_str());
+        self.settings
+            .backups
+            .iter()
+            .find(|k| k.as_str() != target && !given_up(k))
+            .cloned()
+            .or_else(|| self.settings.after_last.clone().filter(|k| k.as_str() != target && !given_up(k)))
+    }
+
+    /// Ordered backups: after the fire to the key now on chain, guard it with `next` as the target, from a
+    /// fresh baseline, the given-up key remembered. Nothing changes on chain here. If the roles cannot be
+    /// taken or no reading comes, the trap stays disarmed and says so.
+    async fn move_on(&mut self, next: String) -> Result<bool, TrapError> {
+        let (current, from) = match &self.state.phase {
+            Phase::Fired { target, from, .. } => (target.clone(), from.clone()),
+            other => return Err(TrapError::WrongPhase(other.name())),
+        };
+        let stay = |trap: &mut Self, why: String| {
+            trap.warn_operator(&format!(
+                "the trap could not go on guarding {current} with {next} as the next backup ({why}); it stays disarmed"
+            ));
+        };
+        if let Err(why) = self.producer.assume_roles(&current, &next) {
+            stay(self, why);
+            return Ok(false);
+        }
+        let block = self.producer.block_interval();
+        let mut baseline = None;
+        for _ in 0..20 {
+            if let Some((_, b)) = self.producer.preflight().await.reading {
+                baseline = Some(b);
+                break;
+            }
+            self.clock.sleep(block).await;
+        }
+        let Some(baseline) = baseline else {
+            stay(self, "no fresh reading to count misses from".into());
+            return Ok(false);
+        };
+        let mut abandoned = self.state.abandoned.clone();
+        abandoned.extend(from.filter(|f| !abandoned.contains(f)));
+        let id = self.producer.identity();
+        let mut state = TrapState::armed(&id, self.now(), baseline, self.state.allowed);
+        state.roles = Some(state::Roles { current: current.clone(), backup: next.clone() });
+        state.abandoned = abandoned;
+        let previous = std::mem::replace(&mut self.state, state);
+        if let Err(e) = self.save().await {
+            self.state = previous;
+            return Err(e);
+        }
+        self.last_counter = None;
+        self.export_phase();
+        tracing::warn!(current = %current, next = %next, abandoned = ?self.state.abandoned,
+            "guarding the backup now on chain; a further miss moves on to the next key");
+        self.warn_operator(&format!(
+            "now guarding {current} (the backup now producing); if it misses too, the trap moves on to {next}"
+        ));
+        Ok(true)
     }
 
     /// Drive the swap to a confirmed key change or to the fire timeout, then alert. Resumable: a restart in
@@ -636,8 +706,24 @@ impl<P: Producer> Trap<P> {
             }
             self.clock.sleep(block).await;
         };
+        let target = self.producer.target();
+        let from = match &self.state.phase {
+            Phase::Firing { from, .. } => from.clone(),
+            _ => None,
+        };
+        let next = match outcome {
+            Outcome::Swapped { .. } => self.next_after(&target, from.as_deref()),
+            Outcome::Failed { .. } => None,
+        };
+        if matches!(outcome, Outcome::Swapped { .. }) && next.is_none() && self.settings.backups.len() > 1 {
+            self.warn_operator(&format!(
+                "{target} is the last backup: if it misses, nothing moves; the trap stops here"
+            ));
+        }
         self.state.phase = Phase::Fired {
-            target: self.producer.target(),
+            target,
+            from,
+            next,
             seen_at,
             trigger_misses,
             fired_at: self.now(),
@@ -784,6 +870,14 @@ async fn watch<P: Producer>(
     pause: CancellationToken,
 ) -> Result<RunOutcome, TrapError> {
     match &trap.state.phase {
+        Phase::Fired { next: Some(next), .. } => {
+            // Ordered backups: the alerts of the fire first, then go on guarding.
+            let next = next.clone();
+            let finish = trap.send_pending_alerts().await?;
+            if !trap.move_on(next).await? {
+                return Ok(RunOutcome::AlreadyFired(finish));
+            }
+        }
         Phase::Fired { .. } => {
             let finish = trap.send_pending_alerts().await?;
             let id = trap.producer.identity();
@@ -814,7 +908,19 @@ async fn watch<P: Producer>(
     }
     loop {
         match trap.step().await? {
-            StepOutcome::Fired(f) => return Ok(RunOutcome::Fired(f)),
+            StepOutcome::Fired(f) => {
+                let next = match &trap.state.phase {
+                    Phase::Fired { next: Some(n), .. } => Some(n.clone()),
+                    _ => None,
+                };
+                let moved_on = match next {
+                    Some(next) => trap.move_on(next).await?,
+                    None => false,
+                };
+                if !moved_on {
+                    return Ok(RunOutcome::Fired(f));
+                }
+            }
             // Cannot happen (an armed trap becomes fired only inside step), but never panic over it.
             StepOutcome::Disarmed => return Ok(RunOutcome::Stopped),
             _ => {}

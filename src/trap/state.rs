@@ -40,6 +40,9 @@ pub struct TrapState<B> {
     /// configured ones (the signing key's and `BACKUP_SIGNING_KEY`). `rearm` returns to the configured ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Roles>,
+    /// Keys a fire moved away from in this incident (ordered backups): never moved back to until `rearm`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub abandoned: Vec<String>,
     #[serde(flatten)]
     pub phase: Phase,
 }
@@ -68,6 +71,9 @@ pub enum Phase {
         /// Misses since arming that fired the trap.
         trigger_misses: u64,
         attempts: Vec<Attempt>,
+        /// The key on chain when the crossing was confirmed (the one given up).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
     },
     Fired {
         target: String,
@@ -78,6 +84,12 @@ pub enum Phase {
         /// Each alert channel's delivery; a restart sends those still pending.
         alerts: Deliveries,
         attempts: Vec<Attempt>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+        /// Ordered backups: the key the trap moves on to if `target` misses too. The trap then guards
+        /// `target` again (once the alerts are out); `None`: it stays disarmed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
     },
     /// Disarmed by a planned switch (`witness-trap switch` without `--swap-roles`): the key moved by an
     /// operator's choice; like a fired trap, it neither polls nor signs until `rearm`.
@@ -180,6 +192,7 @@ impl<B: Baseline> TrapState<B> {
             baseline,
             allowed,
             roles: None,
+            abandoned: Vec::new(),
             phase: Phase::Armed,
         }
     }
@@ -338,9 +351,14 @@ impl V1State {
         let twilio = |d: Delivery| Deliveries::from([("twilio".to_string(), d)]);
         let phase = match self.phase {
             V1Phase::Armed => Phase::Armed,
-            V1Phase::Firing { target, seen_at, started_at, trigger_missed, attempts } => {
-                Phase::Firing { target, seen_at, started_at, trigger_misses: since(trigger_missed), attempts }
-            }
+            V1Phase::Firing { target, seen_at, started_at, trigger_missed, attempts } => Phase::Firing {
+                target,
+                seen_at,
+                started_at,
+                trigger_misses: since(trigger_missed),
+                attempts,
+                from: None,
+            },
             V1Phase::Fired { target, seen_at, trigger_missed, fired_at, outcome, alert, attempts } => Phase::Fired {
                 target,
                 seen_at,
@@ -354,6 +372,8 @@ impl V1State {
                     V1Alert::NotConfigured => Deliveries::new(),
                 },
                 attempts,
+                from: None,
+                next: None,
             },
         };
         Ok(TrapState {
@@ -364,6 +384,7 @@ impl V1State {
             baseline,
             allowed,
             roles: None,
+            abandoned: Vec::new(),
             phase,
         })
     }
@@ -399,6 +420,8 @@ mod tests {
             outcome: Outcome::Swapped { txid: Some("ab".into()) },
             alerts: Deliveries::from([("twilio".to_string(), Delivery::Pending)]),
             attempts: vec![],
+            from: None,
+            next: None,
         };
         let bytes = s.encode().unwrap();
         let v: Value = serde_json::from_slice(&bytes).unwrap();

@@ -181,6 +181,8 @@ impl Rig {
             trigger: Trigger::Allowed(allowed),
             fire_timeout: Duration::from_secs(600),
             blind_alert_after: Duration::from_secs(300),
+            backups: Vec::new(),
+            after_last: None,
         };
         let alerts = Fanout::new(vec![self.channel.clone() as Arc<dyn Notifier>]);
         Trap::open(settings, producer, self.clock.clone(), self.store.clone(), alerts, Some(ArmedAt { height: 100 }))
@@ -282,6 +284,7 @@ async fn a_restart_in_firing_resends_the_recorded_attempt_and_never_prepares_ano
         1,
     );
     state.phase = Phase::Firing {
+        from: None,
         target: "BACKUP".into(),
         seen_at: ChainTime::now(rig.clock.as_ref()),
         started_at: ChainTime::now(rig.clock.as_ref()),
@@ -408,6 +411,8 @@ async fn a_full_disk_never_stops_the_guard() {
         trigger: Trigger::Allowed(1),
         fire_timeout: Duration::from_secs(600),
         blind_alert_after: Duration::from_secs(300),
+        backups: Vec::new(),
+        after_last: None,
     };
     let alerts = Fanout::new(vec![rig.channel.clone() as Arc<dyn Notifier>]);
     let mut trap =
@@ -457,6 +462,8 @@ async fn blind_episodes_and_other_events_reach_the_chosen_channels_once() {
         trigger: Trigger::Allowed(1),
         fire_timeout: Duration::from_secs(600),
         blind_alert_after: Duration::from_secs(60),
+        backups: Vec::new(),
+        after_last: None,
     };
     let all = Fanout::with_events(vec![rig.channel.clone() as Arc<dyn Notifier>], crate::alert::EventSet::all());
     let mut trap =

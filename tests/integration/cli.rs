@@ -113,6 +113,8 @@ fn health_follows_the_state_file() {
         problems: Vec::new(),
     };
     let fired = Phase::Fired {
+        from: None,
+        next: None,
         target: "STM1".into(),
         seen_at: secs(now),
         trigger_misses: 2,
@@ -122,6 +124,7 @@ fn health_follows_the_state_file() {
         attempts: vec![],
     };
     let firing = Phase::Firing {
+        from: None,
         target: "STM1".into(),
         seen_at: secs(now),
         started_at: secs(now),

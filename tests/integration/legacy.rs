@@ -87,7 +87,14 @@ async fn v1_armed_resumes_its_baseline_and_fires_once_at_its_threshold() {
     assert_eq!(node.get(|s| s.signing_key), keys.backup.public_key());
     let st = load_state(&state_file);
     let Phase::Fired {
-        target, trigger_misses, outcome: Outcome::Swapped { txid: Some(txid) }, alerts, attempts, ..
+        from: None,
+        next: None,
+        target,
+        trigger_misses,
+        outcome: Outcome::Swapped { txid: Some(txid) },
+        alerts,
+        attempts,
+        ..
     } = st.phase
     else {
         panic!("{st:?}")
@@ -203,6 +210,8 @@ fn v1_fixtures_read_as_version_2() {
     assert_eq!(
         fired.phase,
         Phase::Fired {
+            from: None,
+            next: None,
             target: TARGET.into(),
             seen_at: secs(SEEN_AT),
             trigger_misses: 2, // trigger_missed 12 - baseline_missed 10

@@ -30,6 +30,8 @@ mod hostile_rpc;
 mod legacy;
 /// `METRICS_ADDR`: /metrics scraped and parsed while armed, firing and disarmed; a busy port refused.
 mod metrics;
+/// Ordered backups: a fire moves down BACKUP_SIGNING_KEYS, never back, across a restart; the null key at the end.
+mod ordered_backups;
 /// `witness-trap sim`: its printed configuration, key files, controls, and the real trap firing against it.
 mod sim_cmd;
 /// Scripted RPC node, Twilio mock, keys, settings, log capture.

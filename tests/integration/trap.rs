@@ -146,6 +146,8 @@ async fn restart_in_fired_neither_polls_signs_nor_alerts() {
     let (_d, state_file) = temp_state();
     let mut st = armed_state(&clock, 10, 2);
     st.phase = Phase::Fired {
+        from: None,
+        next: None,
         target: keys.backup.public_key().to_text("STM"),
         seen_at: now(&clock),
         trigger_misses: 2,
@@ -170,6 +172,7 @@ async fn restart_in_firing_completes_the_same_swap() {
     let mut st = armed_state(&clock, 10, 2);
     // The process died right after persisting an attempt that never reached the chain.
     st.phase = Phase::Firing {
+        from: None,
         target: keys.backup.public_key().to_text("STM"),
         seen_at: now(&clock),
         started_at: now(&clock),
@@ -204,6 +207,7 @@ async fn restart_in_firing_after_the_swap_took_effect_broadcasts_nothing() {
     let (_d, state_file) = temp_state();
     let mut st = armed_state(&clock, 10, 2);
     st.phase = Phase::Firing {
+        from: None,
         target: keys.backup.public_key().to_text("STM"),
         seen_at: now(&clock),
         started_at: now(&clock),
@@ -232,6 +236,7 @@ async fn restart_in_firing_toward_another_key_is_refused() {
     let mut st = armed_state(&clock, 10, 2);
     let other = graphene_protocol::keys::PrivateKey::generate().public_key().to_text("STM");
     st.phase = Phase::Firing {
+        from: None,
         target: other,
         seen_at: now(&clock),
         started_at: now(&clock),
@@ -456,6 +461,8 @@ async fn a_fired_trap_stays_up_idle_until_stopped() {
     let (_d, state_file) = temp_state();
     let mut st = armed_state(&clock, 10, 2);
     st.phase = Phase::Fired {
+        from: None,
+        next: None,
         target: keys.backup.public_key().to_text("STM"),
         seen_at: now(&clock),
         trigger_misses: 2,
@@ -515,6 +522,7 @@ async fn restart_in_firing_rebroadcasts_the_recorded_attempt() {
     let txid = tx.id(PackMode::Legacy).to_string();
     let mut st = armed_state(&clock, 10, 2);
     st.phase = Phase::Firing {
+        from: None,
         target: keys.backup.public_key().to_text("STM"),
         seen_at: now(&clock),
         started_at: now(&clock),

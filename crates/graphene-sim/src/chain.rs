@@ -48,6 +48,8 @@ pub enum Signer {
     Primary,
     /// The watched witness's backup node (holds the backup key).
     Backup,
+    /// A further backup node of the watched witness (holds `standby_keys[i]`), for ordered backups.
+    Standby(usize),
     /// The node of one of the other 20 witnesses.
     Other,
 }
@@ -231,6 +233,8 @@ pub struct ChainParams {
     pub witness_url: String,
     pub primary_key: PublicKey,
     pub backup_key: PublicKey,
+    /// Keys of further backup nodes (ordered backups): each signs once its key is on chain.
+    pub standby_keys: Vec<PublicKey>,
     /// The watched witness account's active key (authority for op 11).
     pub active_key: PublicKey,
     pub initial_total_missed: u32,
@@ -268,6 +272,8 @@ pub struct Chain {
     included: HashMap<[u8; 20], Included>,
     primary_up: bool,
     backup_up: bool,
+    /// Whether each standby node is up.
+    standby_up: Vec<bool>,
     down: BTreeSet<String>,
     /// The watched witness's signing keys, each with the block after which it is on chain (the first: 0).
     key_log: Vec<(u32, PublicKey)>,
@@ -302,6 +308,7 @@ fn throwaway_key(rng: &mut StdRng) -> PublicKey {
 impl Chain {
     /// A chain whose head block sits in the last slot at or before `now` (chain seconds).
     pub fn new(params: ChainParams, now: u64) -> Result<Self, ChainError> {
+        let standbys = params.standby_keys.len();
         let primary_key = params.primary_key;
         if params.block_interval == 0 {
             return Err(ChainError::ZeroInterval);
@@ -385,6 +392,7 @@ impl Chain {
             primary_up: true,
             key_log: vec![(0, primary_key)],
             backup_up: true,
+            standby_up: vec![true; standbys],
             down: BTreeSet::new(),
             events: VecDeque::new(),
             fresh: Vec::new(),
@@ -440,7 +448,12 @@ impl Chain {
             } else if self.backup_up && seen == self.params.backup_key {
                 Some((Signer::Backup, self.params.backup_key))
             } else {
-                None
+                self.params
+                    .standby_keys
+                    .iter()
+                    .enumerate()
+                    .find(|(i, k)| **k == seen && self.standby_up.get(*i) == Some(&true))
+                    .map(|(i, k)| (Signer::Standby(i), *k))
             };
             node.filter(|(_, key)| *key == w.signing_key).map(|(signer, _)| signer)
         } else if self.down.contains(witness) {
@@ -665,6 +678,14 @@ impl Chain {
         self.record(self.head.time, SimEvent::NodeSwitched { node: "backup".into(), up })
     }
 
+    /// Switch the watched witness's standby node `i` off or on (unknown indexes are recorded only).
+    pub fn set_standby_up(&mut self, i: usize, up: bool) -> EventRecord {
+        if let Some(u) = self.standby_up.get_mut(i) {
+            *u = up;
+        }
+        self.record(self.head.time, SimEvent::NodeSwitched { node: format!("standby{i}"), up })
+    }
+
     /// Switch another witness's node off or on (its slots are then missed).
     pub fn set_witness_up(&mut self, witness: &str, up: bool) -> EventRecord {
         if up {
@@ -809,6 +830,7 @@ mod tests {
             witness_url: "https://watched.example".into(),
             primary_key: key(1),
             backup_key: key(2),
+            standby_keys: Vec::new(),
             active_key: key(3),
             initial_total_missed: 10,
             initial_block_num: 1000,

@@ -85,6 +85,8 @@ pub struct SimConfig {
     pub primary_key: PublicKey,
     /// Key of the backup node: it signs the witness's slots once this is the on-chain key.
     pub backup_key: PublicKey,
+    /// Keys of further backup nodes, each signing once its key is on chain (none by default).
+    pub standby_keys: Vec<PublicKey>,
     /// Active key of the witness account (authority for op 11).
     pub active_key: PublicKey,
     pub initial_total_missed: u32,
@@ -133,6 +135,7 @@ impl SimConfig {
             witness_url: format!("https://{witness}.example"),
             primary_key,
             backup_key,
+            standby_keys: Vec::new(),
             active_key,
             initial_total_missed: 0,
             initial_block_num: 90_000_000,
@@ -310,6 +313,7 @@ impl SimNode {
             witness_url: cfg.witness_url.clone(),
             primary_key: cfg.primary_key,
             backup_key: cfg.backup_key,
+            standby_keys: cfg.standby_keys.clone(),
             active_key: cfg.active_key,
             initial_total_missed: cfg.initial_total_missed,
             initial_block_num: cfg.initial_block_num,
@@ -367,6 +371,11 @@ impl SimNode {
     pub fn restore_backup(&self) {
         self.switch(|c| c.set_backup_up(true));
     }
+    /// Switch standby node `i` (of `SimConfig::standby_keys`) off or on.
+    pub fn set_standby_up(&self, i: usize, up: bool) {
+        self.switch(|c| c.set_standby_up(i, up));
+    }
+
     /// Take another witness's node down (`up = false`) or bring it back.
     pub fn set_witness_up(&self, witness: &str, up: bool) {
         self.switch(|c| c.set_witness_up(witness, up));

@@ -391,6 +391,7 @@ mod tests {
             witness_url: "https://watched.example".into(),
             primary_key: private(1).public_key(),
             backup_key: private(2).public_key(),
+            standby_keys: Vec::new(),
             active_key: private(3).public_key(),
             initial_total_missed: 0,
             initial_block_num: 500,

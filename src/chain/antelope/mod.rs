@@ -62,8 +62,10 @@ pub struct AntelopeSettings {
     pub max_head_age: Duration,
     /// `PRODUCER_ACCOUNT`.
     pub producer: String,
-    /// `BACKUP_SIGNING_KEY`: the only key the trap ever moves the producer to.
+    /// `BACKUP_SIGNING_KEY`: the key the trap moves the producer to (the first of `backups`).
     pub backup_key: PublicKey,
+    /// Every backup key in order (`BACKUP_SIGNING_KEYS`).
+    pub backups: Vec<PublicKey>,
     /// `FAILOVER_PERMISSION` (default `failover`).
     pub permission: String,
     /// `FAILOVER_WIF`: that permission's key.
@@ -165,6 +167,10 @@ impl Producer for AntelopeProducer {
 
     async fn target_active(&mut self) -> Result<bool, String> {
         self.target_in_active_schedule().await
+    }
+
+    fn canonical_key(&self, text: &str) -> String {
+        PublicKey::from_text(text).map_or_else(|_| text.to_string(), |k| k.to_legacy())
     }
 
     fn assume_roles(&mut self, _current: &str, backup: &str) -> Result<(), String> {

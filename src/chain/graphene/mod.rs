@@ -62,6 +62,10 @@ pub struct GrapheneSettings {
     pub active_key: Option<PrivateKey>,
     /// `BACKUP_SIGNING_WIF`: the backup's signing key, which signs op 42 once the roles are swapped.
     pub backup_signing_key: Option<PrivateKey>,
+    /// Every backup key in order (`BACKUP_SIGNING_KEYS`; the first is `backup_key` as configured).
+    pub backups: Vec<PublicKey>,
+    /// `DISABLE_AFTER_LAST_BACKUP`: after the last backup, the null key.
+    pub disable_after_last: bool,
     /// Expiration of the swap transaction after head block time.
     pub tx_expiration: Duration,
     /// When to look: right after the witness's own slots, or only every poll interval.
@@ -271,7 +275,8 @@ impl GrapheneProducer {
         };
         let on_chain = self.parse_key(&best.witness.signing_key);
         let backup = self.settings.backup_key;
-        if backup.is_null() {
+        // The null key is a target only at the very end of ordered backups (DISABLE_AFTER_LAST_BACKUP).
+        if backup.is_null() && !(self.roles_swapped && self.settings.disable_after_last) {
             findings.push(Finding {
                 subject: Subject::Target,
                 fatal: true,
