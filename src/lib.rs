@@ -17,11 +17,11 @@
 //! | [`chain`] | the chain boundary ([`chain::Producer`], chain time) and one module per chain family |
 //! | [`chain::graphene`] | Hive and Steem: its RPC client (`rpc/`), slot-aware watching, the key swap |
 //! | [`chain::antelope`] | EOS, WAX, Telos, Jungle: the nodeos client (`rpc`, `api`), slot-exact miss counting from headers (`follow`, `watch`), the `regproducer` swap and its two-step confirmation (`swap`), the pre-arming checks (`preflight`) |
-//! | [`trap`] | the state machine armed → firing → fired: `decide`, `step`, `run`, the state's layout and its migration |
+//! | [`trap`] | the state machine armed → firing → fired (→ armed on the next backup, with ordered backups; `switched` after a planned switch): `decide`, `step`, `run`, the state's layout and its migration |
 //! | [`alert`] | the [`alert::Notifier`] trait, the fan-out, the events, the alert text, one module per channel (Twilio, Telegram, Slack, Discord, PagerDuty, webhook, e-mail) with their shared HTTP retry policy, and the heartbeat |
 //! | [`agent`] | `witness-trap agent`: the node agent beside a producer's node, signed pause/resume/paused requests (scheme in its doc), nodeos's `producer_api` backend, and the client the trap uses |
 //! | [`metrics`] | the Prometheus families and the `/metrics` endpoint (`METRICS_ADDR`) |
-//! | [`store`] | the [`store::StateStore`] trait (load with revision, compare-and-swap, per-instance facts): file and memory stores |
+//! | [`store`] | the [`store::StateStore`] trait (load with revision, compare-and-swap, per-instance facts): file and memory stores; `store::handoff`, how a planned switch asks a running trap to step aside |
 //! | [`logging`] | tracing, human or JSON |
 //! | [`redact`] | URLs without their credentials |
 //! | [`demo`] | `witness-trap demo`: the simulated incident, narrated (Hive and Steem) |

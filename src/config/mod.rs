@@ -229,7 +229,7 @@ fn graphene_settings(
         let held = backup_signing_key.as_ref().map(|k| k.public_key());
         if let Some(k) = keys[..from].iter().find(|k| Some(**k) != held) {
             c.push(
-                *var,
+                var,
                 format!(
                     "a fire can move on from {} to the next key, and the trap holds no key to sign that swap",
                     k.to_text(&chain.key_prefix)
@@ -729,7 +729,7 @@ mod tests {
         let stranger = PrivateKey::generate().to_wif();
         let all = problems(&valid(&state).with(vars::BACKUP_SIGNING_WIF, stranger.as_str()));
         let p = problem_of(&all, vars::BACKUP_SIGNING_WIF);
-        assert!(p.message.contains("not the private key of BACKUP_SIGNING_KEY"), "{p:?}");
+        assert!(p.message.contains("not the private key of a backup key"), "{p:?}");
         assert!(!format!("{all:?}").contains(stranger.as_str()), "the WIF is never echoed");
         let all = problems(&valid(&state).with(vars::BACKUP_SIGNING_WIF, "5notawif"));
         assert!(problem_of(&all, vars::BACKUP_SIGNING_WIF).message.contains("not a valid WIF"));

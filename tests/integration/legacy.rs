@@ -87,14 +87,7 @@ async fn v1_armed_resumes_its_baseline_and_fires_once_at_its_threshold() {
     assert_eq!(node.get(|s| s.signing_key), keys.backup.public_key());
     let st = load_state(&state_file);
     let Phase::Fired {
-        from: None,
-        next: None,
-        target,
-        trigger_misses,
-        outcome: Outcome::Swapped { txid: Some(txid) },
-        alerts,
-        attempts,
-        ..
+        target, trigger_misses, outcome: Outcome::Swapped { txid: Some(txid) }, alerts, attempts, ..
     } = st.phase
     else {
         panic!("{st:?}")

@@ -135,13 +135,8 @@ async fn a_fire_moves_down_the_list_never_back_and_survives_a_restart() {
     w.sim.set_standby_up(0, false);
     w.clock.sleep(Duration::from_secs(30)).await;
     assert_eq!(key_changes(&w.sim).len(), 2, "no ping-pong");
-    let swapped: Vec<String> = w
-        .sms
-        .messages()
-        .into_iter()
-        .map(|m| m.body)
-        .filter(|b| b.starts_with("FIRED"))
-        .collect();
+    let swapped: Vec<String> =
+        w.sms.messages().into_iter().map(|m| m.body).filter(|b| b.starts_with("FIRED")).collect();
     assert_eq!(swapped.len(), 2, "one fire alert per swap: {swapped:?}");
     assert!(swapped[0].contains(&text(&w.backups[0])) && swapped[1].contains(&text(&w.backups[1])), "{swapped:?}");
     drop(stop);

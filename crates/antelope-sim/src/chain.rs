@@ -276,6 +276,12 @@ pub enum SimEvent {
     PrimaryProducing { block_num: u32, slot: u64 },
     /// A node was switched off or on (`node`: "primary", "backup" or another producer's name).
     NodeSwitched { node: String, up: bool },
+    /// Same-key nodes: a node's production was paused or resumed (`producer_api`).
+    NodePaused { node: String, paused: bool },
+    /// Same-key nodes: both nodes were unpaused and up with the producer's key, the fault a pause/resume
+    /// failover must never cause. Recorded when it starts (`block_num` the next block) and in each of the
+    /// producer's slots while it lasts.
+    DoubleProduction { slot: u64, block_num: u32 },
     /// The last `depth` blocks were replaced by blocks with other ids (same slots and producers).
     Microfork { depth: u32, first_block: u32, head_block: u32 },
     /// The watched producer's block for `slot` was held back: the slot shows as a gap for now.
@@ -415,6 +421,10 @@ pub struct ChainParams {
     pub rounds_to_activate: u64,
     /// Number of the head block at start.
     pub initial_block_num: u32,
+    /// Both nodes hold `primary_key`; exactly one should be unpaused (`producer_api` pause/resume failover).
+    pub same_key_nodes: bool,
+    /// Same-key nodes: a node that comes back up starts paused (nodeos `--pause-on-startup`).
+    pub pause_on_startup: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -460,6 +470,11 @@ pub struct Chain {
     dropped: HashMap<[u8; 32], String>,
     primary_up: bool,
     backup_up: bool,
+    /// Same-key nodes: whether each node's production is paused.
+    primary_paused: bool,
+    backup_paused: bool,
+    /// Every double production recorded (the event log is bounded; this is not).
+    double_productions: u64,
     down: BTreeSet<Name>,
     last_watched_signer: Option<Signer>,
     finkeys: Vec<FinKey>,
@@ -692,6 +707,9 @@ impl Chain {
             dropped: HashMap::new(),
             primary_up: true,
             backup_up: true,
+            primary_paused: false,
+            backup_paused: params.same_key_nodes,
+            double_productions: 0,
             down: BTreeSet::new(),
             last_watched_signer: None,
             finkeys,
@@ -756,6 +774,12 @@ impl Chain {
             return;
         }
         let entry = self.active.producers[schedule::scheduled_index(slot, n)].clone();
+        if entry.producer == self.watched && self.both_live() && entry.authority.satisfied_by(&self.params.primary_key)
+        {
+            self.double_productions += 1;
+            let block_num = self.head.num + 1;
+            self.log(time_ms, SimEvent::DoubleProduction { slot, block_num });
+        }
         let signer = self.signer_for(&entry);
         let producer_text = entry.producer.to_string();
         match signer {
@@ -792,6 +816,13 @@ impl Chain {
     /// Which node signs `entry`'s slot now, or `None` if it will be missed.
     fn signer_for(&self, entry: &ScheduleEntry) -> Option<Signer> {
         if entry.producer == self.watched {
+            if self.params.same_key_nodes && entry.authority.satisfied_by(&self.params.primary_key) {
+                return match (self.live(true), self.live(false)) {
+                    (true, _) => Some(Signer::Primary),
+                    (false, true) => Some(Signer::Backup),
+                    (false, false) => None,
+                };
+            }
             if self.primary_up && entry.authority.satisfied_by(&self.params.primary_key) {
                 Some(Signer::Primary)
             } else if self.backup_up && entry.authority.satisfied_by(&self.params.backup_key) {
@@ -1070,13 +1101,71 @@ impl Chain {
     // ---- switches ----
 
     pub fn set_primary_up(&mut self, up: bool) -> EventRecord {
+        if up && !self.primary_up && self.params.same_key_nodes {
+            self.primary_paused = self.params.pause_on_startup;
+        }
         self.primary_up = up;
-        self.record(SimEvent::NodeSwitched { node: "primary".into(), up })
+        let rec = self.record(SimEvent::NodeSwitched { node: "primary".into(), up });
+        self.check_double_start();
+        rec
     }
 
     pub fn set_backup_up(&mut self, up: bool) -> EventRecord {
+        if up && !self.backup_up && self.params.same_key_nodes {
+            self.backup_paused = self.params.pause_on_startup;
+        }
         self.backup_up = up;
-        self.record(SimEvent::NodeSwitched { node: "backup".into(), up })
+        let rec = self.record(SimEvent::NodeSwitched { node: "backup".into(), up });
+        self.check_double_start();
+        rec
+    }
+
+    /// Same-key nodes: pause (`true`) or resume one node's production, as `producer_api` does.
+    pub fn set_paused(&mut self, primary: bool, paused: bool) -> Option<EventRecord> {
+        let flag = if primary { &mut self.primary_paused } else { &mut self.backup_paused };
+        if *flag == paused {
+            return None;
+        }
+        *flag = paused;
+        let node = if primary { "primary" } else { "backup" };
+        let rec = self.record(SimEvent::NodePaused { node: node.into(), paused });
+        self.check_double_start();
+        Some(rec)
+    }
+
+    /// Whether node `primary` (else the backup) is up and producing with the primary key (same-key nodes).
+    fn live(&self, primary: bool) -> bool {
+        if primary {
+            self.primary_up && !self.primary_paused
+        } else {
+            self.backup_up && !self.backup_paused
+        }
+    }
+
+    fn both_live(&self) -> bool {
+        self.params.same_key_nodes && self.live(true) && self.live(false)
+    }
+
+    /// The moment two same-key nodes become live is a double production already, before any slot.
+    fn check_double_start(&mut self) {
+        if self.both_live() {
+            self.double_productions += 1;
+            let slot = self.processed_slot + 1;
+            let block_num = self.head.num + 1;
+            self.record(SimEvent::DoubleProduction { slot, block_num });
+        }
+    }
+
+    pub fn paused(&self, primary: bool) -> bool {
+        if primary {
+            self.primary_paused
+        } else {
+            self.backup_paused
+        }
+    }
+
+    pub fn double_productions(&self) -> u64 {
+        self.double_productions
     }
 
     /// Switch another producer's node off or on (its slots are then missed). Unknown names are recorded too.
@@ -1270,6 +1359,8 @@ mod tests {
             proposal_interval_slots: 12,
             rounds_to_activate: 1,
             initial_block_num: 1000,
+            same_key_nodes: false,
+            pause_on_startup: true,
         }
     }
 

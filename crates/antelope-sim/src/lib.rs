@@ -22,6 +22,7 @@
 pub mod chain;
 pub mod control;
 pub mod fc_error;
+pub mod producer_api;
 pub mod server;
 pub mod text;
 pub mod validate;
@@ -123,6 +124,11 @@ pub struct SimConfig {
     pub endpoints: usize,
     /// Ports of 127.0.0.1 for the endpoints, in order; empty (the default) takes ephemeral ones.
     pub ports: Vec<u16>,
+    /// Same-key nodes driven through a fake `producer_api` each (`producer_api.rs`): both hold `primary_key`,
+    /// the primary starts unpaused and the backup paused; two live at once is a `DoubleProduction`.
+    pub producer_api: bool,
+    /// With `producer_api`: a node that comes back up starts paused (nodeos `--pause-on-startup`).
+    pub pause_on_startup: bool,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -181,6 +187,8 @@ impl SimConfig {
             max_transaction_lifetime_secs: 3600,
             endpoints: 1,
             ports: Vec::new(),
+            producer_api: false,
+            pause_on_startup: true,
         }
     }
 }
@@ -275,12 +283,24 @@ pub(crate) struct Shared {
     seq_tx: watch::Sender<u64>,
     pub(crate) endpoints: Vec<Endpoint>,
     pub(crate) shutdown: CancellationToken,
+    /// Same-key nodes: each node's `producer_api` fault and calls (primary, backup).
+    pub(crate) api_faults: [Mutex<ApiFault>; 2],
+    pub(crate) api_calls: [Mutex<BTreeMap<String, u64>>; 2],
 }
 
 impl Shared {
     pub(crate) fn lock(&self) -> MutexGuard<'_, Chain> {
         // Chain methods do not panic on input; a poisoned lock means a bug already reported by that panic.
         self.chain.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Pause or resume a same-key node, publishing what it recorded.
+    pub(crate) fn set_paused(&self, node: ApiNode, paused: bool) {
+        let mut chain = self.lock();
+        let before = chain.last_seq();
+        chain.set_paused(node == ApiNode::Primary, paused);
+        let recs: Vec<EventRecord> = chain.events_since(before).cloned().collect();
+        self.publish(recs);
     }
 
     /// Announce events (call while holding the chain lock so subscribers see them in order).
@@ -330,6 +350,25 @@ pub struct SimNode {
     shared: Arc<Shared>,
     urls: Vec<String>,
     tasks: Vec<JoinHandle<()>>,
+    /// With `producer_api`: the primary's and the backup's fake `producer_api`.
+    api_urls: Vec<String>,
+}
+
+/// One of the watched producer's two nodes (same-key mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiNode {
+    Primary,
+    Backup,
+}
+
+/// How a node's fake `producer_api` misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiFault {
+    None,
+    /// Read the request, never answer.
+    Hang,
+    /// HTTP 500 with an fc-style error; nothing changes.
+    Http500,
 }
 
 impl std::fmt::Debug for SimNode {
@@ -367,6 +406,8 @@ impl SimNode {
             proposal_interval_slots: cfg.proposal_interval_slots,
             rounds_to_activate: cfg.rounds_to_activate,
             initial_block_num: cfg.initial_block_num,
+            same_key_nodes: cfg.producer_api,
+            pause_on_startup: cfg.pause_on_startup,
         };
         let chain = Chain::new(params, clock.now().as_millis() as u64)?;
         let shared = Arc::new(Shared {
@@ -383,6 +424,8 @@ impl SimNode {
             seq_tx: watch::channel(0).0,
             endpoints: (0..cfg.endpoints).map(|_| Endpoint::new()).collect(),
             shutdown: CancellationToken::new(),
+            api_faults: [Mutex::new(ApiFault::None), Mutex::new(ApiFault::None)],
+            api_calls: [Mutex::new(BTreeMap::new()), Mutex::new(BTreeMap::new())],
         });
 
         let mut urls = Vec::new();
@@ -394,8 +437,18 @@ impl SimNode {
             urls.push(url);
             tasks.push(task);
         }
+        let mut api_urls = Vec::new();
+        if cfg.producer_api {
+            for node in [ApiNode::Primary, ApiNode::Backup] {
+                let (url, task) = producer_api::spawn(shared.clone(), node)
+                    .await
+                    .map_err(|source| SimError::Bind { port: 0, source })?;
+                api_urls.push(url);
+                tasks.push(task);
+            }
+        }
         tasks.push(tokio::spawn(run_blocks(shared.clone())));
-        Ok(SimNode { shared, urls, tasks })
+        Ok(SimNode { shared, urls, tasks, api_urls })
     }
 
     /// Base URLs of the endpoints ("http://127.0.0.1:PORT"), in index order.
@@ -425,6 +478,35 @@ impl SimNode {
     pub fn restore_backup(&self) {
         self.switch(|c| c.set_backup_up(true));
     }
+    /// With `producer_api`: the node's fake `producer_api` base URL (`http://127.0.0.1:PORT`).
+    pub fn producer_api_url(&self, node: ApiNode) -> Option<String> {
+        self.api_urls.get(node as usize).cloned()
+    }
+
+    /// Pause or resume a node directly (an operator on the host), as `producer_api` would.
+    pub fn set_paused(&self, node: ApiNode, paused: bool) {
+        self.shared.set_paused(node, paused);
+    }
+
+    pub fn paused(&self, node: ApiNode) -> bool {
+        self.shared.lock().paused(node == ApiNode::Primary)
+    }
+
+    /// Every double production recorded since start.
+    pub fn double_productions(&self) -> u64 {
+        self.shared.lock().double_productions()
+    }
+
+    /// Make a node's `producer_api` misbehave (`ApiFault::None` heals it).
+    pub fn set_api_fault(&self, node: ApiNode, fault: ApiFault) {
+        *self.shared.api_faults[node as usize].lock().unwrap_or_else(|p| p.into_inner()) = fault;
+    }
+
+    /// Calls to a node's `producer_api`, by path.
+    pub fn producer_api_calls(&self, node: ApiNode) -> BTreeMap<String, u64> {
+        self.shared.api_calls[node as usize].lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Take another producer's node down (`up = false`) or bring it back.
     pub fn set_producer_up(&self, producer: &str, up: bool) {
         self.switch(|c| c.set_producer_up(producer, up));
@@ -455,8 +537,11 @@ impl SimNode {
 
     fn switch(&self, f: impl FnOnce(&mut Chain) -> EventRecord) {
         let mut chain = self.shared.lock();
-        let rec = f(&mut chain);
-        self.shared.publish(vec![rec]);
+        let before = chain.last_seq();
+        f(&mut chain);
+        // The switch may have recorded more than its own event (a double production it started).
+        let recs: Vec<EventRecord> = chain.events_since(before).cloned().collect();
+        self.shared.publish(recs);
     }
 
     /// Make endpoint `idx` misbehave (or `Fault::None` to heal it).

@@ -516,6 +516,7 @@ mod tests {
             max_head_age: Duration::from_secs(15),
             producer: "alice".into(),
             backup_key: PrivateKey::generate().public_key(),
+            backups: Vec::new(),
             permission: "failover".into(),
             failover_key: PrivateKey::generate(),
             backup_finalizer_key: None,
