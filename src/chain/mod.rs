@@ -157,6 +157,8 @@ pub enum Subject {
     Permission,
     /// The backup finalizer key (Antelope's `BACKUP_FINALIZER_KEY`).
     FinalizerKey,
+    /// A node agent (`AGENT_URLS`, `SWAP=producer-api`).
+    Agent,
 }
 
 /// One finding of [`Producer::preflight`].

@@ -2,11 +2,13 @@
 //! `BACKUP_SIGNING_KEY`, `FAILOVER_PERMISSION`, `FAILOVER_WIF`, `BACKUP_FINALIZER_KEY`; and the Hive/Steem
 //! variables refused here with what to use instead (the trap never needs the active or owner key).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
 use super::{rpc_urls, vars, Collector};
+use crate::chain::antelope::pause_resume::{AgentNode, PauseResumeSettings, DEFAULT_FENCE};
 use crate::chain::antelope::AntelopeSettings;
 use crate::chain::Identity;
 use crate::trap::Trigger;
@@ -135,6 +137,48 @@ pub(crate) fn settings(
     let chain = chain(c);
     let producer = producer(c);
     let urls = rpc_urls(c, "https://eos.greymass.com");
+    let pause_resume = match c.src.get(vars::SWAP).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("regproducer") => None,
+        Some("producer-api") => Some(pause_resume_settings(c)),
+        Some(other) => {
+            c.push(vars::SWAP, format!("{other:?} is not a swap"), "set SWAP to regproducer (default) or producer-api");
+            None
+        }
+    };
+    if let Some(settings) = pause_resume {
+        for var in
+            [vars::BACKUP_SIGNING_KEY, vars::BACKUP_SIGNING_KEYS, vars::FAILOVER_PERMISSION, vars::BACKUP_FINALIZER_KEY]
+                .into_iter()
+                .map(String::from)
+                .chain([vars::FAILOVER_WIF.to_string(), format!("{}_FILE", vars::FAILOVER_WIF)])
+        {
+            if c.src.get(&var).is_some() {
+                c.push(
+                    &var,
+                    "is for the regproducer swap; SWAP=producer-api signs nothing on chain",
+                    "remove it (the nodes share one key; AGENT_URLS names them)",
+                );
+            }
+        }
+        let (chain, producer, urls, settings) = (chain?, producer?, urls?, settings?);
+        return Some(AntelopeSettings {
+            backups: Vec::new(),
+            network: chain.0,
+            chain_id: chain.1,
+            custom_chain: chain.2,
+            urls,
+            timeout,
+            max_head_age,
+            producer,
+            // Unused: no key moves with pause/resume.
+            backup_key: PublicKey::NULL,
+            permission: vars::DEFAULT_FAILOVER_PERMISSION.to_string(),
+            failover_key: None,
+            backup_finalizer_key: None,
+            tx_expiration,
+            pause_resume: Some(settings),
+        });
+    }
     let backups: Option<Vec<PublicKey>> =
         super::backup_key_texts(c, "the backup node's public key (EOS… or PUB_K1_…)").and_then(|(var, texts)| {
             let keys: Vec<Option<PublicKey>> = texts
@@ -255,10 +299,96 @@ pub(crate) fn settings(
         producer,
         backup_key,
         permission,
-        failover_key,
+        failover_key: Some(failover_key),
         backup_finalizer_key: finalizer,
         tx_expiration,
+        pause_resume: None,
     })
+}
+
+/// `AGENT_URLS`, `AGENT_CLIENT_KEY_FILE`, `AGENT_CA_FILE`, `PAUSE_FENCE_SECS` for `SWAP=producer-api`.
+fn pause_resume_settings(c: &mut Collector) -> Option<PauseResumeSettings> {
+    let mut nodes = Vec::new();
+    match c.required(
+        vars::AGENT_URLS,
+        "NAME=URL of each node's agent, the primary first (bp1=https://10.0.0.1:8443,bp2=…)",
+    ) {
+        None => {}
+        Some(text) => {
+            for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                let Some((name, url)) = entry.split_once('=') else {
+                    c.push(
+                        vars::AGENT_URLS,
+                        format!("{entry:?} is not NAME=URL"),
+                        "write each agent as NAME=URL, e.g. bp1=https://10.0.0.1:8443",
+                    );
+                    continue;
+                };
+                let (name, url) = (name.trim(), url.trim());
+                if !crate::agent::request::is_valid_node_name(name) {
+                    c.push(
+                        vars::AGENT_URLS,
+                        format!("{name:?} is not a node name"),
+                        "use the agent's AGENT_NODE_NAME: 1 to 64 of A-Z a-z 0-9 . _ -",
+                    );
+                    continue;
+                }
+                if !(url.starts_with("https://") || url.starts_with("http://")) || reqwest::Url::parse(url).is_err() {
+                    c.push(
+                        vars::AGENT_URLS,
+                        format!("{name}: {:?} is not an http(s) URL", crate::redact::url(url)),
+                        "give the agent's URL, https://host:port",
+                    );
+                    continue;
+                }
+                if nodes.iter().any(|n: &AgentNode| n.name == name) {
+                    c.push(vars::AGENT_URLS, format!("names {name} twice"), "name each node once");
+                    continue;
+                }
+                nodes.push(AgentNode { name: name.to_string(), url: url.to_string() });
+            }
+            if nodes.len() < 2 {
+                c.push(
+                    vars::AGENT_URLS,
+                    "needs at least two agents: the primary's, then a backup's",
+                    "list the primary's agent first, then each backup's",
+                );
+            }
+        }
+    }
+    let client_key = match super::agent::client_key(c.src) {
+        Ok(Some(k)) => Some(Arc::new(k)),
+        Ok(None) => {
+            c.push(
+                format!("{}_FILE", vars::AGENT_CLIENT_KEY).as_str(),
+                "is not set: the trap cannot sign requests to the agents",
+                "make a key with `witness-trap key new --kind agent --out PATH`, give its public key to every agent's \
+                 AGENT_TRUSTED_KEYS, and set AGENT_CLIENT_KEY_FILE to PATH",
+            );
+            None
+        }
+        Err(p) => {
+            c.problems.push(p);
+            None
+        }
+    };
+    let ca_pem = match c.src.get(vars::AGENT_CA_FILE) {
+        None => None,
+        Some(path) => match std::fs::read(path.trim()) {
+            Ok(pem) => Some(pem),
+            Err(e) => {
+                c.push(
+                    vars::AGENT_CA_FILE,
+                    format!("cannot read {}: {e}", path.trim()),
+                    "give a readable PEM file, or remove it",
+                );
+                None
+            }
+        },
+    };
+    let fence = c.seconds(vars::PAUSE_FENCE_SECS, DEFAULT_FENCE.as_secs(), 3600);
+    let (client_key, true) = (client_key?, nodes.len() >= 2) else { return None };
+    Some(PauseResumeSettings { nodes, fence, client_key, ca_pem, timeout: Duration::from_secs(15) })
 }
 
 /// `PUB_BLS_` and base64url text of 96 key bytes and a 4-byte checksum (134 characters, no padding).

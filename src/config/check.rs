@@ -53,6 +53,7 @@ fn variable(kind: ChainKind, subject: &Subject) -> &'static str {
         (_, Subject::ChainId) => vars::CHAIN_ID,
         (_, Subject::Permission) => vars::FAILOVER_PERMISSION,
         (_, Subject::FinalizerKey) => vars::BACKUP_FINALIZER_KEY,
+        (_, Subject::Agent) => vars::AGENT_URLS,
         (ChainKind::Antelope, Subject::Producer) => vars::PRODUCER_ACCOUNT,
         (ChainKind::Antelope, Subject::Endpoint(_)) => vars::RPC_URLS,
         (ChainKind::Antelope, Subject::SwapKey | Subject::FallbackKey) => vars::FAILOVER_WIF,

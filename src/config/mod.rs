@@ -174,8 +174,32 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
             g.backups.iter().map(|k| k.to_text(&g.chain.key_prefix)).collect::<Vec<_>>(),
             g.disable_after_last.then(|| PublicKey::NULL.to_text(&g.chain.key_prefix)),
         ),
-        ChainSettings::Antelope(a) => (a.backups.iter().map(|k| k.to_legacy()).collect(), None),
+        ChainSettings::Antelope(a) => match &a.pause_resume {
+            // Pause/resume: the "keys" are the nodes, the backups the agents after the primary's.
+            Some(p) => (
+                p.nodes
+                    .iter()
+                    .skip(1)
+                    .map(|n| format!("{}{}", crate::chain::antelope::pause_resume::NODE_PREFIX, n.name))
+                    .collect(),
+                None,
+            ),
+            None => (a.backups.iter().map(|k| k.to_legacy()).collect(), None),
+        },
     };
+    if let ChainSettings::Antelope(crate::chain::antelope::AntelopeSettings { pause_resume: Some(p), .. }) = &chain {
+        if p.fence + Duration::from_secs(60) > fire_timeout {
+            c.push(
+                vars::PAUSE_FENCE_SECS,
+                format!(
+                    "{} s leaves no time to resume the backup within FIRE_TIMEOUT_SECS ({} s)",
+                    p.fence.as_secs(),
+                    fire_timeout.as_secs()
+                ),
+                "raise FIRE_TIMEOUT_SECS to at least PAUSE_FENCE_SECS + 60, or lower PAUSE_FENCE_SECS",
+            );
+        }
+    }
     if matches!(trigger, Trigger::Absolute(_)) && (backups.len() > 1 || after_last.is_some()) {
         c.push(
             vars::THRESHOLD,

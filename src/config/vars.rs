@@ -122,6 +122,15 @@ pub const AGENT_ACTION_TIMEOUT_SECS: &str = "AGENT_ACTION_TIMEOUT_SECS";
 pub const NODEOS_PRODUCER_API: &str = "NODEOS_PRODUCER_API";
 /// The trap's agent signing key (`ed25519-secret:…`); a secret, usually given as `AGENT_CLIENT_KEY_FILE`.
 pub const AGENT_CLIENT_KEY: &str = "AGENT_CLIENT_KEY";
+/// Antelope: `regproducer` (default) or `producer-api` (pause/resume through the node agents).
+pub const SWAP: &str = "SWAP";
+/// With `SWAP=producer-api`: `NAME=URL` of each node's agent, comma-separated, the primary first.
+pub const AGENT_URLS: &str = "AGENT_URLS";
+/// A PEM certificate (or CA) to trust for `https://` agents.
+pub const AGENT_CA_FILE: &str = "AGENT_CA_FILE";
+/// With `SWAP=producer-api`: seconds without a block of the producer that stand in for a pause that could not
+/// be confirmed; default two rounds (252 s).
+pub const PAUSE_FENCE_SECS: &str = "PAUSE_FENCE_SECS";
 pub const DEFAULT_AGENT_ACTION_TIMEOUT_SECS: u64 = 5;
 
 pub const DEFAULT_BLIND_ALERT_SECS: u64 = 300;

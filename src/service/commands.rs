@@ -43,6 +43,32 @@ fn antelope(
     crate::chain::antelope::AntelopeProducer::new(settings, clock).map_err(producer_error)
 }
 
+fn pause_resume(
+    settings: crate::chain::antelope::AntelopeSettings,
+    pr: crate::chain::antelope::pause_resume::PauseResumeSettings,
+    clock: SharedClock,
+) -> Result<crate::chain::antelope::pause_resume::PauseResumeProducer, ServiceError> {
+    let watch = antelope(settings, clock.clone())?;
+    crate::chain::antelope::pause_resume::PauseResumeProducer::new(watch, pr, clock).map_err(ServiceError::Failure)
+}
+
+/// Run `$body` with `$p` bound to the Antelope producer the settings ask for (regproducer or pause/resume).
+macro_rules! with_antelope {
+    ($a:expr, $clock:expr, $map:expr, |$p:ident| $body:expr) => {{
+        let a = $a;
+        match a.pause_resume.clone() {
+            None => {
+                let $p = antelope(a, $clock).map_err($map)?;
+                $body
+            }
+            Some(pr) => {
+                let $p = pause_resume(a, pr, $clock).map_err($map)?;
+                $body
+            }
+        }
+    }};
+}
+
 fn graphene(
     settings: crate::chain::graphene::GrapheneSettings,
     clock: SharedClock,
@@ -62,8 +88,7 @@ pub async fn check(settings: Settings, clock: SharedClock) -> Result<CheckReport
             check_with(producer, kind, trigger, &store).await
         }
         ChainSettings::Antelope(a) => {
-            let producer = antelope(a, clock).map_err(fail)?;
-            check_with(producer, kind, trigger, &store).await
+            with_antelope!(a, clock, fail, |producer| check_with(producer, kind, trigger, &store).await)
         }
     }
 }
@@ -101,7 +126,9 @@ pub async fn status(settings: Settings, clock: SharedClock) -> Result<StatusRepo
     let facts = read_instance_file(&settings.state_file);
     match settings.chain {
         ChainSettings::Graphene(g) => status_with(graphene(g, clock)?, trigger, &store, facts).await,
-        ChainSettings::Antelope(a) => status_with(antelope(a, clock)?, trigger, &store, facts).await,
+        ChainSettings::Antelope(a) => {
+            with_antelope!(a, clock, std::convert::identity, |p| status_with(p, trigger, &store, facts).await)
+        }
     }
 }
 
@@ -186,7 +213,10 @@ async fn status_with<P: Producer>(
 pub async fn dry_run(settings: Settings, clock: SharedClock) -> Result<serde_json::Value, ServiceError> {
     let attempt = match settings.chain {
         ChainSettings::Graphene(g) => graphene(g, clock)?.dry_run().await,
-        ChainSettings::Antelope(a) => antelope(a, clock)?.dry_run().await,
+        ChainSettings::Antelope(a) => with_antelope!(a, clock, std::convert::identity, |p| {
+            let mut p = p;
+            p.dry_run().await
+        }),
     };
     match attempt {
         Ok(swap) => Ok(serde_json::json!({
@@ -234,7 +264,14 @@ pub async fn rearm(settings: Settings, clock: SharedClock) -> Result<Rearmed, Se
             rearm_with(graphene(g, clock.clone())?, kind, settings.trap, &store, clock.clone()).await?
         }
         ChainSettings::Antelope(a) => {
-            rearm_with(antelope(a, clock.clone())?, kind, settings.trap, &store, clock.clone()).await?
+            with_antelope!(a, clock.clone(), std::convert::identity, |p| rearm_with(
+                p,
+                kind,
+                settings.trap,
+                &store,
+                clock.clone()
+            )
+            .await?)
         }
     };
     // Re-armed: the fire is dealt with, so its PagerDuty incident is resolved (a failure is reported, the

@@ -72,8 +72,17 @@ pub async fn run(
             run_with(producer, run, clock, store, alerts, serving, shutdown, options).await
         }
         ChainSettings::Antelope(a) => {
+            let pause_resume = a.pause_resume.clone();
             let producer = crate::chain::antelope::AntelopeProducer::new(a, clock.clone()).map_err(|e| failure(&e))?;
-            run_with(producer, run, clock, store, alerts, serving, shutdown, options).await
+            match pause_resume {
+                None => run_with(producer, run, clock, store, alerts, serving, shutdown, options).await,
+                Some(pr) => {
+                    let producer =
+                        crate::chain::antelope::pause_resume::PauseResumeProducer::new(producer, pr, clock.clone())
+                            .map_err(ServiceError::Failure)?;
+                    run_with(producer, run, clock, store, alerts, serving, shutdown, options).await
+                }
+            }
         }
     }
 }

@@ -125,6 +125,10 @@ pub async fn switch(
     let kind = settings.kind();
     let trap = settings.trap.clone();
     let store = held.as_ref().map(|(_, store)| store as &dyn StateStore);
+    let settings_swap = match &settings.chain {
+        ChainSettings::Antelope(a) => Some(a.pause_resume.is_some()),
+        ChainSettings::Graphene(_) => None,
+    };
     let outcome = match settings.chain {
         ChainSettings::Graphene(mut g) => {
             let prefix = g.chain.key_prefix.clone();
@@ -170,6 +174,11 @@ pub async fn switch(
             let plan = Plan { kind, key, configured, trap, store };
             switch_with(producer, plan, request, clock, shutdown, progress).await
         }
+        ChainSettings::Antelope(_) if matches!(&settings_swap, Some(true)) => Err(config_error(
+            "SWAP",
+            "a planned switch moves a key; with SWAP=producer-api the nodes share one key",
+            "pause and resume the nodes through their hosts for a planned move (a planned pause/resume is not built yet)",
+        )),
         ChainSettings::Antelope(mut a) => {
             let configured = a.backup_key.to_legacy();
             let target = match &request.to {

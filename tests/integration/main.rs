@@ -32,6 +32,8 @@ mod legacy;
 mod metrics;
 /// Ordered backups: a fire moves down BACKUP_SIGNING_KEYS, never back, across a restart; the null key at the end.
 mod ordered_backups;
+/// `SWAP=producer-api`: pause/resume through the real node agents on same-key simulated nodes, never two producing.
+mod pause_resume;
 /// `witness-trap sim`: its printed configuration, key files, controls, and the real trap firing against it.
 mod sim_cmd;
 /// Scripted RPC node, Twilio mock, keys, settings, log capture.

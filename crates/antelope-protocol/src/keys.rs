@@ -71,6 +71,9 @@ pub(crate) fn from_text<const N: usize>(body: &str, suffix: &[u8]) -> Result<Zer
 pub struct PublicKey(graphene_protocol::PublicKey);
 
 impl PublicKey {
+    /// The null key (33 zero bytes).
+    pub const NULL: PublicKey = PublicKey(graphene_protocol::PublicKey::NULL);
+
     pub fn from_bytes(bytes: [u8; 33]) -> Result<Self, KeyError> {
         graphene_protocol::PublicKey::from_bytes(bytes).map(Self).map_err(|_| KeyError::NotOnCurve)
     }

@@ -473,6 +473,9 @@ pub struct Chain {
     /// Same-key nodes: whether each node's production is paused.
     primary_paused: bool,
     backup_paused: bool,
+    /// Same-key nodes: up and answering, but not producing (a stalled nodeos).
+    primary_stalled: bool,
+    backup_stalled: bool,
     /// Every double production recorded (the event log is bounded; this is not).
     double_productions: u64,
     down: BTreeSet<Name>,
@@ -709,6 +712,8 @@ impl Chain {
             backup_up: true,
             primary_paused: false,
             backup_paused: params.same_key_nodes,
+            primary_stalled: false,
+            backup_stalled: false,
             double_productions: 0,
             down: BTreeSet::new(),
             last_watched_signer: None,
@@ -1136,10 +1141,23 @@ impl Chain {
     /// Whether node `primary` (else the backup) is up and producing with the primary key (same-key nodes).
     fn live(&self, primary: bool) -> bool {
         if primary {
-            self.primary_up && !self.primary_paused
+            self.primary_up && !self.primary_paused && !self.primary_stalled
         } else {
-            self.backup_up && !self.backup_paused
+            self.backup_up && !self.backup_paused && !self.backup_stalled
         }
+    }
+
+    /// Same-key nodes: a node that stays up (its API answers) but stops producing, or starts again.
+    pub fn set_stalled(&mut self, primary: bool, stalled: bool) -> EventRecord {
+        if primary {
+            self.primary_stalled = stalled;
+        } else {
+            self.backup_stalled = stalled;
+        }
+        let node = if primary { "primary" } else { "backup" };
+        let rec = self.record(SimEvent::NodeSwitched { node: format!("{node} (stalled)"), up: !stalled });
+        self.check_double_start();
+        rec
     }
 
     fn both_live(&self) -> bool {

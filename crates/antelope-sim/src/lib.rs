@@ -488,6 +488,11 @@ impl SimNode {
         self.shared.set_paused(node, paused);
     }
 
+    /// Same-key nodes: the node stays up and its API answers, but it produces nothing (a stalled nodeos).
+    pub fn set_stalled(&self, node: ApiNode, stalled: bool) {
+        self.switch(|c| c.set_stalled(node == ApiNode::Primary, stalled));
+    }
+
     pub fn paused(&self, node: ApiNode) -> bool {
         self.shared.lock().paused(node == ApiNode::Primary)
     }

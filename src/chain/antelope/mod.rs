@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod follow;
+pub mod pause_resume;
 mod preflight;
 pub mod rpc;
 mod swap;
@@ -68,12 +69,15 @@ pub struct AntelopeSettings {
     pub backups: Vec<PublicKey>,
     /// `FAILOVER_PERMISSION` (default `failover`).
     pub permission: String,
-    /// `FAILOVER_WIF`: that permission's key.
-    pub failover_key: PrivateKey,
+    /// `FAILOVER_WIF`: that permission's key (`None` with `SWAP=producer-api`, which signs nothing on chain).
+    pub failover_key: Option<PrivateKey>,
     /// `BACKUP_FINALIZER_KEY` (`PUB_BLS_…`): the swap then also carries `actfinkey`.
     pub backup_finalizer_key: Option<String>,
     /// Expiration of the swap transaction after head block time.
     pub tx_expiration: Duration,
+    /// `SWAP=producer-api`: the pause/resume failover through the node agents instead of `regproducer`
+    /// (`pause_resume.rs`); the regproducer settings above are then unused.
+    pub pause_resume: Option<pause_resume::PauseResumeSettings>,
 }
 
 /// What the trap knows of one endpoint.
@@ -109,6 +113,10 @@ pub struct AntelopeProducer {
     dispute: Option<String>,
     /// The id of the attempt an endpoint accepted, for the confirmation.
     accepted: Option<String>,
+    /// Time (Unix ms) of the latest block signed by the producer that a look saw.
+    last_produced_ms: Option<u64>,
+    /// Chain time (Unix ms) of the first poll: blocks before it were never looked at.
+    watching_since_ms: Option<u64>,
 }
 
 impl AntelopeProducer {
@@ -133,11 +141,30 @@ impl AntelopeProducer {
             notices: Vec::new(),
             dispute: None,
             accepted: None,
+            last_produced_ms: None,
+            watching_since_ms: None,
         })
     }
 
     pub fn settings(&self) -> &AntelopeSettings {
         &self.settings
+    }
+
+    /// Time (Unix ms) of the latest block of the producer seen by a look (headers followed, heads polled).
+    pub fn last_produced_ms(&self) -> Option<u64> {
+        self.last_produced_ms
+    }
+
+    /// The latest moment the producer may have produced as far as this process knows: its last block seen,
+    /// or, if none was seen, when watching began (nothing before it was looked at). `None` before any poll.
+    pub fn last_possible_block_ms(&self) -> Option<u64> {
+        self.last_produced_ms.or(self.watching_since_ms)
+    }
+
+    fn saw_block_of_producer(&mut self, producer: &str, time_ms: u64) {
+        if producer == self.settings.producer && self.last_produced_ms.is_none_or(|t| t < time_ms) {
+            self.last_produced_ms = Some(time_ms);
+        }
     }
 
     fn now(&self) -> ChainTime {

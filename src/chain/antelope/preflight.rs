@@ -4,7 +4,7 @@
 use super::api;
 use super::{AntelopeBaseline, AntelopeProducer};
 use crate::chain::{EndpointHealth, Finding, Preflight, Subject, SwapError};
-use antelope_protocol::keys::PublicKey;
+use antelope_protocol::keys::{PrivateKey, PublicKey};
 
 fn finding(subject: Subject, message: impl Into<String>, fix: impl Into<String>) -> Finding {
     Finding { subject, fatal: true, message: message.into(), fix: fix.into() }
@@ -57,6 +57,8 @@ impl AntelopeProducer {
         };
         let producer = self.settings.producer.clone();
         let e = self.endpoints[ep].clone();
+        // With SWAP=producer-api nothing is signed on chain: the regproducer checks do not apply.
+        let regproducer = self.settings.pause_resume.is_none();
         // The producer's row.
         let row = match api::producer_row(&e, &producer).await {
             Ok(Some(r)) => Some(r),
@@ -87,7 +89,7 @@ impl AntelopeProducer {
             }
             let mut keys = r.authority_keys.clone();
             keys.push(r.producer_key.clone());
-            if self.has_backup(&keys) {
+            if regproducer && self.has_backup(&keys) {
                 findings.push(finding(
                     Subject::Target,
                     "is already the producer's key in the producers row: the swap would change nothing",
@@ -104,7 +106,7 @@ impl AntelopeProducer {
                         .into_iter()
                         .flatten()
                         .any(|x| x.keys_of(&producer).is_some_and(|k| self.has_backup(k)));
-                    if inflight {
+                    if inflight && regproducer {
                         findings.push(finding(
                             Subject::Target,
                             "is already in the pending schedule: a key change is in flight",
@@ -129,8 +131,10 @@ impl AntelopeProducer {
                 "retry when the endpoint answers",
             )),
         }
-        self.check_permission(&e, &mut findings).await;
-        if let Some(fin) = self.settings.backup_finalizer_key.clone() {
+        if regproducer {
+            self.check_permission(&e, &mut findings).await;
+        }
+        if let Some(fin) = self.settings.backup_finalizer_key.clone().filter(|_| regproducer) {
             match self.finalizer_key_active(ep, &fin).await {
                 Ok((false, _)) => findings.push(finding(
                     Subject::FinalizerKey,
@@ -152,7 +156,7 @@ impl AntelopeProducer {
             }
         }
         // Build (never push) the swap from live data: whatever would stop it at 4 a.m. shows now.
-        if !findings.iter().any(|f| f.fatal) {
+        if regproducer && !findings.iter().any(|f| f.fatal) {
             if let Err(err) = self.prepare_swap().await {
                 let subject = match err {
                     SwapError::Transient(_) => Subject::Endpoint(e.url().into()),
@@ -200,7 +204,7 @@ impl AntelopeProducer {
                 return;
             }
         };
-        let key = self.settings.failover_key.public_key();
+        let Some(key) = self.settings.failover_key.as_ref().map(PrivateKey::public_key) else { return };
         let holds = |p: &api::Permission| -> Option<u16> {
             p.keys.iter().find(|(k, _)| PublicKey::from_text(k).is_ok_and(|k| k == key)).map(|(_, w)| *w)
         };

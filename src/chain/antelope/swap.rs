@@ -82,7 +82,12 @@ impl AntelopeProducer {
         let tx = Transaction::new(expiration_u32, tapos, actions);
         // Sign, then check by recovery and canonicality before anything leaves (inside `sign`).
         let sig = tx
-            .sign(&self.settings.chain_id, &self.settings.failover_key)
+            .sign(
+                &self.settings.chain_id,
+                self.settings.failover_key.as_ref().ok_or_else(|| {
+                    SwapError::NoUsableKey("FAILOVER_WIF is not set (SWAP=producer-api signs nothing)".into())
+                })?,
+            )
             .map_err(|e| SwapError::Rejected(format!("the signature failed its own check: {e}")))?;
         Ok(SwapAttempt {
             id: hex::encode(tx.id()),

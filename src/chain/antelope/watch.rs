@@ -44,6 +44,9 @@ impl AntelopeProducer {
     /// Every endpoint's `get_info`, checked: the right chain, a fresh head.
     pub(super) async fn poll(&mut self) {
         self.polls += 1;
+        if self.watching_since_ms.is_none() {
+            self.watching_since_ms = Some(self.now().as_millis());
+        }
         let mut set = JoinSet::new();
         for (i, ep) in self.endpoints.iter().enumerate() {
             let ep = ep.clone();
@@ -77,6 +80,12 @@ impl AntelopeProducer {
                     view.info = None;
                 }
                 Ok(info) => {
+                    if info.head_producer == self.settings.producer
+                        && self.last_produced_ms.is_none_or(|t| t < info.head_time_ms)
+                    {
+                        self.last_produced_ms = Some(info.head_time_ms);
+                    }
+                    let view = &mut self.views[i];
                     let age = now.since(ChainTime::from_millis(info.head_time_ms));
                     let went_back = view.info.as_ref().is_some_and(|old| info.head_num + 12 < old.head_num);
                     view.problem = if age > max_age {
@@ -223,6 +232,7 @@ impl AntelopeProducer {
                 let mut forks = 0;
                 while num <= to {
                     let h = api::header(&self.endpoints[ep], num).await.map_err(|e| e.to_string())?;
+                    self.saw_block_of_producer(&h.producer.clone(), h.time_ms);
                     match self.follower.step(&h, seat) {
                         Ok(n) => {
                             if n > 0 {
@@ -518,9 +528,10 @@ mod tests {
             backup_key: PrivateKey::generate().public_key(),
             backups: Vec::new(),
             permission: "failover".into(),
-            failover_key: PrivateKey::generate(),
+            failover_key: Some(PrivateKey::generate()),
             backup_finalizer_key: None,
             tx_expiration: Duration::from_secs(60),
+            pause_resume: None,
         };
         AntelopeProducer::new(settings, Arc::new(chain_clock::SystemClock)).expect("producer")
     }
