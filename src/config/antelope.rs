@@ -387,6 +387,14 @@ fn pause_resume_settings(c: &mut Collector) -> Option<PauseResumeSettings> {
         },
     };
     let fence = c.seconds(vars::PAUSE_FENCE_SECS, DEFAULT_FENCE.as_secs(), 3600);
+    // Shorter than two rounds, the silence could be the gap between two turns, not a stopped node.
+    if fence < DEFAULT_FENCE {
+        c.push(
+            vars::PAUSE_FENCE_SECS,
+            format!("{} s is less than two rounds of 21 producers ({} s)", fence.as_secs(), DEFAULT_FENCE.as_secs()),
+            "use at least 252: the producer must be seen missing a whole turn before it counts as stopped",
+        );
+    }
     let (client_key, true) = (client_key?, nodes.len() >= 2) else { return None };
     Some(PauseResumeSettings { nodes, fence, client_key, ca_pem, timeout: Duration::from_secs(15) })
 }

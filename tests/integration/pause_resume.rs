@@ -1,7 +1,8 @@
 //! `SWAP=producer-api` end to end: the simulated nodeos with two same-key nodes behind fake `producer_api`s,
 //! the real node agent in front of each (in process, signed requests), and the real trap watching off-host.
 //! A stalled primary is paused through its agent and the backup resumed at once; a dead primary whose agent
-//! is gone too is resumed over only after `PAUSE_FENCE_SECS` of chain silence; pre-arming refuses two live
+//! is gone too is resumed over only after `PAUSE_FENCE_SECS` of chain silence; one cut off from the trap
+//! that produces again is never joined; a restart while the resume hangs finishes the same failover; pre-arming refuses two live
 //! nodes and an unreachable agent. In every case the simulator never sees two nodes producing.
 
 use std::collections::HashMap;
@@ -147,7 +148,7 @@ async fn a_stalled_primary_is_paused_through_its_agent_and_the_backup_resumed() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_primary_host_is_fenced_by_the_chains_silence_before_the_backup_resumes() {
-    let w = world(67, 40).await;
+    let w = world(67, 252).await;
     let (trap, _stop) = w.spawn();
     w.wait_state(|s| s.phase.name() == "armed").await;
     // The whole host goes: nodeos and its agent.
@@ -177,8 +178,8 @@ async fn a_dead_primary_host_is_fenced_by_the_chains_silence_before_the_backup_r
     // The event carries the head block's time, which stands still while the producer's own (missed) turn
     // passes: up to one turn (6 s) behind the trap's clock.
     assert!(
-        resumed.time_ms + 6_000 >= last_primary_block + 40_000,
-        "resumed {} ms after the producer's last block: PAUSE_FENCE_SECS 40 must pass first",
+        resumed.time_ms + 6_000 >= last_primary_block + 252_000,
+        "resumed {} ms after the producer's last block: PAUSE_FENCE_SECS 252 must pass first",
         resumed.time_ms.saturating_sub(last_primary_block)
     );
     let fired = w.wait_state(|s| matches!(s.phase, Phase::Fired { .. })).await;
@@ -212,7 +213,70 @@ async fn arming_refuses_two_live_nodes_and_an_unreachable_agent() {
     let mut bad = w.vars.clone();
     bad.insert(v::AGENT_URLS.into(), "bp1=ftp://x".into());
     bad.insert(v::FAILOVER_WIF.into(), "5K".into());
+    bad.insert(v::PAUSE_FENCE_SECS.into(), "60".into());
     let Err(report) = witness_trap::config::load(&bad) else { panic!("refused") };
     let vars: Vec<&str> = report.problems.iter().map(|p| p.var.as_str()).collect();
-    assert!(vars.contains(&v::AGENT_URLS) && vars.contains(&v::FAILOVER_WIF), "{report}");
+    assert!(
+        vars.contains(&v::AGENT_URLS) && vars.contains(&v::FAILOVER_WIF) && vars.contains(&v::PAUSE_FENCE_SECS),
+        "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_cut_off_from_the_trap_that_still_produces_is_never_joined_by_the_backup() {
+    let mut w = world(73, 252).await;
+    w.vars.insert(v::FIRE_TIMEOUT_SECS.into(), "330".into());
+    let (trap, _stop) = w.spawn();
+    w.wait_state(|s| s.phase.name() == "armed").await;
+    // The primary's host is cut off from the trap (its agent unreachable) and its node misses one turn...
+    w.agents[0].cancel();
+    w.sim.set_stalled(ApiNode::Primary, true);
+    w.wait_state(|s| s.phase.name() == "firing").await;
+    // ...then produces again: the chain is never silent for PAUSE_FENCE_SECS, so the backup is never resumed.
+    w.sim.set_stalled(ApiNode::Primary, false);
+    let fired = w.wait_state(|s| matches!(s.phase, Phase::Fired { .. })).await;
+    let Phase::Fired { outcome, .. } = &fired.phase else { unreachable!() };
+    assert!(
+        matches!(outcome, witness_trap::trap::state::Outcome::Failed { reason } if reason.contains("PAUSE_FENCE_SECS")),
+        "the fire gives up, saying why: {outcome:?}"
+    );
+    assert!(w.sim.paused(ApiNode::Backup), "the backup was never resumed");
+    assert_eq!(w.sim.double_productions(), 0);
+    let failed: Vec<String> = w.sms.messages().into_iter().map(|m| m.body).filter(|b| b.contains("FAILED")).collect();
+    assert_eq!(failed.len(), 1, "the operator hears it: {failed:?}");
+    let _ = tokio::time::timeout(Duration::from_secs(60), trap).await.expect("ends");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_while_the_resume_hangs_finishes_the_same_failover_once() {
+    let w = world(79, 252).await;
+    let (trap, _stop) = w.spawn();
+    w.wait_state(|s| s.phase.name() == "armed").await;
+    // The backup's nodeos hangs on every call: the resume cannot go through.
+    w.sim.set_api_fault(ApiNode::Backup, antelope_sim::ApiFault::Hang);
+    w.sim.set_stalled(ApiNode::Primary, true);
+    w.wait_state(|s| s.phase.name() == "firing" && !s.attempts().is_empty()).await;
+    for _ in 0..400 {
+        if w.sim.paused(ApiNode::Primary) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // The trap dies mid-failover (no graceful stop).
+    trap.abort();
+    let _ = trap.await;
+    assert!(w.sim.paused(ApiNode::Primary), "the primary was paused before any resume");
+    assert!(w.sim.paused(ApiNode::Backup));
+    w.sim.set_api_fault(ApiNode::Backup, antelope_sim::ApiFault::None);
+    // The restarted trap finishes the same failover: pause (again, harmless), then resume.
+    let (trap, _stop) = w.spawn();
+    let fired = w.wait_state(|s| matches!(s.phase, Phase::Fired { .. })).await;
+    assert!(
+        matches!(&fired.phase, Phase::Fired { target, outcome: witness_trap::trap::state::Outcome::Swapped { .. }, .. } if target == "node:bp2")
+    );
+    assert!(!w.sim.paused(ApiNode::Backup) && w.sim.paused(ApiNode::Primary));
+    assert_eq!(w.sim.double_productions(), 0);
+    let _ = tokio::time::timeout(Duration::from_secs(60), trap).await.expect("ends");
+    let fired_sms = w.sms.messages().into_iter().filter(|m| m.body.starts_with("FIRED")).count();
+    assert_eq!(fired_sms, 1);
 }

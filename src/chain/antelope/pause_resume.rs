@@ -136,7 +136,14 @@ impl PauseResumeProducer {
             Ok(false) => tracing::warn!(node = %node.name, "the node answered paused = false after a pause"),
             Err(e) => tracing::warn!(node = %node.name, error = %agent_problem(&e), "cannot pause the producing node"),
         }
-        // The agent cannot confirm the pause: only the chain's silence may stand in for it.
+        // The agent cannot confirm the pause: only the chain's silence may stand in for it, read up to the
+        // head now (a block of the producer since the last look must count).
+        if let Err(why) = self.watch.catch_up().await {
+            return Err(SwapError::Transient(format!(
+                "{} could not be paused and the chain cannot be read to its head ({why}): not resuming {}",
+                node.name, self.nodes[self.target].0.name
+            )));
+        }
         let now = self.now().as_millis();
         let last = self.watch.last_possible_block_ms().unwrap_or(now);
         let silent = Duration::from_millis(now.saturating_sub(last));

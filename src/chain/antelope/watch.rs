@@ -190,6 +190,18 @@ impl AntelopeProducer {
         Observation::Reading(self.evidence(leader))
     }
 
+    /// Read the chain up to its head now (poll, follow the producer's slots), so that every block of the
+    /// producer since the last look is seen; `Err` when no endpoint could be read or followed.
+    pub async fn catch_up(&mut self) -> Result<(), String> {
+        match self.look(&AntelopeBaseline { head_block: 0, head_time_ms: 0 }).await {
+            Observation::Reading(_) if self.leader.is_some_and(|l| self.views[l].distrusted_until <= self.polls) => {
+                Ok(())
+            }
+            Observation::Reading(_) => Err("the leading endpoint's blocks could not be followed".into()),
+            Observation::Blind(reason) => Err(reason),
+        }
+    }
+
     pub(super) fn head(&self, ep: usize) -> Option<&Info> {
         self.views[ep].info.as_ref()
     }
