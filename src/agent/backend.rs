@@ -41,6 +41,8 @@ pub const DEFAULT_PRODUCER_API: &str = "http://127.0.0.1:8888";
 pub struct Performed {
     /// For `paused`: whether the node is paused; `None` for `pause` and `resume`.
     pub paused: Option<bool>,
+    /// For `head`: the node's local head block number.
+    pub head: Option<u64>,
 }
 
 /// A local action that did not work. Holds no secret: the endpoint is a local URL or socket path.
@@ -137,12 +139,12 @@ impl AntelopeProducerApi {
                     let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
                         .await
                         .map_err(|e| unreachable(&endpoint, e))?;
-                    exchange(stream, host_header, &format!("{prefix}/v1/producer/{name}"), &endpoint).await?
+                    exchange(stream, host_header, &format!("{prefix}{}", path_of(action)), &endpoint).await?
                 }
                 #[cfg(unix)]
                 ProducerApi::Unix { path } => {
                     let stream = tokio::net::UnixStream::connect(path).await.map_err(|e| unreachable(&endpoint, e))?;
-                    exchange(stream, "localhost", &format!("/v1/producer/{name}"), &endpoint).await?
+                    exchange(stream, "localhost", &path_of(action), &endpoint).await?
                 }
                 #[cfg(not(unix))]
                 ProducerApi::Unix { .. } => {
@@ -173,6 +175,14 @@ impl Backend for AntelopeProducerApi {
 
     fn perform(&self, action: Action) -> BoxFuture<'_, Result<Performed, BackendError>> {
         Box::pin(self.call(action))
+    }
+}
+
+/// nodeos's path for `action`: `producer_api` for the production switch, the chain API for the head.
+fn path_of(action: Action) -> String {
+    match action {
+        Action::Head => "/v1/chain/get_info".into(),
+        other => format!("/v1/producer/{}", other.as_str()),
     }
 }
 
@@ -224,9 +234,10 @@ fn interpret(action: Action, status: u16, body: &[u8]) -> Option<Performed> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     match action {
         Action::Pause | Action::Resume => {
-            (value == serde_json::json!({ "result": "ok" })).then_some(Performed { paused: None })
+            (value == serde_json::json!({ "result": "ok" })).then_some(Performed { paused: None, head: None })
         }
-        Action::Paused => value.as_bool().map(|p| Performed { paused: Some(p) }),
+        Action::Paused => value.as_bool().map(|p| Performed { paused: Some(p), head: None }),
+        Action::Head => value["head_block_num"].as_u64().map(|n| Performed { paused: None, head: Some(n) }),
     }
 }
 
@@ -282,10 +293,18 @@ mod tests {
 
     #[test]
     fn answers_are_interpreted_strictly() {
-        assert_eq!(interpret(Action::Pause, 201, br#"{"result":"ok"}"#), Some(Performed { paused: None }));
-        assert_eq!(interpret(Action::Resume, 200, br#" {"result": "ok"} "#), Some(Performed { paused: None }));
-        assert_eq!(interpret(Action::Paused, 201, b"true"), Some(Performed { paused: Some(true) }));
-        assert_eq!(interpret(Action::Paused, 201, b"false"), Some(Performed { paused: Some(false) }));
+        assert_eq!(interpret(Action::Pause, 201, br#"{"result":"ok"}"#), Some(Performed { paused: None, head: None }));
+        assert_eq!(
+            interpret(Action::Resume, 200, br#" {"result": "ok"} "#),
+            Some(Performed { paused: None, head: None })
+        );
+        assert_eq!(interpret(Action::Paused, 201, b"true"), Some(Performed { paused: Some(true), head: None }));
+        assert_eq!(interpret(Action::Paused, 201, b"false"), Some(Performed { paused: Some(false), head: None }));
+        assert_eq!(
+            interpret(Action::Head, 200, br#"{"head_block_num": 42, "chain_id": "ab"}"#),
+            Some(Performed { paused: None, head: Some(42) })
+        );
+        assert_eq!(interpret(Action::Head, 200, br#"{"head": 42}"#), None);
         assert_eq!(interpret(Action::Pause, 500, br#"{"result":"ok"}"#), None);
         assert_eq!(interpret(Action::Pause, 201, br#"{"result":"ok","extra":1}"#), None);
         assert_eq!(interpret(Action::Pause, 201, b"true"), None);

@@ -55,6 +55,8 @@ pub struct Done {
     pub action: Action,
     /// For `paused`: whether the node is paused.
     pub paused: Option<bool>,
+    /// For `head`: the node's local head block number.
+    pub head: Option<u64>,
 }
 
 /// Why a request did not get its action done.
@@ -118,6 +120,8 @@ struct Answer {
     #[serde(default)]
     paused: Option<bool>,
     #[serde(default)]
+    head: Option<u64>,
+    #[serde(default)]
     error: Option<String>,
     #[serde(default)]
     message: Option<String>,
@@ -176,6 +180,12 @@ impl AgentClient {
         done.paused.ok_or_else(|| self.bad(200, "the answer to paused has no \"paused\" boolean"))
     }
 
+    /// The node's local head block number.
+    pub async fn head(&self, node: &str) -> Result<u64, ClientError> {
+        let done = self.send(node, Action::Head).await?;
+        done.head.ok_or_else(|| self.bad(200, "the answer to head has no \"head\" number"))
+    }
+
     /// Sign and send one request for `action` on `node`.
     pub async fn send(&self, node: &str, action: Action) -> Result<Done, ClientError> {
         let now = u64::try_from(self.clock.now().as_millis()).unwrap_or(u64::MAX);
@@ -208,7 +218,7 @@ impl AgentClient {
             if answer.node.as_deref() != Some(request.node.as_str()) || answer.action != Some(request.action) {
                 return Err(self.bad(status, "the answer is about another node or action"));
             }
-            return Ok(Done { action: request.action, paused: answer.paused });
+            return Ok(Done { action: request.action, paused: answer.paused, head: answer.head });
         }
         let code = answer.error.unwrap_or_else(|| "unknown".into());
         let message = answer.message.unwrap_or_default();

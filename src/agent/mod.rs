@@ -1,6 +1,6 @@
 //! The node agent (`witness-trap agent`, issue 17): a small server beside a producer's node that takes
 //! signed requests from the trap and performs one local action — on Antelope, nodeos's `producer_api`
-//! pause, resume and paused — so that detection stays off-host and the action stays on the host.
+//! pause, resume, paused and head — so that detection stays off-host and the action stays on the host.
 //!
 //! | module | job |
 //! | --- | --- |
@@ -14,7 +14,7 @@
 //!
 //! One request is one HTTP `POST /v1/agent` with:
 //!
-//! * **body**: a JSON object with exactly the fields `action` (`"pause"`, `"resume"` or `"paused"`), `node`
+//! * **body**: a JSON object with exactly the fields `action` (`"pause"`, `"resume"`, `"paused"` or `"head"`: the node's local head block, from its `get_info`), `node`
 //!   (the agent's `AGENT_NODE_NAME`), `nonce` (32 lower-case hex characters: 16 random bytes) and
 //!   `expires_at` (Unix time in milliseconds, an integer); at most 4096 bytes; no other field.
 //! * **`X-Witness-Trap-Key`**: the signer's public key, `ed25519:` followed by the standard base64 (with

@@ -42,6 +42,8 @@ pub enum Action {
     Resume,
     /// Report whether production is paused.
     Paused,
+    /// Report the node's local head block number (is it synced?).
+    Head,
 }
 
 impl Action {
@@ -50,6 +52,7 @@ impl Action {
             Action::Pause => "pause",
             Action::Resume => "resume",
             Action::Paused => "paused",
+            Action::Head => "head",
         }
     }
 }

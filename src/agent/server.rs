@@ -252,7 +252,10 @@ async fn perform(agent: Arc<Agent>, peer: SocketAddr, verified: Verified) -> Res
     match result {
         Ok(done) => {
             tracing::info!(%peer, action = action.as_str(), node = %node, paused = ?done.paused, "agent: done");
-            answer(StatusCode::OK, json!({ "ok": true, "node": node, "action": action, "paused": done.paused }))
+            answer(
+                StatusCode::OK,
+                json!({ "ok": true, "node": node, "action": action, "paused": done.paused, "head": done.head }),
+            )
         }
         Err(e) => {
             tracing::error!(%peer, action = action.as_str(), node = %node, error = %e, "agent: the action failed");

@@ -159,7 +159,10 @@ async fn pause_resume_and_paused_end_to_end() {
     let c = client(&url, key);
 
     assert!(!c.paused(NODE).await.unwrap());
-    assert_eq!(c.pause(NODE).await.unwrap(), witness_trap::agent::Done { action: Action::Pause, paused: None });
+    assert_eq!(
+        c.pause(NODE).await.unwrap(),
+        witness_trap::agent::Done { action: Action::Pause, paused: None, head: None }
+    );
     assert!(c.paused(NODE).await.unwrap());
     c.resume(NODE).await.unwrap();
     assert!(!c.paused(NODE).await.unwrap());

@@ -209,6 +209,18 @@ async fn arming_refuses_two_live_nodes_and_an_unreachable_agent() {
     };
     let text = failure.error.to_string();
     assert!(text.contains("AGENT_URLS") && text.contains("bp2"), "{text}");
+    // A backup still syncing is named too.
+    let w = world(72, 252).await;
+    w.sim.set_node_lag(ApiNode::Backup, 100);
+    let settings = witness_trap::config::load(&w.vars).unwrap_or_else(|r| panic!("{r}"));
+    let Err(failure) = witness_trap::service::check(settings, w.clock.clone()).await else {
+        panic!("an unsynced backup must be refused")
+    };
+    let text = failure.error.to_string();
+    assert!(text.contains("not synced") && text.contains("bp2"), "{text}");
+    w.sim.set_node_lag(ApiNode::Backup, 2);
+    let settings = witness_trap::config::load(&w.vars).unwrap_or_else(|r| panic!("{r}"));
+    assert!(witness_trap::service::check(settings, w.clock.clone()).await.is_ok(), "two blocks behind is synced");
     // Settings that cannot work are named before anything is read.
     let mut bad = w.vars.clone();
     bad.insert(v::AGENT_URLS.into(), "bp1=ftp://x".into());

@@ -286,6 +286,8 @@ pub(crate) struct Shared {
     /// Same-key nodes: each node's `producer_api` fault and calls (primary, backup).
     pub(crate) api_faults: [Mutex<ApiFault>; 2],
     pub(crate) api_calls: [Mutex<BTreeMap<String, u64>>; 2],
+    /// Same-key nodes: how many blocks behind the chain each node's local head is.
+    pub(crate) api_lag: [AtomicU64; 2],
 }
 
 impl Shared {
@@ -426,6 +428,7 @@ impl SimNode {
             shutdown: CancellationToken::new(),
             api_faults: [Mutex::new(ApiFault::None), Mutex::new(ApiFault::None)],
             api_calls: [Mutex::new(BTreeMap::new()), Mutex::new(BTreeMap::new())],
+            api_lag: [AtomicU64::new(0), AtomicU64::new(0)],
         });
 
         let mut urls = Vec::new();
@@ -505,6 +508,11 @@ impl SimNode {
     /// Make a node's `producer_api` misbehave (`ApiFault::None` heals it).
     pub fn set_api_fault(&self, node: ApiNode, fault: ApiFault) {
         *self.shared.api_faults[node as usize].lock().unwrap_or_else(|p| p.into_inner()) = fault;
+    }
+
+    /// Make a node's local head (its `get_info`) `blocks` behind the chain: a node still syncing.
+    pub fn set_node_lag(&self, node: ApiNode, blocks: u32) {
+        self.shared.api_lag[node as usize].store(u64::from(blocks), Ordering::Relaxed);
     }
 
     /// Calls to a node's `producer_api`, by path.

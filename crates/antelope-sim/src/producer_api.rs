@@ -1,7 +1,7 @@
 //! The fake `producer_api` of each same-key node (`SimConfig::producer_api`), as nodeos answers it on its
 //! `producer_rw` address: `POST /v1/producer/pause` and `/resume` (HTTP 201 `{"result":"ok"}`),
-//! `/v1/producer/paused` (`true` or `false`), and the node's own `get_info` (its local head), on a port of
-//! 127.0.0.1 of its own.
+//! `/v1/producer/paused` (`true` or `false`), and the node's own `get_info` (its local head, behind the
+//! chain by `SimNode::set_node_lag`), on a port of 127.0.0.1 of its own.
 //!
 //! A node that is down answers 502 (a real dead nodeos refuses the connection; an agent reports both as the
 //! node's failure). [`ApiFault::Hang`] reads the request and never answers; [`ApiFault::Http500`] answers an
@@ -99,11 +99,15 @@ async fn info(State((shared, node)): State<Ctx>, _body: Bytes) -> Response {
     if let Some(r) = faulted(&shared, node).await {
         return r;
     }
+    let lag = shared.api_lag[node as usize].load(std::sync::atomic::Ordering::Relaxed);
     let chain = shared.lock();
     let head = chain.head();
+    let local = u32::try_from(u64::from(head.num).saturating_sub(lag)).unwrap_or(0);
+    // Its block if the history still has it; the number is what a sync check reads.
+    let head = chain.block(local).unwrap_or(head);
     let body = json!({
         "chain_id": shared.info.chain_id.to_hex(),
-        "head_block_num": head.num,
+        "head_block_num": local,
         "head_block_id": hex::encode(head.id),
         "head_block_time": crate::text::time_text(head.time_ms),
         "head_block_producer": head.producer.to_string(),

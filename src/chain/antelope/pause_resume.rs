@@ -58,6 +58,9 @@ impl std::fmt::Debug for PauseResumeSettings {
     }
 }
 
+/// How far behind the chain a backup node's head may be and still count as synced: one turn.
+pub const SYNC_TOLERANCE: u64 = 12;
+
 /// Blocks of one round on a 21-producer schedule, and so the default fence: two rounds.
 pub const DEFAULT_FENCE: Duration = Duration::from_millis(2 * 21 * 12 * 500);
 
@@ -201,6 +204,38 @@ impl Producer for PauseResumeProducer {
                           AGENT_URLS"
                             .into(),
                 }),
+            }
+        }
+        // Every other node synced: its local head within a turn of the chain's.
+        let chain_head = p.reading.as_ref().map(|(_, b)| b.head_block);
+        if let Some(chain_head) = chain_head {
+            for (i, (node, client)) in self.nodes.iter().enumerate() {
+                if i == self.current {
+                    continue;
+                }
+                match client.head(&node.name).await {
+                    Ok(h) if h + SYNC_TOLERANCE < chain_head => p.findings.push(Finding {
+                        subject: Subject::Agent,
+                        fatal: true,
+                        message: format!(
+                            "node {} is not synced: its head is block {h}, the chain's {chain_head} ({} behind)",
+                            node.name,
+                            chain_head - h
+                        ),
+                        fix: "let that nodeos catch up (a failover to it would miss blocks), then check again".into(),
+                    }),
+                    Ok(_) => {}
+                    Err(e) => {
+                        if p.findings.iter().all(|f| !f.message.starts_with(&format!("node {}:", node.name))) {
+                            p.findings.push(Finding {
+                                subject: Subject::Agent,
+                                fatal: true,
+                                message: format!("node {}: cannot read its head: {}", node.name, agent_problem(&e)),
+                                fix: "check that agent and its nodeos".into(),
+                            });
+                        }
+                    }
+                }
             }
         }
         let names = |v: &[usize]| v.iter().map(|i| self.nodes[*i].0.name.clone()).collect::<Vec<_>>().join(", ");
