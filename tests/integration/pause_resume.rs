@@ -292,3 +292,27 @@ async fn a_restart_while_the_resume_hangs_finishes_the_same_failover_once() {
     let fired_sms = w.sms.messages().into_iter().filter(|m| m.body.starts_with("FIRED")).count();
     assert_eq!(fired_sms, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_killed_mid_request_leaves_the_fence_to_the_chain() {
+    let w = world(83, 252).await;
+    let (trap, _stop) = w.spawn();
+    w.wait_state(|s| s.phase.name() == "armed").await;
+    // The primary's nodeos hangs on its API and stops producing; its agent dies while the pause is in flight.
+    w.sim.set_api_fault(ApiNode::Primary, antelope_sim::ApiFault::Hang);
+    w.sim.set_stalled(ApiNode::Primary, true);
+    w.wait_state(|s| s.phase.name() == "firing").await;
+    for _ in 0..400 {
+        if w.sim.producer_api_calls(ApiNode::Primary).contains_key("/v1/producer/pause") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    w.agents[0].cancel();
+    let fired = w.wait_state(|s| matches!(s.phase, Phase::Fired { .. })).await;
+    assert!(matches!(&fired.phase, Phase::Fired { target, .. } if target == "node:bp2"), "{:?}", fired.phase);
+    assert!(!w.sim.paused(ApiNode::Primary), "the hung pause never took effect");
+    assert!(!w.sim.paused(ApiNode::Backup), "resumed once the chain had been silent long enough");
+    assert_eq!(w.sim.double_productions(), 0, "the stalled primary produces nothing");
+    let _ = tokio::time::timeout(Duration::from_secs(60), trap).await.expect("ends");
+}
