@@ -29,6 +29,15 @@ use witness_trap::config::{vars as v, VarMap};
 use witness_trap::service::switch::{SwitchRequest, Target, When};
 use witness_trap::service::{NextTurn, SwitchOutcome};
 
+/// What the switch said of the producer's next turn.
+fn verdict(outcome: SwitchOutcome) -> String {
+    match outcome {
+        SwitchOutcome::Switched { next: NextTurn::Produced { .. }, .. } => "produced".to_string(),
+        SwitchOutcome::Switched { next: NextTurn::Missed { .. }, .. } => "missed".to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
 fn knob(name: &str, flag: &str, default: f64) -> f64 {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -73,11 +82,7 @@ async fn one(seed: u64, when: When, speedup: f64) -> Result<(u64, String), Strin
     let outcome = witness_trap::service::switch(settings, request, clock.clone(), CancellationToken::new(), &mut quiet)
         .await
         .map_err(|e| e.to_string())?;
-    let verdict = match outcome {
-        SwitchOutcome::Switched { next: NextTurn::Produced { .. }, .. } => "produced".to_string(),
-        SwitchOutcome::Switched { next: NextTurn::Missed { .. }, .. } => "missed".to_string(),
-        other => format!("{other:?}"),
-    };
+    let verdict = verdict(outcome);
     Ok((u64::from(sim.witness().total_missed - before), verdict))
 }
 
@@ -121,11 +126,7 @@ async fn one_antelope(seed: u64, when: When, speedup: f64) -> Result<(u64, Strin
     let outcome = witness_trap::service::switch(settings, request, clock.clone(), CancellationToken::new(), &mut quiet)
         .await
         .map_err(|e| e.to_string())?;
-    let verdict = match outcome {
-        SwitchOutcome::Switched { next: NextTurn::Produced { .. }, .. } => "produced".to_string(),
-        SwitchOutcome::Switched { next: NextTurn::Missed { .. }, .. } => "missed".to_string(),
-        other => format!("{other:?}"),
-    };
+    let verdict = verdict(outcome);
     let missed = sim
         .events()
         .iter()
