@@ -53,6 +53,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod demo_antelope;
+pub mod demo_pause_resume;
 pub mod logging;
 pub mod metrics;
 pub mod redact;

@@ -14,6 +14,12 @@
 //! schedule becomes active. Each run lasts until the backup signs its first block (the
 //! `BackupProducing` event), or [`CAP_SECS`] of chain time after the failure.
 //!
+//! Two more rows run the trap with `SWAP=producer-api` through the same outages, on the sim's same-key nodes
+//! (the backup node holds the producer's key, paused) with the real node agent in front of each: once with the
+//! primary's nodeos hung (its agent answers: paused and read back, then the backup resumed), once with the
+//! primary's whole host gone (no agent: the backup is resumed after `PAUSE_FENCE_SECS` of chain silence, the
+//! fence's cost). No `regproducer` may appear in those runs, and the sim's double-production count must stay 0.
+//!
 //! Every figure is read from the sim's event log (chain time: block timestamps of the slots), never from wall
 //! time; RPC calls are the sim's per-endpoint counters over the stretch from one round after the start to the
 //! failure.
@@ -26,11 +32,12 @@ use std::time::{Duration, Instant};
 use antelope_protocol::chain::network;
 use antelope_protocol::keys::PrivateKey;
 use antelope_protocol::schedule::{slot_of_unix_ms, unix_ms_of_slot};
-use antelope_sim::{EventRecord, SimConfig, SimEvent, SimNode};
+use antelope_sim::{ApiNode, EventRecord, SimConfig, SimEvent, SimNode};
 use chain_clock::{Clock, ScaledClock, SharedClock, SystemClock};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use witness_trap::agent::{Agent, AgentSigningKey, AntelopeProducerApi, ProducerApi, Verifier};
 use witness_trap::cli::ExitStatus;
 use witness_trap::config::{vars, VarMap};
 use witness_trap::service::{self, RunOptions};
@@ -50,6 +57,8 @@ pub const ALLOWED: u64 = 2;
 const CAP_SECS: f64 = 900.0;
 /// Greymass keeps running this long (chain time) after the backup produced, to catch a second send.
 const AFTER_SECS: u64 = 2 * 126;
+/// Every outage is run by each of these, on chains from the same seed.
+const WATCHERS: [Watcher; 4] = [Watcher::Trap, Watcher::Greymass, Watcher::PauseStalled, Watcher::PauseHostDown];
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -63,8 +72,22 @@ pub struct Options {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Watcher {
+    /// The trap with the `regproducer` swap; the primary node fails.
     Trap,
+    /// greymass/eosio-failover's rule; the primary node fails.
     Greymass,
+    /// The trap with `SWAP=producer-api` (two same-key nodes behind agents); the primary's nodeos hangs
+    /// (answers its API, signs nothing): it is paused through its agent and the backup resumed.
+    PauseStalled,
+    /// The same, but the primary's whole host goes (nodeos and its agent): the backup is resumed only after
+    /// `PAUSE_FENCE_SECS` (default 252) of chain silence from the producer.
+    PauseHostDown,
+}
+
+impl Watcher {
+    fn pause_resume(self) -> bool {
+        matches!(self, Watcher::PauseStalled | Watcher::PauseHostDown)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -131,9 +154,10 @@ async fn run(watcher: Watcher, o: Outage, speedup: f64, sms_url: String, scratch
     cfg.clock = Some(clock.clone());
     cfg.seed = o.seed;
     cfg.producer_position = Some(o.position);
+    cfg.producer_api = watcher.pause_resume();
     match watcher {
         // Two endpoints, as the README asks and the e2e test uses: the trap corroborates on the second.
-        Watcher::Trap => cfg.endpoints = 2,
+        Watcher::Trap | Watcher::PauseStalled | Watcher::PauseHostDown => cfg.endpoints = 2,
         // One API endpoint; greymass's README has `unregprod` linked too, for its fallback.
         Watcher::Greymass => {
             cfg.endpoints = 1;
@@ -151,12 +175,31 @@ async fn run(watcher: Watcher, o: Outage, speedup: f64, sms_url: String, scratch
 
     let mut trap = None;
     let mut grey = None;
+    let agents_stop = [CancellationToken::new(), CancellationToken::new()];
+    let _stop_agents = agents_stop.clone().map(|t| t.drop_guard());
     match watcher {
-        Watcher::Trap => {
-            let env =
+        Watcher::Trap | Watcher::PauseStalled | Watcher::PauseHostDown => {
+            let env = if watcher.pause_resume() {
+                let key = AgentSigningKey::generate();
+                let mut urls = Vec::new();
+                for (i, (name, which)) in [("bp1", ApiNode::Primary), ("bp2", ApiNode::Backup)].into_iter().enumerate() {
+                    let api = node.producer_api_url(which).ok_or("no producer_api")?;
+                    urls.push(format!("{name}={}", start_agent(&api, name, &key, &clock, &agents_stop[i]).await?));
+                }
+                VarMap::new()
+                    .with(vars::CHAIN, "eos")
+                    .with(vars::PRODUCER_ACCOUNT, PRODUCER)
+                    .with(vars::RPC_URLS, node.urls().join(","))
+                    .with(vars::STATE_FILE, state_file.display())
+                    .with(vars::SWAP, "producer-api")
+                    .with(vars::AGENT_URLS, urls.join(","))
+                    .with(vars::AGENT_CLIENT_KEY, key.to_secret_text().as_str())
+            } else {
                 VarMap::antelope("eos", PRODUCER, &node.urls(), &backup.public_key(), &failover.to_wif(), &state_file)
-                    .with(vars::MISSED_BLOCKS_ALLOWED, ALLOWED)
-                    .with_twilio(&sms_url, SID, TOKEN, "+15005550006", "+14155550123");
+            };
+            let env = env
+                .with(vars::MISSED_BLOCKS_ALLOWED, ALLOWED)
+                .with_twilio(&sms_url, SID, TOKEN, "+15005550006", "+14155550123");
             let settings = witness_trap::config::load(&env).map_err(|report| format!("config: {report}"))?;
             let (clock, shutdown) = (clock.clone(), shutdown.clone());
             let options = RunOptions { exit_when_disarmed: true };
@@ -209,7 +252,14 @@ async fn run(watcher: Watcher, o: Outage, speedup: f64, sms_url: String, scratch
         reach_slot(&node, o.fail_slot, wall(2.0 * ROUND as f64)).await?;
         let (m1, t1) = (calls(&node), clock.now());
         let fail_seq = node.last_seq();
-        node.fail_primary();
+        match watcher {
+            Watcher::PauseStalled => node.set_stalled(ApiNode::Primary, true),
+            Watcher::PauseHostDown => {
+                agents_stop[0].cancel();
+                node.fail_primary();
+            }
+            Watcher::Trap | Watcher::Greymass => node.fail_primary(),
+        }
         let produced = node
             .wait_for_event(fail_seq, wall(CAP_SECS), |e| matches!(e, SimEvent::BackupProducing { .. }))
             .await
@@ -230,7 +280,7 @@ async fn run(watcher: Watcher, o: Outage, speedup: f64, sms_url: String, scratch
 
     let mut anomaly = None;
     match watcher {
-        Watcher::Trap => {
+        Watcher::Trap | Watcher::PauseStalled | Watcher::PauseHostDown => {
             let handle = trap.expect("spawned");
             match tokio::time::timeout(wall(60.0), handle).await {
                 Ok(Ok(result)) => match ExitStatus::of_run(&result) {
@@ -263,7 +313,11 @@ async fn run(watcher: Watcher, o: Outage, speedup: f64, sms_url: String, scratch
         }
     }
     let events = node.events();
+    let doubles = node.double_productions();
     drop(node);
+    if doubles > 0 {
+        anomaly = Some(format!("{doubles} double production(s)"));
+    }
     let methods: BTreeMap<String, u64> = m1
         .iter()
         .map(|(m, n)| (m.clone(), n.saturating_sub(m0.get(m).copied().unwrap_or(0))))
@@ -278,11 +332,30 @@ async fn run(watcher: Watcher, o: Outage, speedup: f64, sms_url: String, scratch
         position: o.position,
         ..Sample::default()
     };
-    analyse(&mut s, &events, fail_seq);
+    analyse(&mut s, &events, fail_seq, watcher.pause_resume());
     Ok(s)
 }
 
-fn analyse(s: &mut Sample, events: &[EventRecord], fail_seq: u64) {
+/// A node agent (in process, on 127.0.0.1) in front of one simulated node's `producer_api`.
+async fn start_agent(
+    producer_api: &str,
+    name: &str,
+    trusted: &AgentSigningKey,
+    clock: &SharedClock,
+    stop: &CancellationToken,
+) -> Result<String, String> {
+    let api = ProducerApi::parse(producer_api).map_err(|e| e.to_string())?;
+    let backend = AntelopeProducerApi::new(api, Duration::from_secs(2));
+    let verifier = Verifier::new(vec![trusted.public_key()], name.into());
+    let agent = Arc::new(Agent::new(verifier, Arc::new(backend), clock.clone()));
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let (addr, _task) =
+        witness_trap::agent::serve(listen, None, agent, stop.clone()).await.map_err(|e| format!("agent: {e}"))?;
+    Ok(format!("http://{addr}"))
+}
+
+/// `pause_resume`: no `regproducer` is expected (the swap is node-side), so only its absence is checked.
+fn analyse(s: &mut Sample, events: &[EventRecord], fail_seq: u64, pause_resume: bool) {
     let after = || events.iter().filter(|r| r.seq > fail_seq);
     let backup = after().find_map(|r| match r.event {
         SimEvent::BackupProducing { slot, .. } => Some((slot, r.time_ms)),
@@ -305,7 +378,8 @@ fn analyse(s: &mut Sample, events: &[EventRecord], fail_seq: u64) {
         after().filter(|r| matches!(&r.event, SimEvent::ProducerRegistered { producer, .. } if producer == PRODUCER));
     let unregistered = after().filter(|r| matches!(r.event, SimEvent::ProducerUnregistered { .. })).count();
     let regs = registered.count();
-    if (regs != 1 || unregistered > 0) && s.anomaly.is_none() {
+    let expected = if pause_resume { 0 } else { 1 };
+    if (regs != expected || unregistered > 0) && s.anomaly.is_none() {
         s.anomaly = Some(format!("{regs} regproducer and {unregistered} unregprod in blocks"));
     }
     if let Some(first) = s.first_missed {
@@ -342,11 +416,15 @@ pub async fn bench(opts: &Options, sms_url: &str, scratch: &Path) {
         })
         .collect();
     eprintln!(
-        "incident (eos): {} outages × 2 watchers, {} in flight, chain {}× (trap) and {}× (greymass) real time",
-        opts.outages, opts.concurrency, opts.trap_speedup, opts.greymass_speedup
+        "incident (eos): {} outages × {} watchers, {} in flight, chain {}× (trap) and {}× (greymass) real time",
+        opts.outages,
+        WATCHERS.len(),
+        opts.concurrency,
+        opts.trap_speedup,
+        opts.greymass_speedup
     );
     let mut jobs: Vec<(usize, Watcher)> =
-        (0..outages.len()).flat_map(|i| [(i, Watcher::Trap), (i, Watcher::Greymass)]).collect();
+        (0..outages.len()).flat_map(|i| WATCHERS.map(|w| (i, w))).collect();
     {
         use rand::seq::SliceRandom;
         jobs.shuffle(&mut rand::thread_rng());
@@ -356,7 +434,7 @@ pub async fn bench(opts: &Options, sms_url: &str, scratch: &Path) {
     let mut set = JoinSet::new();
     for (i, w) in jobs {
         let (gate, o, url, dir) = (gate.clone(), outages[i], sms_url.to_string(), scratch.to_path_buf());
-        let speedup = if w == Watcher::Trap { opts.trap_speedup } else { opts.greymass_speedup };
+        let speedup = if w == Watcher::Greymass { opts.greymass_speedup } else { opts.trap_speedup };
         set.spawn(async move {
             let _permit = gate.acquire_owned().await.expect("semaphore open");
             (i, w, run(w, o, speedup, url, dir).await)
@@ -364,6 +442,8 @@ pub async fn bench(opts: &Options, sms_url: &str, scratch: &Path) {
     }
     let mut trap: BTreeMap<usize, Sample> = BTreeMap::new();
     let mut grey: BTreeMap<usize, Sample> = BTreeMap::new();
+    let mut stalled: BTreeMap<usize, Sample> = BTreeMap::new();
+    let mut host_down: BTreeMap<usize, Sample> = BTreeMap::new();
     let mut errors: Vec<String> = Vec::new();
     let mut done = 0;
     while let Some(joined) = set.join_next().await {
@@ -375,6 +455,12 @@ pub async fn bench(opts: &Options, sms_url: &str, scratch: &Path) {
             (Watcher::Greymass, Ok(s)) => {
                 grey.insert(i, s);
             }
+            (Watcher::PauseStalled, Ok(s)) => {
+                stalled.insert(i, s);
+            }
+            (Watcher::PauseHostDown, Ok(s)) => {
+                host_down.insert(i, s);
+            }
             (w, Err(e)) => errors.push(format!("{w:?}: {e}")),
         }
         done += 1;
@@ -382,29 +468,32 @@ pub async fn bench(opts: &Options, sms_url: &str, scratch: &Path) {
             eprintln!("incident (eos): {done}/{total} runs ({:.0} s)", began.elapsed().as_secs_f64());
         }
     }
-    report(opts, &trap, &grey, &errors, began.elapsed().as_secs_f64());
+    report(opts, [&trap, &grey, &stalled, &host_down], &errors, began.elapsed().as_secs_f64());
 }
 
-fn report(
-    opts: &Options,
-    trap: &BTreeMap<usize, Sample>,
-    grey: &BTreeMap<usize, Sample>,
-    errors: &[String],
-    wall_secs: f64,
-) {
+fn report(opts: &Options, runs: [&BTreeMap<usize, Sample>; 4], errors: &[String], wall_secs: f64) {
+    let [trap, grey, stalled, host_down] = runs;
     println!(
         "| Antelope (CHAIN=eos, antelope-sim) | settings | endpoints | outages | blocks lost min / median / p95 / max | \
          first missed slot → swap in a block, chain s (median / p95) | first missed slot → backup produces, chain s \
          (median / p95) | swap in a block → backup produces, chain s (median / p95) | RPC calls per hour |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    let rows: [(&str, String, u32, &BTreeMap<usize, Sample>); 2] = [
-        ("witness-trap", format!("MISSED_BLOCKS_ALLOWED={ALLOWED}, POLL_INTERVAL_SECS=30 (default)"), 2, trap),
+    let defaults = format!("MISSED_BLOCKS_ALLOWED={ALLOWED}, POLL_INTERVAL_SECS=30 (default)");
+    let rows: [(&str, String, u32, &BTreeMap<usize, Sample>); 4] = [
+        ("witness-trap, regproducer swap", defaults.clone(), 2, trap),
         (
             "greymass/eosio-failover rule",
             format!("126 s checks, rounds_missed_threshold={}", greymass::ROUNDS_MISSED_THRESHOLD),
             1,
             grey,
+        ),
+        ("witness-trap, SWAP=producer-api, primary nodeos hung (agent answers)", defaults.clone(), 2, stalled),
+        (
+            "witness-trap, SWAP=producer-api, primary host down (agent too: fenced)",
+            format!("{defaults}, PAUSE_FENCE_SECS=252 (default)"),
+            2,
+            host_down,
         ),
     ];
     let mut notes = Vec::new();

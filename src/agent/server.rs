@@ -233,7 +233,7 @@ async fn perform(agent: Arc<Agent>, peer: SocketAddr, verified: Verified) -> Res
     let Verified { request, signer } = verified;
     let action = request.action;
     let node = request.node.clone();
-    tracing::info!(%peer, action = action.as_str(), node = %node, key = %signer, nonce = %request.nonce, "agent: performing");
+    tracing::info!(%peer, action = %action.as_str(), node = %node, key = %signer, nonce = %request.nonce, "agent: performing");
     // Its own task: finished even if the trap hangs up.
     let task = tokio::spawn({
         let agent = agent.clone();
@@ -251,7 +251,7 @@ async fn perform(agent: Arc<Agent>, peer: SocketAddr, verified: Verified) -> Res
     };
     match result {
         Ok(done) => {
-            tracing::info!(%peer, action = action.as_str(), node = %node, paused = ?done.paused, "agent: done");
+            tracing::info!(%peer, action = %action.as_str(), node = %node, paused = ?done.paused, "agent: done");
             answer(
                 StatusCode::OK,
                 json!({ "ok": true, "node": node, "action": action, "paused": done.paused, "head": done.head }),

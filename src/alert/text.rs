@@ -4,6 +4,8 @@
 //! avoids GSM-7 "extension" characters (`{}[]~\^|€`, which count twice) and anything outside GSM-7 (which
 //! would switch the whole SMS to UCS-2 and a 70-character limit), so a 160-character body is one SMS.
 
+use crate::chain::antelope::pause_resume::NODE_PREFIX;
+
 /// The longest body that fits one GSM-7 SMS.
 pub const MAX_SMS_LEN: usize = 160;
 
@@ -97,6 +99,10 @@ impl Incident {
     /// nothing cut.
     pub fn text(&self) -> String {
         match self {
+            // A node-side swap (`SWAP=producer-api`) has no transaction: it names the node now producing.
+            Incident::Swapped { witness, chain, missed, new_key, .. } if new_key.starts_with(NODE_PREFIX) => {
+                format!("FIRED @{} {}: missed {}, now producing on {}", witness, chain, missed, new_key)
+            }
             Incident::Swapped { witness, chain, missed, new_key, txid } => format!(
                 // Worst case (16-char name, 10-digit count, 53-char key, 40-char txid) is 156 characters.
                 "FIRED @{} {}: missed {}, key now {} tx {}",
@@ -174,6 +180,18 @@ mod tests {
             assert!(t.contains(part), "missing {part} in {t}");
         }
         assert!(t.chars().all(is_gsm7_basic));
+    }
+
+    #[test]
+    fn a_node_side_swap_names_the_node_now_producing_and_no_transaction() {
+        let i = Incident::Swapped {
+            witness: "demoproducer".into(),
+            chain: "eos".into(),
+            missed: 12,
+            new_key: "node:bp2".into(),
+            txid: "(already in effect)".into(),
+        };
+        assert_eq!(i.sms_text(), "FIRED @demoproducer eos: missed 12, now producing on node:bp2");
     }
 
     #[test]

@@ -77,6 +77,10 @@ pub enum Command {
         /// 20 for Antelope chains, whose schedule takes minutes of chain time to carry a new key].
         #[arg(long)]
         speed: Option<f64>,
+        /// Antelope chains: the failover to show, `regproducer` (the schedule carries the backup key) or
+        /// `producer-api` (two same-key nodes, paused and resumed through node agents).
+        #[arg(long, value_enum, default_value = "regproducer")]
+        swap: DemoSwap,
     },
     /// A simulated chain on 127.0.0.1 in real time, to rehearse a trap (or the container) against before
     /// mainnet: prints the .env lines that arm a trap against it and a control URL (primary down/up).
@@ -122,7 +126,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Tx { command } => {
             offline_result(offline::run_tx(&command, &mut std::io::stdin().lock(), &mut std::io::stdout().lock()))
         }
-        Command::Demo { chain, speed } => demo(&chain, speed),
+        Command::Demo { chain, speed, swap } => demo(&chain, speed, swap),
         Command::Sim { chain, endpoints, port, dir, witness } => sim(&chain, endpoints, port, dir, witness),
         other => commands::run_command(other, cli.env_file.as_deref()),
     }
@@ -173,8 +177,19 @@ fn sim(chain: &str, endpoints: usize, port: u16, dir: std::path::PathBuf, witnes
     })
 }
 
-fn demo(chain: &str, speed: Option<f64>) -> ExitStatus {
+/// `demo --swap`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoSwap {
+    Regproducer,
+    ProducerApi,
+}
+
+fn demo(chain: &str, speed: Option<f64>, swap: DemoSwap) -> ExitStatus {
     let Some(chain) = chain_spec(chain, "demo") else { return ExitStatus::Usage };
+    if swap == DemoSwap::ProducerApi && matches!(chain, DemoChain::Graphene(_)) {
+        eprintln!("witness-trap: --swap producer-api is an Antelope failover: use it with --chain eos, wax, telos or jungle");
+        return ExitStatus::Usage;
+    }
     let default_speed = match chain {
         DemoChain::Graphene(_) => crate::demo::DemoOptions::default().speedup,
         DemoChain::Antelope(_) => crate::demo_antelope::DEFAULT_SPEEDUP,
@@ -189,6 +204,11 @@ fn demo(chain: &str, speed: Option<f64>) -> ExitStatus {
             crate::demo::init_logging();
             let opts = crate::demo::DemoOptions { chain, speedup: speed, ..Default::default() };
             rt.block_on(crate::demo::run(opts, &mut std::io::stdout()))
+        }
+        DemoChain::Antelope(network) if swap == DemoSwap::ProducerApi => {
+            crate::demo_pause_resume::init_logging();
+            let opts = crate::demo_antelope::AntelopeDemoOptions { network, speedup: speed, ..Default::default() };
+            rt.block_on(crate::demo_pause_resume::run(opts, &mut std::io::stdout()))
         }
         DemoChain::Antelope(network) => {
             crate::demo_antelope::init_logging();

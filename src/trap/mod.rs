@@ -662,7 +662,7 @@ impl<P: Producer> Trap<P> {
             self.forward_notices().await;
             match status {
                 SwapStatus::InEffect { id } => {
-                    tracing::info!(txid = ?id, "swap confirmed: the chain now expects the backup key");
+                    tracing::info!(txid = ?id, "swap confirmed: the backup is in effect on chain");
                     break Outcome::Swapped { txid: id };
                 }
                 SwapStatus::Pending if pending_expiry.is_some() => {

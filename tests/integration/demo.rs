@@ -1,4 +1,4 @@
-//! `witness-trap demo --chain eos` as an operator runs it: the Antelope incident runs to completion and its
+//! `witness-trap demo --chain eos` (and `--swap producer-api`) as an operator runs it: the Antelope incident runs to completion and its
 //! narration shows the misses, the trap's decisions, the swap, the schedule and the backup producing. Asserts
 //! what the output says, never how long it took.
 
@@ -56,6 +56,46 @@ fn the_antelope_demo_narrates_the_swap_and_the_backup_producing() {
     let sms = text.lines().find(|l| l.contains("sms │")).expect("an SMS line");
     assert!(sms.contains("@demoproducer") && sms.contains("eos") && sms.contains(&backup), "{sms}");
     assert!(text.contains(&format!("active schedule: {backup}; SMS sent: 1")), "{text}");
+}
+
+#[test]
+fn the_pause_resume_demo_pauses_the_primary_before_resuming_the_backup() {
+    let out = demo(&["--chain", "eos", "--swap", "producer-api"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "exit {:?}\n{text}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("INFO trap armed producer=demoproducer chain=eos"), "{text}");
+    // Each voice in its own order: the narration (chain and nodes), the trap's log, the agents' log.
+    let in_order = |prefix: &str, steps: &[&str]| {
+        let lines: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with(prefix)).collect();
+        let voice = lines.join("\n");
+        let mut at = 0;
+        for step in steps {
+            match voice[at..].find(step) {
+                Some(i) => at += i + step.len(),
+                None => panic!("{prefix}: {step:?} missing (or out of order) after byte {at}:\n{text}"),
+            }
+        }
+    };
+    in_order("demo │", &["bp1's nodeos hangs", "summary"]);
+    assert!(text.contains("bp1 paused: true; bp2 paused: false; double productions seen: 0; SMS sent: 1"), "{text}");
+    in_order(
+        "chain │",
+        &["no block from demoproducer", "signed by bp2 (the BACKUP node)", "12 of 12 blocks signed by its BACKUP node"],
+    );
+    in_order("node │", &["bp1 (primary): producer_api pause", "bp2 (backup): producer_api RESUME"]);
+    in_order("trap │", &["crossing corroborated: firing", "resumed the backup node", "finished: fired"]);
+    in_order("agent │", &["action=pause node=bp1", "action=paused node=bp1", "action=resume node=bp2"]);
+    assert!(text.contains("first missed slot → backup's first block"), "{text}");
+    assert!(!text.contains("DOUBLE PRODUCTION"), "{text}");
+    let sms = text.lines().find(|l| l.contains("sms │")).expect("an SMS line");
+    assert!(sms.contains("FIRED @demoproducer eos: missed ") && sms.contains(", now producing on node:bp2"), "{sms}");
+}
+
+#[test]
+fn the_pause_resume_demo_is_for_antelope_chains_only() {
+    let out = demo(&["--chain", "hive", "--swap", "producer-api"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Antelope failover"));
 }
 
 #[test]
