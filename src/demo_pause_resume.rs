@@ -64,7 +64,9 @@ impl Turn {
         };
         match (self.first_block, self.missed) {
             (Some(first), 0) => format!("blocks {first}–{}: {PRODUCER}'s turn, {by}", self.last_block),
-            (Some(first), m) => format!("blocks {first}–{}: {PRODUCER}'s turn, {by}, {m} slot(s) missed", self.last_block),
+            (Some(first), m) => {
+                format!("blocks {first}–{}: {PRODUCER}'s turn, {by}, {m} slot(s) missed", self.last_block)
+            }
             (None, m) => format!("{PRODUCER}'s turn before block {next}: {m} of {slots} slots missed, no block"),
         }
     }
@@ -291,7 +293,11 @@ async fn narrate(
         say(out, "sms", &format!("to {}: \"{}\" ({} characters)", m.to, m.body, m.body.chars().count()));
     }
     say(out, "demo", "summary");
-    say(out, "", &format!("blocks lost: {missed} missed slots of {PRODUCER} (no schedule latency: the same key resumes)"));
+    say(
+        out,
+        "",
+        &format!("blocks lost: {missed} missed slots of {PRODUCER} (no schedule latency: the same key resumes)"),
+    );
     if let (Some(miss), Some((block, at))) = (first_miss_ms, backup_block) {
         say(
             out,
@@ -334,7 +340,9 @@ pub fn init_logging() {
         .without_time()
         .with_target(false)
         .with_ansi(false)
-        .with_filter(EnvFilter::new("warn,witness_trap::agent=off,witness_trap::trap=info,witness_trap::chain::antelope=info"));
+        .with_filter(EnvFilter::new(
+            "warn,witness_trap::agent=off,witness_trap::trap=info,witness_trap::chain::antelope=info",
+        ));
     let agent = fmt::layer()
         .with_writer(PrefixWriter::new(" agent │ "))
         .without_time()

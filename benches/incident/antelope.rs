@@ -182,7 +182,8 @@ async fn run(watcher: Watcher, o: Outage, speedup: f64, sms_url: String, scratch
             let env = if watcher.pause_resume() {
                 let key = AgentSigningKey::generate();
                 let mut urls = Vec::new();
-                for (i, (name, which)) in [("bp1", ApiNode::Primary), ("bp2", ApiNode::Backup)].into_iter().enumerate() {
+                for (i, (name, which)) in [("bp1", ApiNode::Primary), ("bp2", ApiNode::Backup)].into_iter().enumerate()
+                {
                     let api = node.producer_api_url(which).ok_or("no producer_api")?;
                     urls.push(format!("{name}={}", start_agent(&api, name, &key, &clock, &agents_stop[i]).await?));
                 }
@@ -197,9 +198,13 @@ async fn run(watcher: Watcher, o: Outage, speedup: f64, sms_url: String, scratch
             } else {
                 VarMap::antelope("eos", PRODUCER, &node.urls(), &backup.public_key(), &failover.to_wif(), &state_file)
             };
-            let env = env
-                .with(vars::MISSED_BLOCKS_ALLOWED, ALLOWED)
-                .with_twilio(&sms_url, SID, TOKEN, "+15005550006", "+14155550123");
+            let env = env.with(vars::MISSED_BLOCKS_ALLOWED, ALLOWED).with_twilio(
+                &sms_url,
+                SID,
+                TOKEN,
+                "+15005550006",
+                "+14155550123",
+            );
             let settings = witness_trap::config::load(&env).map_err(|report| format!("config: {report}"))?;
             let (clock, shutdown) = (clock.clone(), shutdown.clone());
             let options = RunOptions { exit_when_disarmed: true };
@@ -423,8 +428,7 @@ pub async fn bench(opts: &Options, sms_url: &str, scratch: &Path) {
         opts.trap_speedup,
         opts.greymass_speedup
     );
-    let mut jobs: Vec<(usize, Watcher)> =
-        (0..outages.len()).flat_map(|i| WATCHERS.map(|w| (i, w))).collect();
+    let mut jobs: Vec<(usize, Watcher)> = (0..outages.len()).flat_map(|i| WATCHERS.map(|w| (i, w))).collect();
     {
         use rand::seq::SliceRandom;
         jobs.shuffle(&mut rand::thread_rng());

@@ -187,7 +187,9 @@ pub enum DemoSwap {
 fn demo(chain: &str, speed: Option<f64>, swap: DemoSwap) -> ExitStatus {
     let Some(chain) = chain_spec(chain, "demo") else { return ExitStatus::Usage };
     if swap == DemoSwap::ProducerApi && matches!(chain, DemoChain::Graphene(_)) {
-        eprintln!("witness-trap: --swap producer-api is an Antelope failover: use it with --chain eos, wax, telos or jungle");
+        eprintln!(
+            "witness-trap: --swap producer-api is an Antelope failover: use it with --chain eos, wax, telos or jungle"
+        );
         return ExitStatus::Usage;
     }
     let default_speed = match chain {
