@@ -770,6 +770,7 @@ mod tests {
             missed: 3,
             new_key: "STM1".into(),
             txid: "ab".into(),
+            by: None,
         };
         assert_eq!(subject(&i), "[witness-trap] fired: @bob on steem");
     }

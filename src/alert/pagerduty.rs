@@ -147,9 +147,9 @@ mod tests {
     fn one_problem_is_one_incident() {
         let w = || ("alice".to_string(), "hive".to_string());
         let (witness, chain) = w();
-        let fired = Incident::Swapped { witness, chain, missed: 3, new_key: "K".into(), txid: "T".into() };
+        let fired = Incident::Swapped { witness, chain, missed: 3, new_key: "K".into(), txid: "T".into(), by: None };
         let (witness, chain) = w();
-        let failed = Incident::SwapFailed { witness, chain, missed: 3, reason: "r".into() };
+        let failed = Incident::SwapFailed { witness, chain, missed: 3, reason: "r".into(), by: None };
         let (witness, chain) = w();
         let blind = Incident::Blind { witness, chain, secs: 300, reason: "r".into() };
         let (witness, chain) = w();

@@ -223,6 +223,7 @@ fn fired() -> Incident {
         missed: 3,
         new_key: "STM6LLegbAgLAy28EHrffBVuANFWcFgmqRMW13wBmTExqFE9SCkg4".into(),
         txid: "0aa98236d8bb88a32d7436d58a8114b2e3c2e53d".into(),
+        by: None,
     }
 }
 

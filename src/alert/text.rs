@@ -6,6 +6,11 @@
 
 use crate::chain::antelope::pause_resume::NODE_PREFIX;
 
+/// ` (replica NAME)` when several replicas coordinate.
+fn by_replica(by: &Option<String>) -> String {
+    by.as_ref().map_or(String::new(), |r| format!(" (replica {r})"))
+}
+
 /// The longest body that fits one GSM-7 SMS.
 pub const MAX_SMS_LEN: usize = 160;
 
@@ -13,9 +18,10 @@ pub const MAX_SMS_LEN: usize = 160;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incident {
     /// The signing key was moved to the backup and the chain shows it.
-    Swapped { witness: String, chain: String, missed: u64, new_key: String, txid: String },
+    /// `by`: the replica that fired, when several coordinate (`REPLICA_NAME`).
+    Swapped { witness: String, chain: String, missed: u64, new_key: String, txid: String, by: Option<String> },
     /// The trap tried and could not get the swap onto the chain in time.
-    SwapFailed { witness: String, chain: String, missed: u64, reason: String },
+    SwapFailed { witness: String, chain: String, missed: u64, reason: String, by: Option<String> },
     /// `witness-trap test-alert`.
     Test { witness: String, chain: String },
     /// Something the operator must act on while the trap keeps guarding (the state cannot be written).
@@ -100,17 +106,35 @@ impl Incident {
     pub fn text(&self) -> String {
         match self {
             // A node-side swap (`SWAP=producer-api`) has no transaction: it names the node now producing.
-            Incident::Swapped { witness, chain, missed, new_key, .. } if new_key.starts_with(NODE_PREFIX) => {
-                format!("FIRED @{} {}: missed {}, now producing on {}", witness, chain, missed, new_key)
+            Incident::Swapped { witness, chain, missed, new_key, by, .. } if new_key.starts_with(NODE_PREFIX) => {
+                format!(
+                    "FIRED @{} {}: missed {}, now producing on {}{}",
+                    witness,
+                    chain,
+                    missed,
+                    new_key,
+                    by_replica(by)
+                )
             }
-            Incident::Swapped { witness, chain, missed, new_key, txid } => format!(
-                // Worst case (16-char name, 10-digit count, 53-char key, 40-char txid) is 156 characters.
-                "FIRED @{} {}: missed {}, key now {} tx {}",
-                witness, chain, missed, new_key, txid
+            Incident::Swapped { witness, chain, missed, new_key, txid, by } => format!(
+                // Worst case (16-char name, 10-digit count, 53-char key, 40-char txid) is 156 characters; the
+                // replica's name comes last, so a cut takes it first.
+                "FIRED @{} {}: missed {}, key now {} tx {}{}",
+                witness,
+                chain,
+                missed,
+                new_key,
+                txid,
+                by_replica(by)
             ),
-            Incident::SwapFailed { witness, chain, missed, reason } => {
-                format!("TRAP FAILED @{} {}: missed {}, KEY SWAP FAILED: {}. Act now.", witness, chain, missed, reason)
-            }
+            Incident::SwapFailed { witness, chain, missed, reason, by } => format!(
+                "TRAP FAILED @{} {}{}: missed {}, KEY SWAP FAILED: {}. Act now.",
+                witness,
+                chain,
+                by_replica(by),
+                missed,
+                reason
+            ),
             Incident::Warning { witness, chain, text } | Incident::Distrust { witness, chain, text } => {
                 format!("witness-trap @{} {}: {}", witness, chain, text)
             }
@@ -173,6 +197,7 @@ mod tests {
             missed: 4_294_967_295,
             new_key: long_key(),
             txid: "0aa98236d8bb88a32d7436d58a8114b2e3c2e53d".into(),
+            by: None,
         };
         let t = i.sms_text();
         assert!(t.chars().count() <= MAX_SMS_LEN, "{} chars: {t}", t.chars().count());
@@ -190,8 +215,18 @@ mod tests {
             missed: 12,
             new_key: "node:bp2".into(),
             txid: "(already in effect)".into(),
+            by: None,
         };
         assert_eq!(i.sms_text(), "FIRED @demoproducer eos: missed 12, now producing on node:bp2");
+        let by = Incident::Swapped {
+            witness: "alice".into(),
+            chain: "hive".into(),
+            missed: 3,
+            new_key: "STM1".into(),
+            txid: "ab".into(),
+            by: Some("trap-b".into()),
+        };
+        assert_eq!(by.sms_text(), "FIRED @alice hive: missed 3, key now STM1 tx ab (replica trap-b)");
     }
 
     #[test]
@@ -201,6 +236,7 @@ mod tests {
             chain: "hive".into(),
             missed: 3,
             reason: "x{y}€".repeat(100),
+            by: None,
         };
         let t = i.sms_text();
         assert_eq!(t.chars().count(), MAX_SMS_LEN);

@@ -49,14 +49,24 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// `"replica": NAME` added when several replicas coordinate (absent otherwise, as before).
+fn with_replica(mut v: serde_json::Value, by: &Option<String>) -> serde_json::Value {
+    if let (Some(name), Some(map)) = (by, v.as_object_mut()) {
+        map.insert("replica".into(), serde_json::Value::String(name.clone()));
+    }
+    v
+}
+
 /// The event's own facts.
 fn details(incident: &Incident) -> serde_json::Value {
     use serde_json::json;
     match incident {
-        Incident::Swapped { missed, new_key, txid, .. } => {
-            json!({ "missed": missed, "new_key": new_key, "txid": txid })
+        Incident::Swapped { missed, new_key, txid, by, .. } => {
+            with_replica(json!({ "missed": missed, "new_key": new_key, "txid": txid }), by)
         }
-        Incident::SwapFailed { missed, reason, .. } => json!({ "missed": missed, "reason": reason }),
+        Incident::SwapFailed { missed, reason, by, .. } => {
+            with_replica(json!({ "missed": missed, "reason": reason }), by)
+        }
         Incident::Armed { allowed, .. } => json!({ "allowed": allowed }),
         Incident::Blind { secs, reason, .. } => json!({ "secs": secs, "reason": reason }),
         Incident::Distrust { text, .. } | Incident::Warning { text, .. } | Incident::DisarmedStart { text, .. } => {
@@ -150,6 +160,7 @@ mod tests {
             missed: 3,
             new_key: "STM6LLegbAgLAy28EHrffBVuANFWcFgmqRMW13wBmTExqFE9SCkg4".into(),
             txid: "0aa98236d8bb88a32d7436d58a8114b2e3c2e53d".into(),
+            by: None,
         };
         let v: serde_json::Value = serde_json::from_slice(&body(&i, 1_796_184_000)).unwrap();
         assert_eq!(v["event"], "fired");

@@ -74,7 +74,10 @@ impl ExitStatus {
         match e {
             ServiceError::Config(_) | ServiceError::Refused(_) => ExitStatus::Config,
             ServiceError::ChainUnavailable(_) => ExitStatus::ChainUnavailable,
-            ServiceError::Locked { .. } | ServiceError::Failure(_) | ServiceError::Busy(_) => ExitStatus::Failure,
+            ServiceError::Locked { .. }
+            | ServiceError::Failure(_)
+            | ServiceError::Busy(_)
+            | ServiceError::Coordination(_) => ExitStatus::Failure,
         }
     }
 }

@@ -8,6 +8,8 @@ pub mod agent;
 pub mod alerts;
 pub mod antelope;
 pub mod check;
+#[cfg(feature = "etcd")]
+pub mod coordination;
 pub mod env_map;
 pub mod vars;
 
@@ -39,6 +41,9 @@ pub struct Settings {
     pub alerts: AlertSettings,
     pub log_format: LogFormat,
     pub log_level: Option<String>,
+    /// `COORDINATION=etcd`: this trap is one replica of several (`None`: the single trap of `STATE_FILE`).
+    #[cfg(feature = "etcd")]
+    pub coordination: Option<coordination::CoordinationSettings>,
 }
 
 /// The producer's settings, by chain family.
@@ -166,6 +171,11 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
     let alerts = alerts::alerts(&mut c);
     let blind_alert_after = c.seconds(vars::BLIND_ALERT_SECS, vars::DEFAULT_BLIND_ALERT_SECS, 86_400);
     let (log_format, log_level) = logging(&mut c);
+    let kind = if antelope { ChainKind::Antelope } else { ChainKind::Graphene };
+    #[cfg(feature = "etcd")]
+    let coordination = coordination::settings(&mut c, kind, poll_interval);
+    #[cfg(not(feature = "etcd"))]
+    no_coordination(&mut c, kind);
     let (Some(chain), Some(trigger)) = (chain, trigger) else {
         return Err(Report { problems: c.problems });
     };
@@ -214,8 +224,23 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
         alerts,
         log_format,
         log_level,
+        #[cfg(feature = "etcd")]
+        coordination,
     };
     c.finish(settings)
+}
+
+/// A build without `--features etcd` refuses `COORDINATION=etcd` rather than running as a lone trap.
+#[cfg(not(feature = "etcd"))]
+fn no_coordination(c: &mut Collector, _kind: ChainKind) {
+    match c.src.get(vars::COORDINATION).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("none") | Some("") => {}
+        Some(_) => c.push(
+            vars::COORDINATION,
+            "this build of witness-trap has no etcd coordination",
+            "build with `cargo build --release --features etcd`, or set COORDINATION=none",
+        ),
+    }
 }
 
 /// The Hive/Steem producer's variables.

@@ -124,6 +124,22 @@ pub const NODEOS_PRODUCER_API: &str = "NODEOS_PRODUCER_API";
 pub const AGENT_CLIENT_KEY: &str = "AGENT_CLIENT_KEY";
 /// Antelope: `regproducer` (default) or `producer-api` (pause/resume through the node agents).
 pub const SWAP: &str = "SWAP";
+/// `none` (default: one trap, its state in `STATE_FILE`) or `etcd` (several replicas, one fires).
+pub const COORDINATION: &str = "COORDINATION";
+/// etcd members, comma-separated `http://host:port` or `https://host:port` (1, or 3 or more).
+pub const ETCD_ENDPOINTS: &str = "ETCD_ENDPOINTS";
+/// Under which key prefix the traps keep their lock, state and replica reports; default `/witness-trap/`.
+pub const ETCD_PREFIX: &str = "ETCD_PREFIX";
+pub const ETCD_CA_FILE: &str = "ETCD_CA_FILE";
+pub const ETCD_CERT_FILE: &str = "ETCD_CERT_FILE";
+pub const ETCD_KEY_FILE: &str = "ETCD_KEY_FILE";
+pub const ETCD_USERNAME: &str = "ETCD_USERNAME";
+/// A secret: `ETCD_PASSWORD` or `ETCD_PASSWORD_FILE`.
+pub const ETCD_PASSWORD: &str = "ETCD_PASSWORD";
+/// The replica's etcd lease, in seconds; default 10.
+pub const LEASE_TTL_SECS: &str = "LEASE_TTL_SECS";
+/// This replica's name in the lock, `status` and the alerts; default the host name.
+pub const REPLICA_NAME: &str = "REPLICA_NAME";
 /// With `SWAP=producer-api`: `NAME=URL` of each node's agent, comma-separated, the primary first.
 pub const AGENT_URLS: &str = "AGENT_URLS";
 /// A PEM certificate (or CA) to trust for `https://` agents.

@@ -82,6 +82,18 @@ pub async fn check(settings: Settings, clock: SharedClock) -> Result<CheckReport
     let store = FileStore::open_shared(&settings.state_file);
     let trigger = settings.trap.trigger;
     let fail = |error| CheckFailure { endpoints: Vec::new(), warnings: Vec::new(), error };
+    // A replica: every etcd member must answer as a healthy member with a leader.
+    #[cfg(feature = "etcd")]
+    if let Some(c) = &settings.coordination {
+        if let Err(why) = coordination::check_reachable(&c.etcd).await {
+            let problem = Problem::new(
+                crate::config::vars::ETCD_ENDPOINTS,
+                why.trim_start_matches("ETCD_ENDPOINTS: "),
+                "start or repair the etcd members (a replica does not act while etcd is unreachable), or fix the list",
+            );
+            return Err(fail(ServiceError::Config(Report { problems: vec![problem] })));
+        }
+    }
     match settings.chain {
         ChainSettings::Graphene(g) => {
             let producer = graphene(g, clock).map_err(fail)?;
@@ -121,15 +133,75 @@ pub struct StatusReport {
 
 /// `status`: the producer, the chain now, the trap's state and its last poll.
 pub async fn status(settings: Settings, clock: SharedClock) -> Result<StatusReport, ServiceError> {
-    let store = FileStore::open_shared(&settings.state_file);
     let trigger = settings.trap.trigger;
     let facts = read_instance_file(&settings.state_file);
+    #[cfg(feature = "etcd")]
+    if let Some(c) = &settings.coordination {
+        let admin = etcd_admin(c, &settings.identity()).await?;
+        let mut report = match settings.chain {
+            ChainSettings::Graphene(g) => status_with(graphene(g, clock)?, trigger, &admin, facts).await,
+            ChainSettings::Antelope(a) => {
+                with_antelope!(a, clock, std::convert::identity, |p| status_with(p, trigger, &admin, facts).await)
+            }
+        };
+        if let Ok(r) = report.as_mut() {
+            r.lines.extend(replica_lines(admin.coordinator(), c.replica()).await);
+        }
+        return report;
+    }
+    let store = FileStore::open_shared(&settings.state_file);
     match settings.chain {
         ChainSettings::Graphene(g) => status_with(graphene(g, clock)?, trigger, &store, facts).await,
         ChainSettings::Antelope(a) => {
             with_antelope!(a, clock, std::convert::identity, |p| status_with(p, trigger, &store, facts).await)
         }
     }
+}
+
+/// The trap's record in etcd, for `status` and `rearm`.
+#[cfg(feature = "etcd")]
+async fn etcd_admin(
+    c: &crate::config::coordination::CoordinationSettings,
+    id: &Identity,
+) -> Result<crate::store::etcd::EtcdAdmin, ServiceError> {
+    let scope = format!("{}/{}", id.chain, id.producer);
+    let coord = coordination::Coordinator::connect(c.etcd.clone(), &scope)
+        .await
+        .map_err(|e| ServiceError::Coordination(format!("{e}; check ETCD_ENDPOINTS")))?;
+    Ok(crate::store::etcd::EtcdAdmin::new(coord))
+}
+
+/// `status` with coordination: the lock holder and every replica's last report.
+#[cfg(feature = "etcd")]
+async fn replica_lines(coord: &coordination::Coordinator, me: &str) -> Vec<String> {
+    let mut lines = vec![format!("replica:    {me} (this one)")];
+    match coord.holder().await {
+        Ok(holder) => lines.push(format!("lock holder: {}", holder.as_deref().unwrap_or("none"))),
+        Err(e) => {
+            lines.push("lock holder: unknown".into());
+            lines.push(format!("problem:    coordination unavailable: {e}; no replica fires until etcd answers"));
+            return lines;
+        }
+    }
+    match coord.replicas().await {
+        Ok(replicas) if replicas.is_empty() => lines.push("replicas:   none reporting".into()),
+        Ok(replicas) => {
+            for r in replicas {
+                let facts = crate::trap::state::InstanceFacts::decode(r.report.as_bytes());
+                let poll = facts.last_poll.map_or("no poll yet".to_string(), |p| {
+                    format!(
+                        "last poll {} {} {}",
+                        fmt_time(p.at),
+                        if p.healthy { "healthy" } else { "UNHEALTHY" },
+                        p.note
+                    )
+                });
+                lines.push(format!("replica {}: {poll}", r.name));
+            }
+        }
+        Err(e) => lines.push(format!("problem:    cannot list the replicas: {e}")),
+    }
+    lines
 }
 
 async fn status_with<P: Producer>(
@@ -254,21 +326,27 @@ pub struct Rearmed {
 
 /// `rearm`: a fresh armed state from the chain now, after every pre-arming check passes.
 pub async fn rearm(settings: Settings, clock: SharedClock) -> Result<Rearmed, ServiceError> {
-    let store = FileStore::open_exclusive(&settings.state_file).map_err(|error| ServiceError::Locked {
-        error,
-        hint: "stop the running trap first (`docker compose stop`), then re-arm",
-    })?;
+    // With coordination the state is the group's, in etcd: replaced with a compare on its revision, while
+    // the replicas run (they idle on a fired record and campaign again once it is armed).
+    #[cfg(feature = "etcd")]
+    let store: Box<dyn StateStore> = match &settings.coordination {
+        Some(c) => Box::new(etcd_admin(c, &settings.identity()).await?),
+        None => Box::new(lone_store(&settings)?),
+    };
+    #[cfg(not(feature = "etcd"))]
+    let store: Box<dyn StateStore> = Box::new(lone_store(&settings)?);
+    let store = store.as_ref();
     let kind = settings.kind();
     let (mut done, id) = match settings.chain {
         ChainSettings::Graphene(g) => {
-            rearm_with(graphene(g, clock.clone())?, kind, settings.trap, &store, clock.clone()).await?
+            rearm_with(graphene(g, clock.clone())?, kind, settings.trap, store, clock.clone()).await?
         }
         ChainSettings::Antelope(a) => {
             with_antelope!(a, clock.clone(), std::convert::identity, |p| rearm_with(
                 p,
                 kind,
                 settings.trap,
-                &store,
+                store,
                 clock.clone()
             )
             .await?)
@@ -282,6 +360,14 @@ pub async fn rearm(settings: Settings, clock: SharedClock) -> Result<Rearmed, Se
         done.pagerduty = Some((key, result));
     }
     Ok(done)
+}
+
+/// The lone trap's state file, locked: `rearm` never runs beside a running trap.
+fn lone_store(settings: &Settings) -> Result<FileStore, ServiceError> {
+    FileStore::open_exclusive(&settings.state_file).map_err(|error| ServiceError::Locked {
+        error,
+        hint: "stop the running trap first (`docker compose stop`), then re-arm",
+    })
 }
 
 async fn rearm_with<P: Producer>(

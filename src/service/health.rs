@@ -25,10 +25,15 @@ pub fn health(state_file: &Path, now: ChainTime, poll_interval: Duration) -> Hea
             let (healthy, line) = health_of(&state, &facts, now, poll_interval);
             Health { healthy, line }
         }
-        Ok(None) => Health {
-            healthy: false,
-            line: format!("unhealthy: no state file at {} (not armed yet)", state_file.display()),
-        },
+        Ok(None) => {
+            // No state yet, but this instance may know why (a replica that cannot reach etcd).
+            let why = read_instance_file(state_file).last_poll.map(|p| p.problems).unwrap_or_default();
+            let line = match why.is_empty() {
+                true => format!("unhealthy: no state file at {} (not armed yet)", state_file.display()),
+                false => format!("unhealthy: not armed: {}", why.join("; ")),
+            };
+            Health { healthy: false, line }
+        }
         Err(e) => Health { healthy: false, line: format!("unhealthy: {e}") },
     }
 }

@@ -7,6 +7,8 @@
 
 pub mod commands;
 pub mod health;
+#[cfg(feature = "etcd")]
+mod replica;
 pub mod run;
 pub mod switch;
 
@@ -48,11 +50,21 @@ pub enum ServiceError {
     /// Another command holds what this one needs (a switch waiting, a trap that does not step aside).
     #[error("{0}")]
     Busy(String),
+    /// etcd refused or could not take a step (`COORDINATION=etcd`): this replica stops acting.
+    #[error("{0}")]
+    Coordination(String),
 }
 
 impl From<TrapError> for ServiceError {
     fn from(e: TrapError) -> Self {
         match e {
+            #[cfg(feature = "etcd")]
+            TrapError::State(crate::trap::state::StateError::Store(s @ StoreError::Coordination(_))) => {
+                ServiceError::Coordination(s.to_string())
+            }
+            TrapError::State(crate::trap::state::StateError::Store(s @ StoreError::Conflict { .. })) if matches!(&s, StoreError::Conflict { store, .. } if store == "etcd") => {
+                ServiceError::Coordination(s.to_string())
+            }
             TrapError::State(s) => ServiceError::Failure(s.to_string()),
             other => ServiceError::Refused(other),
         }

@@ -66,36 +66,77 @@ pub async fn run(
         heartbeat,
         state_file: Some(settings.state_file.clone()),
     };
+    #[cfg(feature = "etcd")]
+    let coordination = settings.coordination;
+    #[cfg(not(feature = "etcd"))]
+    let coordination = None;
+    let go = Go { run, clock: clock.clone(), store, alerts, serving, shutdown, options, coordination };
     match settings.chain {
         ChainSettings::Graphene(g) => {
             let producer = GrapheneProducer::new(g, clock.clone()).map_err(|e| failure(&e))?;
-            run_with(producer, run, clock, store, alerts, serving, shutdown, options).await
+            go.run(producer).await
         }
         ChainSettings::Antelope(a) => {
             let pause_resume = a.pause_resume.clone();
             let producer = crate::chain::antelope::AntelopeProducer::new(a, clock.clone()).map_err(|e| failure(&e))?;
             match pause_resume {
-                None => run_with(producer, run, clock, store, alerts, serving, shutdown, options).await,
+                None => go.run(producer).await,
                 Some(pr) => {
                     let producer =
                         crate::chain::antelope::pause_resume::PauseResumeProducer::new(producer, pr, clock.clone())
                             .map_err(ServiceError::Failure)?;
-                    run_with(producer, run, clock, store, alerts, serving, shutdown, options).await
+                    go.run(producer).await
                 }
             }
         }
     }
 }
 
+#[cfg(feature = "etcd")]
+type Coordination = Option<crate::config::coordination::CoordinationSettings>;
+#[cfg(not(feature = "etcd"))]
+type Coordination = Option<std::convert::Infallible>;
+
+/// Everything but the producer: a lone trap on its state file, or a replica coordinated by etcd.
+struct Go {
+    run: Run,
+    clock: SharedClock,
+    /// The state file, locked for this process (a replica keeps only a copy there).
+    store: Arc<dyn StateStore>,
+    alerts: crate::alert::Fanout,
+    serving: CancellationToken,
+    shutdown: CancellationToken,
+    options: RunOptions,
+    coordination: Coordination,
+}
+
+impl Go {
+    async fn run<P: Producer>(self, producer: P) -> Result<RunOutcome, ServiceError> {
+        let Go { run, clock, store, alerts, serving, shutdown, options, coordination } = self;
+        match coordination {
+            None => run_with(producer, run, clock, store, alerts, serving, shutdown, options).await,
+            #[cfg(feature = "etcd")]
+            Some(c) => {
+                let metrics = serve_metrics(run.metrics_addr, &run.identity, &producer, &alerts, serving).await?;
+                let alerts = alerts.with_metrics(metrics.clone());
+                let _locked = store;
+                super::replica::run_replica(producer, run, c, clock, alerts, metrics, shutdown, options).await
+            }
+            #[cfg(not(feature = "etcd"))]
+            Some(never) => match never {},
+        }
+    }
+}
+
 /// What `run` hands every chain family's trap.
-struct Run {
-    kind: crate::chain::ChainKind,
-    trap: trap::TrapSettings,
-    metrics_addr: Option<std::net::SocketAddr>,
-    identity: crate::chain::Identity,
-    heartbeat: Option<Arc<crate::alert::heartbeat::Heartbeat>>,
+pub(super) struct Run {
+    pub(super) kind: crate::chain::ChainKind,
+    pub(super) trap: trap::TrapSettings,
+    pub(super) metrics_addr: Option<std::net::SocketAddr>,
+    pub(super) identity: crate::chain::Identity,
+    pub(super) heartbeat: Option<Arc<crate::alert::heartbeat::Heartbeat>>,
     /// The state file, whose lock a planned switch may ask for (`None`: a store without one).
-    state_file: Option<std::path::PathBuf>,
+    pub(super) state_file: Option<std::path::PathBuf>,
 }
 
 /// Serve the metrics, open (arm or resume) the trap of `producer` and watch until it fires or stops. A
@@ -117,7 +158,8 @@ async fn run_with<P: Producer>(
     let mut producer = producer;
     loop {
         let trap = open(producer, run.kind, run.trap.clone(), clock.clone(), store, alerts.clone())
-            .await?
+            .await
+            .map_err(|(e, _)| e)?
             .with_heartbeat(run.heartbeat.clone())
             .with_metrics(metrics.clone());
         let pause = CancellationToken::new();
@@ -196,7 +238,7 @@ async fn wait_for_switch(
 /// Start the `/metrics` endpoint if `METRICS_ADDR` is set, with every family present from the start
 /// (each endpoint and each channel known already). A port that cannot be bound stops the run before
 /// anything is armed, naming the variable.
-async fn serve_metrics<P: Producer>(
+pub(super) async fn serve_metrics<P: Producer>(
     addr: Option<std::net::SocketAddr>,
     identity: &crate::chain::Identity,
     producer: &P,
@@ -222,25 +264,28 @@ async fn serve_metrics<P: Producer>(
 }
 
 /// Check the chain as the state requires, then open (arm or resume) the trap.
-async fn open<P: Producer>(
+/// On failure the producer comes back when it was not consumed yet (a replica campaigns again with it).
+pub(super) async fn open<P: Producer>(
     mut producer: P,
     kind: crate::chain::ChainKind,
     settings: trap::TrapSettings,
     clock: SharedClock,
     store: Arc<dyn StateStore>,
     alerts: crate::alert::Fanout,
-) -> Result<Trap<P>, ServiceError> {
-    let existing = load_state::<P::Baseline>(store.as_ref(), &producer.identity()).await?;
+) -> Result<Trap<P>, (ServiceError, Option<P>)> {
+    let existing = match load_state::<P::Baseline>(store.as_ref(), &producer.identity()).await {
+        Ok(e) => e,
+        Err(e) => return Err((ServiceError::from(e), Some(producer))),
+    };
     if let Some(roles) = existing.as_ref().and_then(|(s, _)| s.roles.as_ref()) {
-        producer.assume_roles(&roles.current, &roles.backup).map_err(|e| {
-            ServiceError::Config(Report {
-                problems: vec![crate::config::vars::Problem::new(
-                    crate::config::vars::BACKUP_SIGNING_WIF,
-                    e,
-                    "set BACKUP_SIGNING_WIF or ACTIVE_WIF, or re-arm with the configured roles (`witness-trap rearm`)",
-                )],
-            })
-        })?;
+        if let Err(e) = producer.assume_roles(&roles.current, &roles.backup) {
+            let problem = crate::config::vars::Problem::new(
+                crate::config::vars::BACKUP_SIGNING_WIF,
+                e,
+                "set BACKUP_SIGNING_WIF or ACTIVE_WIF, or re-arm with the configured roles (`witness-trap rearm`)",
+            );
+            return Err((ServiceError::Config(Report { problems: vec![problem] }), Some(producer)));
+        }
         tracing::info!(current = %roles.current, backup = %roles.backup, "guarding the roles a planned switch swapped");
     }
     let mut baseline = None;
@@ -261,21 +306,24 @@ async fn open<P: Producer>(
             match (result.reading, arming) {
                 (None, true) => {
                     let report = Report { problems: result.errors };
-                    return Err(if chain_unreachable(&report) {
+                    let e = if chain_unreachable(&report) {
                         ServiceError::ChainUnavailable(report)
                     } else {
                         ServiceError::Config(report)
-                    });
+                    };
+                    return Err((e, Some(producer)));
                 }
                 (None, false) => tracing::warn!("the chain cannot be read now; resuming the armed trap blind"),
                 (Some(_), _) if !result.errors.is_empty() => {
-                    return Err(ServiceError::Config(Report { problems: result.errors }))
+                    return Err((ServiceError::Config(Report { problems: result.errors }), Some(producer)))
                 }
                 (Some((_, b)), _) => baseline = Some(b),
             }
         }
     }
-    let trap = Trap::open(settings, producer, clock, store, alerts, baseline).await?;
+    let trap = Trap::open(settings, producer, clock, store, alerts, baseline)
+        .await
+        .map_err(|e| (ServiceError::from(e), None))?;
     tracing::info!(
         state = trap.state().phase.name(),
         allowed = trap.allowed(),
@@ -291,12 +339,12 @@ fn chain_unreachable(report: &Report) -> bool {
 }
 
 /// How one watch ended: for good, or stepped aside for a switch with the producer handed back.
-enum Watched<P> {
+pub(super) enum Watched<P> {
     Done(RunOutcome),
     Paused(P),
 }
 
-async fn watch<P: Producer>(
+pub(super) async fn watch<P: Producer>(
     mut trap: Trap<P>,
     shutdown: CancellationToken,
     options: RunOptions,

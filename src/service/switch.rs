@@ -117,14 +117,28 @@ pub async fn switch(
     let held = if request.dry_run {
         None
     } else {
-        match take_state(&settings.state_file, request.wait_for_trap, &shutdown, progress).await? {
+        #[cfg(feature = "etcd")]
+        let taken = match &settings.coordination {
+            Some(c) => {
+                let id = settings.identity();
+                take_group(c, &id, &settings.state_file, request.wait_for_trap, &shutdown, progress).await?
+            }
+            None => take_state(&settings.state_file, request.wait_for_trap, &shutdown, progress)
+                .await?
+                .map(|(claim, store)| Held::File(claim, store)),
+        };
+        #[cfg(not(feature = "etcd"))]
+        let taken = take_state(&settings.state_file, request.wait_for_trap, &shutdown, progress)
+            .await?
+            .map(|(claim, store)| Held::File(claim, store));
+        match taken {
             Some(held) => Some(held),
             None => return Ok(SwitchOutcome::Cancelled),
         }
     };
     let kind = settings.kind();
     let trap = settings.trap.clone();
-    let store = held.as_ref().map(|(_, store)| store as &dyn StateStore);
+    let store = held.as_ref().map(Held::store);
     let settings_swap = match &settings.chain {
         ChainSettings::Antelope(a) => Some(a.pause_resume.is_some()),
         ChainSettings::Graphene(_) => None,
@@ -212,8 +226,118 @@ pub async fn switch(
             switch_with(producer, plan, request, clock, shutdown, progress).await
         }
     };
-    drop(held);
+    if let Some(held) = held {
+        held.release().await;
+    }
     outcome
+}
+
+/// What a switch holds while it runs: the state file (beside a lone trap) or the group's lock (replicas).
+enum Held {
+    /// The claim first, the lock second: the trap stands aside while the claim lives.
+    File(Claim, FileStore),
+    /// The switch's own etcd session holding the trap's lock and the switch request, and the state in etcd.
+    #[cfg(feature = "etcd")]
+    Group(std::sync::Arc<coordination::Session>, crate::store::etcd::EtcdStore),
+}
+
+impl Held {
+    fn store(&self) -> &dyn StateStore {
+        match self {
+            Held::File(_, store) => store,
+            #[cfg(feature = "etcd")]
+            Held::Group(_, store) => store,
+        }
+    }
+
+    /// Let the trap (or the replicas) have the state back.
+    async fn release(self) {
+        match self {
+            Held::File(claim, store) => {
+                drop(claim);
+                drop(store);
+            }
+            #[cfg(feature = "etcd")]
+            Held::Group(session, store) => {
+                drop(store);
+                session.close().await;
+            }
+        }
+    }
+}
+
+/// With coordination: ask the group's holder to step aside (a request key under the switch's own lease),
+/// then take the trap's lock as a replica would. One switch at a time; the lock holder steps aside only
+/// while armed, between two looks.
+#[cfg(feature = "etcd")]
+async fn take_group(
+    c: &crate::config::coordination::CoordinationSettings,
+    id: &crate::chain::Identity,
+    state_file: &std::path::Path,
+    wait: Duration,
+    shutdown: &CancellationToken,
+    progress: Progress<'_>,
+) -> Result<Option<Held>, ServiceError> {
+    use std::sync::Arc;
+    let scope = format!("{}/{}", id.chain, id.producer);
+    let mut etcd = c.etcd.clone();
+    etcd.replica = format!("switch-{}", c.replica());
+    let unavailable = |e: coordination::CoordError| {
+        ServiceError::Coordination(format!("{e}; a switch with COORDINATION=etcd needs etcd: nothing changed"))
+    };
+    let session = Arc::new(coordination::Session::open(etcd, &scope).await.map_err(unavailable)?);
+    match session.request_switch().await {
+        Ok(None) => {}
+        Ok(Some(by)) => {
+            session.close().await;
+            return Err(ServiceError::Busy(format!(
+                "a planned switch ({by}) is already waiting for the trap: one switch at a time; nothing changed"
+            )));
+        }
+        Err(e) => {
+            session.close().await;
+            return Err(unavailable(e));
+        }
+    }
+    let started = std::time::Instant::now();
+    let mut asked = false;
+    loop {
+        match session.try_acquire().await {
+            Ok(None) => {
+                if asked {
+                    progress("the replica stepped aside; this switch holds the trap's lock until it ends".into());
+                }
+                let store = crate::store::etcd::EtcdStore::new(session.clone(), state_file);
+                return Ok(Some(Held::Group(session, store)));
+            }
+            Ok(Some(holder)) if !asked => {
+                progress(format!(
+                    "replica {holder} holds the trap: asking it to step aside (it does so while armed, between two looks)"
+                ));
+                asked = true;
+            }
+            Ok(Some(_)) => {}
+            Err(e) => {
+                session.close().await;
+                return Err(unavailable(e));
+            }
+        }
+        if started.elapsed() >= wait {
+            session.close().await;
+            return Err(ServiceError::Busy(format!(
+                "the replica holding the trap did not step aside within {} s: it does so only while armed (if it is \
+                 firing, let it finish; `witness-trap status` shows it); nothing changed",
+                wait.as_secs()
+            )));
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                session.close().await;
+                return Ok(None);
+            }
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    }
 }
 
 /// Claim the state file and take its lock, asking a running trap to step aside; `None`: stopped while waiting.

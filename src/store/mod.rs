@@ -9,9 +9,12 @@
 //!   part of the trap's decisions, and a failure to write them is only bookkeeping.
 //!
 //! Values are bytes: the typed layer (`trap::state`) encodes and decodes them, so a store never needs to
-//! know a chain's types. [`file::FileStore`] is the single-host store.
+//! know a chain's types. [`file::FileStore`] is the single-host store; `etcd::EtcdStore` (with `--features
+//! etcd`) the replicas' one.
 
 pub mod atomic;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub mod file;
 pub mod handoff;
 pub mod memory;
@@ -44,6 +47,11 @@ pub enum StoreError {
     Locked(#[from] atomic::LockError),
     #[error(transparent)]
     Io(#[from] atomic::PersistError),
+    /// etcd refused or could not take the write (`COORDINATION=etcd`): fenced, not live, or unavailable.
+    /// Never guarded from memory: a replica that cannot record a step must not take it.
+    #[cfg(feature = "etcd")]
+    #[error(transparent)]
+    Coordination(coordination::CoordError),
 }
 
 /// A boxed future, so that stores can be used as `dyn StateStore` (an etcd store's calls are async).

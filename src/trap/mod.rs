@@ -147,6 +147,8 @@ pub struct Trap<P: Producer> {
     heartbeat: Option<Arc<alert::heartbeat::Heartbeat>>,
     /// The Prometheus metrics, if `METRICS_ADDR` is set.
     metrics: Option<Arc<Metrics>>,
+    /// `REPLICA_NAME` when several replicas coordinate: named in the fire's alerts.
+    replica: Option<String>,
 }
 
 /// Load the stored state of `identity`, with its revision; `None` if there is none yet.
@@ -231,6 +233,7 @@ impl<P: Producer> Trap<P> {
             blind_since: None,
             heartbeat: None,
             metrics: None,
+            replica: None,
         };
         if let Some(reason) = trap.unsaved.clone() {
             trap.state_not_writable(&reason);
@@ -250,6 +253,12 @@ impl<P: Producer> Trap<P> {
     }
 
     /// Keep `metrics` up to date: phase, trigger, polls, misses, endpoints, fires.
+    /// Name this replica in the fire's alerts.
+    pub fn with_replica(mut self, replica: Option<String>) -> Self {
+        self.replica = replica;
+        self
+    }
+
     pub fn with_metrics(mut self, metrics: Option<Arc<Metrics>>) -> Self {
         self.metrics = metrics;
         self.export_phase();
@@ -783,10 +792,15 @@ impl<P: Producer> Trap<P> {
                 missed,
                 new_key: target.clone(),
                 txid: txid.clone().unwrap_or_else(|| "(already in effect)".into()),
+                by: self.replica.clone(),
             },
-            Outcome::Failed { reason } => {
-                Incident::SwapFailed { witness: id.producer, chain: id.chain, missed, reason: reason.clone() }
-            }
+            Outcome::Failed { reason } => Incident::SwapFailed {
+                witness: id.producer,
+                chain: id.chain,
+                missed,
+                reason: reason.clone(),
+                by: self.replica.clone(),
+            },
         };
         let mut deliveries = alerts.clone();
         if deliveries.values().any(|d| *d == alert::Delivery::Pending) {

@@ -14,6 +14,9 @@ mod channels;
 mod cli;
 /// Configuration problems: every bad variable is named, nothing is armed or broadcast.
 mod config;
+/// `COORDINATION=etcd` (with `--features etcd`): three replicas against a real etcd and the simulated chain; one fires.
+#[cfg(feature = "etcd")]
+mod coordinated;
 /// `witness-trap demo --chain eos`: the Antelope incident narrated to the end.
 mod demo;
 /// End to end against the simulated chain: both operations and chains, restarts, faults, alerts, slots.

@@ -58,6 +58,10 @@ impl Coordinator {
         self.key("trap")
     }
 
+    pub(crate) fn switch_key(&self) -> String {
+        self.key("switch")
+    }
+
     pub(crate) fn replica_key(&self, name: &str) -> String {
         self.key(&format!("replicas/{name}"))
     }
@@ -90,6 +94,13 @@ impl Coordinator {
     pub async fn holder(&self) -> Result<Option<String>, CoordError> {
         let mut c = self.client.clone();
         let resp = self.bounded(c.get(self.lock_key(), None)).await?;
+        Ok(resp.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
+    }
+
+    /// Who asked the holder to step aside for a planned switch, if anyone (`witness-trap switch`).
+    pub async fn switch_request(&self) -> Result<Option<String>, CoordError> {
+        let mut c = self.client.clone();
+        let resp = self.bounded(c.get(self.switch_key(), None)).await?;
         Ok(resp.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
     }
 

@@ -119,11 +119,11 @@ impl Session {
         if resp.succeeded() {
             return Ok(resp.header().map_or(0, |h| h.revision()));
         }
-        let holder = resp.op_responses().into_iter().filter_map(|op| match op {
+        let mut gets = resp.op_responses().into_iter().filter_map(|op| match op {
             etcd_client::TxnOpResponse::Get(g) => Some(g),
             _ => None,
         });
-        let lock_kv = holder.last().and_then(|g| g.kvs().first().map(|kv| (kv.lease(), kv.value().to_vec())));
+        let lock_kv = gets.next_back().and_then(|g| g.kvs().first().map(|kv| (kv.lease(), kv.value().to_vec())));
         match lock_kv {
             Some((lease, _)) if lease == self.lease => {
                 Err(CoordError::Conflict { expected, found: found_revision(&resp) })
@@ -131,6 +131,34 @@ impl Session {
             Some((_, name)) => Err(CoordError::Fenced { holder: String::from_utf8_lossy(&name).into_owned() }),
             None => Err(CoordError::Fenced { holder: "nobody".into() }),
         }
+    }
+
+    /// Ask the holder to step aside (a planned switch), bound to this session's lease: one request at a
+    /// time. `Ok(None)`: asked; `Ok(Some(name))`: `name` asked already.
+    pub async fn request_switch(&self) -> Result<Option<String>, CoordError> {
+        if !self.is_live() {
+            return Err(CoordError::NotLive);
+        }
+        let key = self.coord.switch_key();
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(
+                key.clone(),
+                self.coord.options.replica.as_str(),
+                Some(PutOptions::new().with_lease(self.lease)),
+            )])
+            .or_else([TxnOp::get(key, None)]);
+        let mut c = self.coord.client.clone();
+        let resp = self.coord.bounded(c.txn(txn)).await?;
+        if resp.succeeded() {
+            return Ok(None);
+        }
+        Ok(resp.op_responses().into_iter().find_map(|op| match op {
+            etcd_client::TxnOpResponse::Get(g) => {
+                g.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned())
+            }
+            _ => None,
+        }))
     }
 
     /// This replica's last poll, for `status` (bound to the lease: it disappears with the replica).
@@ -141,8 +169,8 @@ impl Session {
         Ok(())
     }
 
-    /// Give the lock up (and the report) now rather than at the TTL: revoke the lease.
-    pub async fn close(self) {
+    /// Give the lock up (and the report) now rather than at the TTL: revoke the lease. The session is over.
+    pub async fn close(&self) {
         self.stop.cancel();
         let mut c = self.coord.client.clone();
         let _ = self.coord.bounded(c.lease_revoke(self.lease)).await;
