@@ -37,6 +37,9 @@ mod metrics;
 mod ordered_backups;
 /// `SWAP=producer-api`: pause/resume through the real node agents on same-key simulated nodes, never two producing.
 mod pause_resume;
+/// `COORDINATION=etcd` with three processes of the real binary: the holder SIGKILLed as it commits the fire, SIGSTOPped past its TTL.
+#[cfg(feature = "etcd")]
+mod replica_processes;
 /// `witness-trap sim`: its printed configuration, key files, controls, and the real trap firing against it.
 mod sim_cmd;
 /// Scripted RPC node, Twilio mock, keys, settings, log capture.
