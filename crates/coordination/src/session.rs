@@ -61,10 +61,23 @@ impl Session {
 
     /// Take the lock if nobody holds it. `Ok(None)`: this replica holds it; `Ok(Some(name))`: another does.
     pub async fn try_acquire(&self) -> Result<Option<String>, CoordError> {
+        match self.claim(self.coord.lock_key()).await? {
+            Claimed::Now => {
+                tracing::info!(replica = %self.coord.options.replica, "took the trap's lock");
+                Ok(None)
+            }
+            Claimed::Held { lease, .. } if lease == self.lease => Ok(None),
+            Claimed::Held { name, .. } => Ok(Some(name)),
+            // Released between the compare and the get: try again at the next look.
+            Claimed::Gone => Ok(Some("nobody".into())),
+        }
+    }
+
+    /// Put `key` = this replica's name under its lease if the key does not exist; else say who has it.
+    async fn claim(&self, key: String) -> Result<Claimed, CoordError> {
         if !self.is_live() {
             return Err(CoordError::NotLive);
         }
-        let key = self.coord.lock_key();
         let txn = Txn::new()
             .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
             .and_then([TxnOp::put(
@@ -76,21 +89,16 @@ impl Session {
         let mut c = self.coord.client.clone();
         let resp = self.coord.bounded(c.txn(txn)).await?;
         if resp.succeeded() {
-            tracing::info!(replica = %self.coord.options.replica, "took the trap's lock");
-            return Ok(None);
+            return Ok(Claimed::Now);
         }
         let held = resp.op_responses().into_iter().find_map(|op| match op {
-            etcd_client::TxnOpResponse::Get(g) => {
-                g.kvs().first().map(|kv| (kv.lease(), String::from_utf8_lossy(kv.value()).into_owned()))
-            }
+            etcd_client::TxnOpResponse::Get(g) => g
+                .kvs()
+                .first()
+                .map(|kv| Claimed::Held { lease: kv.lease(), name: String::from_utf8_lossy(kv.value()).into_owned() }),
             _ => None,
         });
-        match held {
-            Some((lease, _)) if lease == self.lease => Ok(None),
-            Some((_, name)) => Ok(Some(name)),
-            // Released between the compare and the get: try again at the next look.
-            None => Ok(Some("nobody".into())),
-        }
+        Ok(held.unwrap_or(Claimed::Gone))
     }
 
     /// Whether this replica holds the lock now (asks etcd).
@@ -136,29 +144,11 @@ impl Session {
     /// Ask the holder to step aside (a planned switch), bound to this session's lease: one request at a
     /// time. `Ok(None)`: asked; `Ok(Some(name))`: `name` asked already.
     pub async fn request_switch(&self) -> Result<Option<String>, CoordError> {
-        if !self.is_live() {
-            return Err(CoordError::NotLive);
+        match self.claim(self.coord.switch_key()).await? {
+            Claimed::Now => Ok(None),
+            Claimed::Held { name, .. } => Ok(Some(name)),
+            Claimed::Gone => Ok(Some("a switch that just ended".into())),
         }
-        let key = self.coord.switch_key();
-        let txn = Txn::new()
-            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(
-                key.clone(),
-                self.coord.options.replica.as_str(),
-                Some(PutOptions::new().with_lease(self.lease)),
-            )])
-            .or_else([TxnOp::get(key, None)]);
-        let mut c = self.coord.client.clone();
-        let resp = self.coord.bounded(c.txn(txn)).await?;
-        if resp.succeeded() {
-            return Ok(None);
-        }
-        Ok(resp.op_responses().into_iter().find_map(|op| match op {
-            etcd_client::TxnOpResponse::Get(g) => {
-                g.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned())
-            }
-            _ => None,
-        }))
     }
 
     /// This replica's last poll, for `status` (bound to the lease: it disappears with the replica).
@@ -188,6 +178,16 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.stop.cancel();
     }
+}
+
+/// What [`Session::claim`] found.
+enum Claimed {
+    /// The key is ours now.
+    Now,
+    /// Someone has it (maybe this session, by its lease).
+    Held { lease: i64, name: String },
+    /// It existed at the compare and was gone at the get.
+    Gone,
 }
 
 /// How long past a renewal's send time the lease is trusted: two thirds of the TTL etcd granted.
