@@ -12,7 +12,7 @@
 //! | module | job |
 //! | --- | --- |
 //! | [`cli`] | subcommands, printing, and the one table from outcomes to exit statuses |
-//! | [`service`] | the product's commands on typed settings: `run`, `check`, `status`, `dry_run`, `rearm`, `switch`, `test_alert`, `health` |
+//! | [`service`] | the product's commands on typed settings: `run`, `check`, `status`, `dry_run`, `rearm`, `switch`, `test_alert`, `health`; `service/replica.rs` (`--features etcd`): `run` as one replica of several (`COORDINATION=etcd`) |
 //! | [`config`] | variables, `.env`, `*_FILE` secrets, the report of every problem, the pre-arming check; [`config::VarMap`] for code that builds variables |
 //! | [`chain`] | the chain boundary ([`chain::Producer`], chain time) and one module per chain family |
 //! | [`chain::graphene`] | Hive and Steem: its RPC client (`rpc/`), slot-aware watching, the key swap |
@@ -21,11 +21,12 @@
 //! | [`alert`] | the [`alert::Notifier`] trait, the fan-out, the events, the alert text, one module per channel (Twilio, Telegram, Slack, Discord, PagerDuty, webhook, e-mail) with their shared HTTP retry policy, and the heartbeat |
 //! | [`agent`] | `witness-trap agent`: the node agent beside a producer's node, signed pause/resume/paused requests (scheme in its doc), nodeos's `producer_api` backend, and the client the trap uses |
 //! | [`metrics`] | the Prometheus families and the `/metrics` endpoint (`METRICS_ADDR`) |
-//! | [`store`] | the [`store::StateStore`] trait (load with revision, compare-and-swap, per-instance facts): file and memory stores; `store::handoff`, how a planned switch asks a running trap to step aside |
+//! | [`store`] | the [`store::StateStore`] trait (load with revision, compare-and-swap, per-instance facts): file and memory stores; `store::handoff`, how a planned switch asks a running trap to step aside; `store::etcd` (`--features etcd`), the replicas' store behind the fenced commit |
 //! | [`logging`] | tracing, human or JSON |
 //! | [`redact`] | URLs without their credentials |
 //! | [`demo`] | `witness-trap demo`: the simulated incident, narrated (Hive and Steem) |
 //! | [`demo_antelope`] | `witness-trap demo --chain eos` (wax, telos, jungle): the Antelope incident, narrated |
+//! | [`demo_pause_resume`] | `witness-trap demo --chain eos --swap producer-api`: the same-key pause/resume failover through node agents, narrated |
 //! | [`rehearsal`] | `witness-trap sim`: the simulated chain standing alone in real time, with a control server, to rehearse a trap or the container against |
 //!
 //! Workspace crates that must not import the service (the compiler keeps that rule): `graphene-protocol`
@@ -33,7 +34,9 @@
 //! `antelope-protocol` (the same for Antelope: names, K1 keys, the `eosio` failover actions, transactions,
 //! fc-canonical signatures, nodeos JSON), `graphene-sim` and `antelope-sim` (a simulated Hive/Steem node
 //! with a fake Twilio, and a simulated nodeos, on 127.0.0.1 for the demo, the tests and the benchmark; they
-//! never import the trap or its RPC clients) and `chain-clock` (system and time-compressed clocks).
+//! never import the trap or its RPC clients), `chain-clock` (system and time-compressed clocks) and
+//! `coordination` (etcd v3 through `etcd-client`: a replica's lease, the trap's lock, the fenced commit of
+//! its state; optional, behind the `etcd` feature, because etcd's client needs protoc to build).
 //!
 //! # Where new things go
 //! A **third chain family** (after Hive/Steem and Antelope; Solana is planned) is a module `chain/<family>/` with its
@@ -42,9 +45,10 @@
 //! [`config::ChainSettings`] variant and `chain::ChainKind` names its variables. An **eighth alert
 //! channel** is a file `alert/<channel>.rs` implementing [`alert::Notifier`], registered in
 //! `service::fanout` from an [`config::AlertSettings`] field (its variables in `config/alerts.rs`; an HTTP
-//! channel reuses `alert::http`, and `alert/sink_tests.rs` runs every HTTP channel through one table). A **second state store** (etcd) is a file
-//! `store/<store>.rs` implementing [`store::StateStore`] (see `store/memory.rs` for the smallest one),
-//! chosen where `service::run` opens the file store today.
+//! channel reuses `alert::http`, and `alert/sink_tests.rs` runs every HTTP channel through one table). A **third state store** is a file
+//! `store/<store>.rs` implementing [`store::StateStore`] (see `store/memory.rs` for the smallest one, and
+//! `store/etcd.rs` for one whose writes can be refused: such errors must stop the trap, never be guarded
+//! from memory as a full disk is), chosen in `service::run`.
 
 pub mod agent;
 pub mod alert;

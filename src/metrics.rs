@@ -339,7 +339,7 @@ impl Metrics {
 /// `io::Error` of the bind, for the caller to report with `METRICS_ADDR`.
 ///
 /// On cancellation open connections are shut down gracefully too (an idle keep-alive connection closes,
-/// an in-flight scrape gets its answer, for at most [`DRAIN_TIMEOUT`]); the task ends after that, so
+/// an in-flight scrape gets its answer, for at most `DRAIN_TIMEOUT`); the task ends after that, so
 /// when it has finished nothing is served any more.
 pub async fn serve(
     addr: SocketAddr,

@@ -7,7 +7,7 @@
 //! logged, and the password is a `SecretString` everywhere but the moment lettre needs it.
 //!
 //! Each attempt is bounded by the timeout. Connection failures, timeouts and transient (4xx) replies are
-//! retried with doubling back-off, slept through the [`Clock`]; a permanent (5xx) refusal is final, since
+//! retried with doubling back-off, slept through the `Clock`; a permanent (5xx) refusal is final, since
 //! sending the same message again would only be refused again.
 
 use std::fmt;

@@ -68,7 +68,7 @@ impl Answer<'_> {
         seconds(v)
     }
 
-    /// "HTTP 400: <start of the body>".
+    /// `"HTTP 400: <start of the body>"`.
     pub fn describe(&self) -> String {
         let body: String = self.body.trim().chars().take(200).collect();
         if body.is_empty() {
