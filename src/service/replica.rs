@@ -75,8 +75,14 @@ pub(super) async fn run_replica<P: Producer>(
                 break false;
             }
             let record = session.coordinator().read().await;
+            // A standby watches the chain too, against the armed record's baseline (as `status` reads it).
+            let mut baseline: Option<P::Baseline> = None;
             match record {
                 Ok(Some(r)) => {
+                    baseline = crate::trap::state::TrapState::<P::Baseline>::decode(r.value.as_bytes(), "etcd")
+                        .ok()
+                        .filter(|s| matches!(s.phase, Phase::Armed))
+                        .map(|s| s.baseline);
                     // The local copy `health` reads, standbys included.
                     if let Err(e) = crate::store::atomic::write_atomic(&state_file, r.value.as_bytes()) {
                         tracing::warn!(error = %e, "cannot keep the local copy of the etcd state (health reads it)");
@@ -123,7 +129,14 @@ pub(super) async fn run_replica<P: Producer>(
                 Ok(None) => break true,
                 Ok(Some(holder)) => {
                     outage.end();
-                    standby(&session, &local, &clock, &format!("standby: lock holder {holder}")).await;
+                    let note = format!("standby: lock holder {holder}");
+                    match (producer.as_mut(), baseline.as_ref()) {
+                        (Some(p), Some(b)) => {
+                            let observation = p.observe(b).await;
+                            report(&session, &local, &standby_poll(&clock, &note, &observation)).await;
+                        }
+                        _ => standby(&session, &local, &clock, &note).await,
+                    }
                 }
                 Err(CoordError::NotLive) => break false,
                 Err(e) => outage.begin(&e, &run, &alerts, &local, &clock).await,
@@ -265,11 +278,44 @@ fn disarmed_text(value: &str) -> String {
 /// A standby's report: in etcd for `status`, and locally for `health` (a standby is healthy while etcd
 /// answers).
 async fn standby(session: &Session, local: &FileStore, clock: &SharedClock, note: &str) {
-    let facts = facts(clock, note, Vec::new());
-    let _ = local.put_instance(&facts).await;
-    if let Err(e) = session.report(&String::from_utf8_lossy(&facts)).await {
+    report(session, local, &facts(clock, note, Vec::new())).await;
+}
+
+async fn report(session: &Session, local: &FileStore, facts: &[u8]) {
+    let _ = local.put_instance(facts).await;
+    if let Err(e) = session.report(&String::from_utf8_lossy(facts)).await {
         tracing::warn!(error = %e, "cannot report to etcd");
     }
+}
+
+/// A standby's own look at the chain: what it would see if it held the lock (it never decides on it).
+fn standby_poll(clock: &SharedClock, note: &str, observation: &crate::chain::Observation) -> Vec<u8> {
+    let at = ChainTime::now(clock.as_ref());
+    let poll = match observation {
+        crate::chain::Observation::Reading(e) => LastPoll {
+            at,
+            healthy: true,
+            misses: Some(e.misses),
+            counter: e.counter,
+            height: Some(e.height),
+            current_key: Some(e.current_key.clone()),
+            watch: None,
+            note: format!("{note}; chain read from {}", e.source),
+            problems: Vec::new(),
+        },
+        crate::chain::Observation::Blind(reason) => LastPoll {
+            at,
+            healthy: false,
+            misses: None,
+            counter: None,
+            height: None,
+            current_key: None,
+            watch: None,
+            note: format!("{note}; BLIND: {reason}"),
+            problems: Vec::new(),
+        },
+    };
+    InstanceFacts { last_poll: Some(poll) }.encode()
 }
 
 fn facts(clock: &SharedClock, note: &str, problems: Vec<String>) -> Vec<u8> {

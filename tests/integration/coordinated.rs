@@ -168,6 +168,23 @@ async fn of_three_healthy_replicas_exactly_one_fires() {
     for r in ["r1", "r2", "r3"] {
         assert!(status.contains(&format!("replica {r}: last poll")), "{status}");
     }
+    // The standbys watch the chain too (each reports its own reading).
+    for _ in 0..200 {
+        let replicas = w.coordinator().await.replicas().await.expect("replicas");
+        let reading = |name: &str| {
+            replicas
+                .iter()
+                .any(|r| r.name == name && r.report.contains("chain read from") && r.report.contains("\"height\""))
+        };
+        if ["r1", "r2", "r3"].iter().filter(|n| **n != holder).all(|n| reading(n)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let replicas = w.coordinator().await.replicas().await.expect("replicas");
+    for r in replicas.iter().filter(|r| r.name != holder) {
+        assert!(r.report.contains("standby: lock holder") && r.report.contains("chain read from"), "{r:?}");
+    }
     w.sim.fail_primary();
     let fired = w.wait_record(|s| matches!(s.phase, Phase::Fired { .. })).await;
     assert!(matches!(&fired.phase, Phase::Fired { target, .. } if *target == w.backup.to_text("STM")));
