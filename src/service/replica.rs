@@ -290,31 +290,11 @@ async fn report(session: &Session, local: &FileStore, facts: &[u8]) {
 
 /// A standby's own look at the chain: what it would see if it held the lock (it never decides on it).
 fn standby_poll(clock: &SharedClock, note: &str, observation: &crate::chain::Observation) -> Vec<u8> {
-    let at = ChainTime::now(clock.as_ref());
-    let poll = match observation {
-        crate::chain::Observation::Reading(e) => LastPoll {
-            at,
-            healthy: true,
-            misses: Some(e.misses),
-            counter: e.counter,
-            height: Some(e.height),
-            current_key: Some(e.current_key.clone()),
-            watch: None,
-            note: format!("{note}; chain read from {}", e.source),
-            problems: Vec::new(),
-        },
-        crate::chain::Observation::Blind(reason) => LastPoll {
-            at,
-            healthy: false,
-            misses: None,
-            counter: None,
-            height: None,
-            current_key: None,
-            watch: None,
-            note: format!("{note}; BLIND: {reason}"),
-            problems: Vec::new(),
-        },
+    let note = match observation {
+        crate::chain::Observation::Reading(e) => format!("{note}; chain read from {}", e.source),
+        crate::chain::Observation::Blind(reason) => format!("{note}; BLIND: {reason}"),
     };
+    let poll = LastPoll::of(ChainTime::now(clock.as_ref()), observation, None, note);
     InstanceFacts { last_poll: Some(poll) }.encode()
 }
 

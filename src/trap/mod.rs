@@ -534,35 +534,12 @@ impl<P: Producer> Trap<P> {
     }
 
     fn last_poll(&self, obs: &Observation, decision: &Decision) -> LastPoll {
-        let at = self.now();
-        let watch = Some(self.producer.watch_note());
-        match obs {
-            Observation::Reading(e) => LastPoll {
-                at,
-                healthy: true,
-                misses: Some(e.misses),
-                counter: e.counter,
-                height: Some(e.height),
-                current_key: Some(e.current_key.clone()),
-                watch,
-                note: match decision {
-                    Decision::Distrust(d) => d.clone(),
-                    _ => format!("from {}", e.source),
-                },
-                problems: Vec::new(),
-            },
-            Observation::Blind(reason) => LastPoll {
-                at,
-                healthy: false,
-                misses: None,
-                counter: None,
-                height: None,
-                current_key: None,
-                watch,
-                note: reason.clone(),
-                problems: Vec::new(),
-            },
-        }
+        let note = match (obs, decision) {
+            (Observation::Reading(_), Decision::Distrust(d)) => d.clone(),
+            (Observation::Reading(e), _) => format!("from {}", e.source),
+            (Observation::Blind(reason), _) => reason.clone(),
+        };
+        LastPoll::of(self.now(), obs, Some(self.producer.watch_note()), note)
     }
 
     async fn begin_firing(&mut self, trigger_misses: u64, seen_at: ChainTime, from: String) -> Result<(), TrapError> {

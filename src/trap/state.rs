@@ -167,6 +167,37 @@ pub struct LastPoll {
     pub problems: Vec<String>,
 }
 
+impl LastPoll {
+    /// The poll of one observation at `at`: a reading's figures, or blind with its reason. `note` is the
+    /// line `status` shows after them.
+    pub fn of(at: ChainTime, observation: &crate::chain::Observation, watch: Option<String>, note: String) -> Self {
+        match observation {
+            crate::chain::Observation::Reading(e) => LastPoll {
+                at,
+                healthy: true,
+                misses: Some(e.misses),
+                counter: e.counter,
+                height: Some(e.height),
+                current_key: Some(e.current_key.clone()),
+                watch,
+                note,
+                problems: Vec::new(),
+            },
+            crate::chain::Observation::Blind(_) => LastPoll {
+                at,
+                healthy: false,
+                misses: None,
+                counter: None,
+                height: None,
+                current_key: None,
+                watch,
+                note,
+                problems: Vec::new(),
+            },
+        }
+    }
+}
+
 /// Failure to use the state.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
