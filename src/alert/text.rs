@@ -14,6 +14,9 @@ fn by_replica(by: &Option<String>) -> String {
 /// The longest body that fits one GSM-7 SMS.
 pub const MAX_SMS_LEN: usize = 160;
 
+/// The shortest txid prefix an SMS keeps when it shortens the txid to fit (enough to find it by eye).
+const MIN_SMS_TXID: usize = 12;
+
 /// What the operator must learn from the SMS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incident {
@@ -98,6 +101,19 @@ impl Incident {
 
     /// The SMS body: GSM-7 only, at most [`MAX_SMS_LEN`] characters.
     pub fn sms_text(&self) -> String {
+        // An Antelope txid is 64 hex characters: with a long account and a replica's name the whole SMS
+        // would pass 160 and the cut would take the replica's name. The txid gives way first (shortened,
+        // ending in ".."); `status` and the other channels carry it whole.
+        if let Incident::Swapped { txid, .. } = self {
+            let over = self.text().chars().count().saturating_sub(MAX_SMS_LEN);
+            if over > 0 && txid.is_ascii() && txid.len() >= over + 2 + MIN_SMS_TXID {
+                let mut shorter = self.clone();
+                if let Incident::Swapped { txid: t, .. } = &mut shorter {
+                    *t = format!("{}..", &txid[..txid.len() - over - 2]);
+                }
+                return fit_sms(&shorter.text());
+            }
+        }
         fit_sms(&self.text())
     }
 
@@ -117,8 +133,8 @@ impl Incident {
                 )
             }
             Incident::Swapped { witness, chain, missed, new_key, txid, by } => format!(
-                // Worst case (16-char name, 10-digit count, 53-char key, 40-char txid) is 156 characters; the
-                // replica's name comes last, so a cut takes it first.
+                // Hive/Steem's worst case (16-char name, 10-digit count, 53-char key, 40-char txid) is 156
+                // characters; Antelope's 64-char txid is shortened by `sms_text` when it would not fit.
                 "FIRED @{} {}: missed {}, key now {} tx {}{}",
                 witness,
                 chain,
@@ -227,6 +243,36 @@ mod tests {
             by: Some("trap-b".into()),
         };
         assert_eq!(by.sms_text(), "FIRED @alice hive: missed 3, key now STM1 tx ab (replica trap-b)");
+    }
+
+    #[test]
+    fn an_antelope_swap_by_a_replica_shortens_the_txid_and_keeps_key_and_replica() {
+        let key = "EOS5pikBKLtVY46vgpKj7HqNU7iEafexnmWRd9is9U8S37kACoDun";
+        let txid = "06f70c23a1fbb01b87b7bb21620287435b0a887dddbc40d3f1adc858870189d1";
+        let i = Incident::Swapped {
+            witness: "twelvechars1".into(),
+            chain: "eos".into(),
+            missed: 12,
+            new_key: key.into(),
+            txid: txid.into(),
+            by: Some("trap-b".into()),
+        };
+        let t = i.sms_text();
+        assert_eq!(t.chars().count(), MAX_SMS_LEN, "{t}");
+        assert!(t.contains(key) && t.ends_with(" (replica trap-b)"), "{t}");
+        assert!(t.contains(&format!(" tx {}", &txid[..MIN_SMS_TXID])) && t.contains(".. (replica"), "{t}");
+        // Without a replica's name it fits whole.
+        let alone = Incident::Swapped {
+            witness: "alice".into(),
+            chain: "eos".into(),
+            missed: 12,
+            new_key: key.into(),
+            txid: txid.into(),
+            by: None,
+        };
+        assert!(alone.sms_text().contains(txid), "{}", alone.sms_text());
+        // The other channels get the whole txid.
+        assert!(i.text().contains(txid));
     }
 
     #[test]

@@ -17,6 +17,9 @@ mod config;
 /// `COORDINATION=etcd` (with `--features etcd`): three replicas against a real etcd and the simulated chain; one fires.
 #[cfg(feature = "etcd")]
 mod coordinated;
+/// `COORDINATION=etcd` on EOS: three replicas, the holder killed as it commits; one `regproducer`.
+#[cfg(feature = "etcd")]
+mod coordinated_antelope;
 /// `witness-trap demo --chain eos`: the Antelope incident narrated to the end.
 mod demo;
 /// End to end against the simulated chain: both operations and chains, restarts, faults, alerts, slots.
