@@ -252,3 +252,20 @@ compose_fired() { compose exec -T witness-trap witness-trap status | grep -q fir
 check "compose: exec status says fired" wait_for 90 compose_fired
 check "compose down -v" compose down -v
 stop_sim
+
+# --- the replicas' compose file (docker/replicas/) ----------------------------------------------------
+# Read as compose reads it, with an operator's .env and secrets, but not run: its etcd image cannot be
+# pulled here. The coordination itself is tested against a real etcd by `cargo test --all-features`.
+replicas_dir=$work/replicas
+rm -rf "$replicas_dir"
+mkdir -p "$replicas_dir/docker/replicas"
+cp docker/replicas/compose.yaml "$replicas_dir/docker/replicas/compose.yaml"
+secrets_and_env "$work/sim2" "$replicas_dir/docker/replicas"
+replicas_config() {
+  local out
+  out=$(cd "$replicas_dir/docker/replicas" && docker-compose -p wtreplicas -f compose.yaml config) || return 1
+  [ "$(grep -c 'ETCD_INITIAL_CLUSTER: etcd1=http://etcd1:2380,etcd2=http://etcd2:2380,etcd3=http://etcd3:2380' <<<"$out")" = 3 ] || return 1
+  grep -q 'REPLICA_NAME: trap-a' <<<"$out" && grep -q 'REPLICA_NAME: trap-b' <<<"$out" || return 1
+  grep -q 'COORDINATION: etcd' <<<"$out" && grep -q 'FEATURES: etcd' <<<"$out"
+}
+check "replicas compose: 3 etcd members, trap-a and trap-b with COORDINATION=etcd, built with FEATURES=etcd" replicas_config

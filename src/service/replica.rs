@@ -147,6 +147,8 @@ pub(super) async fn run_replica<P: Producer>(
         };
         if !held {
             tracing::warn!(%replica, "the etcd lease is no longer trusted; opening a new session");
+            // Revoke the old lease (best effort, bounded): its keys go now rather than at its TTL.
+            session_close(session).await;
             continue;
         }
         outage.end();
@@ -201,6 +203,8 @@ pub(super) async fn run_replica<P: Producer>(
                     continue;
                 }
                 tracing::error!(%replica, "the etcd lease is no longer trusted: stopped acting, campaigning again");
+                // The lock goes now, not at the old lease's TTL, so another replica need not wait it out.
+                session_close(session).await;
             }
             Err(e) => {
                 let e = ServiceError::from(e);
@@ -210,6 +214,7 @@ pub(super) async fn run_replica<P: Producer>(
                 }
                 tracing::error!(%replica, error = %e, "etcd refused a step (fenced, or unavailable): stopped acting");
                 producer = Some(trap.into_producer());
+                session_close(session).await;
             }
         }
     }
