@@ -20,6 +20,9 @@ mod coordinated;
 /// `COORDINATION=etcd` on EOS: three replicas, the holder killed as it commits; one `regproducer`.
 #[cfg(feature = "etcd")]
 mod coordinated_antelope;
+/// `COORDINATION=etcd` with `BACKUP_SIGNING_KEYS`: the group moves down the list across a holder's death.
+#[cfg(feature = "etcd")]
+mod coordinated_backups;
 /// `witness-trap demo --chain eos`: the Antelope incident narrated to the end.
 mod demo;
 /// End to end against the simulated chain: both operations and chains, restarts, faults, alerts, slots.
