@@ -8,39 +8,15 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chain_clock::SharedClock;
 use coordination::testing::EtcdServer;
 use coordination::{Coordinator, EtcdOptions};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-use witness_trap::cli::ExitStatus;
 use witness_trap::config::vars as v;
-use witness_trap::trap::state::{AnyState, Phase};
+use witness_trap::trap::state::Phase;
 
 use crate::antelope::world;
-use crate::support::run;
+use crate::support::{etcd_record, spawn_service};
 
 const NAMES: [&str; 3] = ["a1", "a2", "a3"];
-
-async fn record(coord: &Coordinator, what: impl Fn(&AnyState) -> bool) -> AnyState {
-    for _ in 0..4800 {
-        if let Ok(Some(r)) = coord.read().await {
-            if let Ok(s) = AnyState::decode(r.value.as_bytes(), "etcd") {
-                if what(&s) {
-                    return s;
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the record in etcd never became what was expected: {:?}", coord.read().await)
-}
-
-fn spawn(vars: &HashMap<String, String>, clock: &SharedClock) -> (JoinHandle<ExitStatus>, CancellationToken) {
-    let stop = CancellationToken::new();
-    let (vars, clock, s) = (vars.clone(), clock.clone(), stop.clone());
-    (tokio::spawn(async move { run(&vars, clock, s, true).await }), stop)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn antelope_replicas_the_holder_killed_as_it_commits_one_regproducer_to_the_backup() {
@@ -61,19 +37,19 @@ async fn antelope_replicas_the_holder_killed_as_it_commits_one_regproducer_to_th
             m
         })
         .collect();
-    let mut tasks: Vec<_> = vars.iter().map(|m| spawn(m, &w.clock)).collect();
+    let mut tasks: Vec<_> = vars.iter().map(|m| spawn_service(m, &w.clock)).collect();
     let mut o = EtcdOptions::new(vec![etcd.url()], "test");
     o.request_timeout = Duration::from_millis(800);
     let coord = Coordinator::connect(o, "eos/alice").await.expect("etcd client");
-    record(&coord, |s| s.phase.name() == "armed").await;
+    etcd_record(&coord, |s| s.phase.name() == "armed").await;
     let holder = coord.holder().await.expect("etcd answers").expect("a replica holds the lock");
     let at = NAMES.iter().position(|n| *n == holder).expect("one of ours");
 
     w.sim.fail_primary();
-    record(&coord, |s| matches!(s.phase, Phase::Firing { .. })).await;
+    etcd_record(&coord, |s| matches!(s.phase, Phase::Firing { .. })).await;
     // The holder dies without a word, its lease left to run out.
     tasks[at].0.abort();
-    let fired = record(&coord, |s| matches!(s.phase, Phase::Fired { .. })).await;
+    let fired = etcd_record(&coord, |s| matches!(s.phase, Phase::Fired { .. })).await;
     let Phase::Fired { target, .. } = &fired.phase else { unreachable!("matched above") };
     assert_eq!(*target, w.keys.backup.public_key().to_legacy(), "the backup key");
     let now = coord.holder().await.expect("etcd answers");

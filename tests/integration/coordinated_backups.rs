@@ -5,7 +5,6 @@
 //! the etcd record, so a new holder knows it). Asserted: the key changes exactly [first, second], one FIRED
 //! SMS per swap, and nothing more once the last backup is in place.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,37 +15,14 @@ use graphene_protocol::chain::ChainSpec;
 use graphene_protocol::keys::{PrivateKey, PublicKey};
 use graphene_sim::{SimConfig, SimEvent, SimNode, SmsSink};
 use secrecy::SecretString;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-use witness_trap::cli::ExitStatus;
 use witness_trap::config::{vars as v, VarMap};
-use witness_trap::trap::state::{AnyState, Phase};
+use witness_trap::trap::state::Phase;
 
 use crate::support::*;
 
 const SID: &str = "ACcoordbackups0000000000000000000";
 const TOKEN: &str = "coord-backups-token-0123456789";
 const NAMES: [&str; 3] = ["b1", "b2", "b3"];
-
-async fn record(coord: &Coordinator, what: impl Fn(&AnyState) -> bool) -> AnyState {
-    for _ in 0..4800 {
-        if let Ok(Some(r)) = coord.read().await {
-            if let Ok(s) = AnyState::decode(r.value.as_bytes(), "etcd") {
-                if what(&s) {
-                    return s;
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the record in etcd never became what was expected: {:?}", coord.read().await)
-}
-
-fn spawn(vars: &HashMap<String, String>, clock: &SharedClock) -> (JoinHandle<ExitStatus>, CancellationToken) {
-    let stop = CancellationToken::new();
-    let (vars, clock, s) = (vars.clone(), clock.clone(), stop.clone());
-    (tokio::spawn(async move { run(&vars, clock, s, true).await }), stop)
-}
 
 fn text(k: &PrivateKey) -> String {
     k.public_key().to_text("STM")
@@ -95,15 +71,15 @@ async fn a_group_moves_down_the_backup_list_across_a_holders_death_never_back() 
         all_vars.push(vars);
         dirs.push(dir);
     }
-    let mut tasks: Vec<_> = all_vars.iter().map(|m| spawn(m, &clock)).collect();
+    let mut tasks: Vec<_> = all_vars.iter().map(|m| spawn_service(m, &clock)).collect();
     let mut o = EtcdOptions::new(vec![etcd.url()], "test");
     o.request_timeout = Duration::from_millis(800);
     let coord = Coordinator::connect(o, "hive/alice").await.expect("etcd client");
-    record(&coord, |s| s.phase.name() == "armed").await;
+    etcd_record(&coord, |s| s.phase.name() == "armed").await;
 
     // The primary dies: the group moves to the first backup and guards it, the second as its target.
     sim.fail_primary();
-    let guarding = record(&coord, |s| s.roles.is_some() && s.phase.name() == "armed").await;
+    let guarding = etcd_record(&coord, |s| s.roles.is_some() && s.phase.name() == "armed").await;
     let roles = guarding.roles.clone().expect("roles");
     assert_eq!((roles.current, roles.backup), (text(&backups[0]), text(&backups[1])));
     assert_eq!(guarding.abandoned, vec![text(&primary)]);
@@ -123,7 +99,7 @@ async fn a_group_moves_down_the_backup_list_across_a_holders_death_never_back() 
 
     // The first backup dies too: on to the second, never back to the primary.
     sim.fail_backup();
-    let fired = record(&coord, |s| matches!(&s.phase, Phase::Fired { .. })).await;
+    let fired = etcd_record(&coord, |s| matches!(&s.phase, Phase::Fired { .. })).await;
     let Phase::Fired { target, next, .. } = &fired.phase else { unreachable!("matched above") };
     assert_eq!(target, &text(&backups[1]));
     assert_eq!(next, &None, "the last backup: nothing to move on to");

@@ -564,3 +564,31 @@ pub async fn fast_sim_lagging(seed: u64, key_view_lag: u32) -> (graphene_sim::Si
     let sim = graphene_sim::SimNode::start(cfg).await.expect("sim starts");
     (sim, clock, keys)
 }
+
+/// The trap's state in etcd once `what` holds (waits up to two minutes of wall time), for the coordinated
+/// tests.
+#[cfg(feature = "etcd")]
+pub async fn etcd_record(coord: &coordination::Coordinator, what: impl Fn(&AnyState) -> bool) -> AnyState {
+    for _ in 0..4800 {
+        if let Ok(Some(r)) = coord.read().await {
+            if let Ok(s) = AnyState::decode(r.value.as_bytes(), "etcd") {
+                if what(&s) {
+                    return s;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the record in etcd never became what was expected: {:?}", coord.read().await)
+}
+
+/// One replica of the real service, in process, on `clock`; cancel the token to stop it.
+#[cfg(feature = "etcd")]
+pub fn spawn_service(
+    vars: &HashMap<String, String>,
+    clock: &SharedClock,
+) -> (tokio::task::JoinHandle<ExitStatus>, CancellationToken) {
+    let stop = CancellationToken::new();
+    let (vars, clock, s) = (vars.clone(), clock.clone(), stop.clone());
+    (tokio::spawn(async move { run(&vars, clock, s, true).await }), stop)
+}
