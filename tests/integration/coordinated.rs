@@ -98,18 +98,7 @@ impl World {
 
     /// The trap's state in etcd, once `what` holds (waits in wall time).
     async fn wait_record(&self, what: impl Fn(&AnyState) -> bool) -> AnyState {
-        let coord = self.coordinator().await;
-        for _ in 0..2400 {
-            if let Ok(Some(r)) = coord.read().await {
-                if let Ok(s) = AnyState::decode(r.value.as_bytes(), "etcd") {
-                    if what(&s) {
-                        return s;
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the record in etcd never became what was expected: {:?}", coord.read().await)
+        etcd_record(&self.coordinator().await, what).await
     }
 
     async fn holder(&self) -> Option<String> {

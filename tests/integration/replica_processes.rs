@@ -121,19 +121,7 @@ impl Group {
     }
 
     async fn wait_record(&self, limit: Duration, what: impl Fn(&AnyState) -> bool) -> AnyState {
-        let coord = self.coordinator().await;
-        let t = std::time::Instant::now();
-        while t.elapsed() < limit {
-            if let Ok(Some(r)) = coord.read().await {
-                if let Ok(s) = AnyState::decode(r.value.as_bytes(), "etcd") {
-                    if what(&s) {
-                        return s;
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the record never became what was expected: {:?}", coord.read().await)
+        etcd_record_within(&self.coordinator().await, limit, what).await
     }
 
     async fn holder(&self) -> usize {

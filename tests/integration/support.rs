@@ -569,7 +569,18 @@ pub async fn fast_sim_lagging(seed: u64, key_view_lag: u32) -> (graphene_sim::Si
 /// tests.
 #[cfg(feature = "etcd")]
 pub async fn etcd_record(coord: &coordination::Coordinator, what: impl Fn(&AnyState) -> bool) -> AnyState {
-    for _ in 0..4800 {
+    etcd_record_within(coord, Duration::from_secs(120), what).await
+}
+
+/// [`etcd_record`] with its own limit (wall time).
+#[cfg(feature = "etcd")]
+pub async fn etcd_record_within(
+    coord: &coordination::Coordinator,
+    limit: Duration,
+    what: impl Fn(&AnyState) -> bool,
+) -> AnyState {
+    let t = std::time::Instant::now();
+    while t.elapsed() < limit {
         if let Ok(Some(r)) = coord.read().await {
             if let Ok(s) = AnyState::decode(r.value.as_bytes(), "etcd") {
                 if what(&s) {
