@@ -26,6 +26,7 @@
 //! | [`redact`] | URLs without their credentials |
 //! | [`demo`] | `witness-trap demo`: the simulated incident, narrated (Hive and Steem) |
 //! | [`demo_antelope`] | `witness-trap demo --chain eos` (wax, telos, jungle): the Antelope incident, narrated |
+//! | [`demo_solana`] | `witness-trap demo --chain solana`: a validator that stops voting, its staked identity moved to the backup through the agents, narrated; its `stage` (cluster, validators, agents) serves the tests and the bench too |
 //! | [`demo_pause_resume`] | `witness-trap demo --chain eos --swap producer-api`: the same-key pause/resume failover through node agents, narrated |
 //! | [`rehearsal`] | `witness-trap sim`: the simulated chain standing alone in real time, with a control server, to rehearse a trap or the container against |
 //!
@@ -58,6 +59,7 @@ pub mod config;
 pub mod demo;
 pub mod demo_antelope;
 pub mod demo_pause_resume;
+pub mod demo_solana;
 pub mod logging;
 pub mod metrics;
 pub mod redact;

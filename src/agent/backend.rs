@@ -1,5 +1,6 @@
-//! What the agent does on its host: the [`Backend`] trait (one local action per request) and the Antelope
-//! backend, nodeos's `producer_api` (`AGENT_ACTION=antelope-producer-api`).
+//! What the agent does on its host: the [`Backend`] trait (one local action per request), its errors, and
+//! the Antelope backend, nodeos's `producer_api` (`AGENT_ACTION=antelope-producer-api`). The Solana
+//! backend is [`super::solana_admin`].
 //!
 //! `pause` is `POST /v1/producer/pause`, `resume` is `POST /v1/producer/resume`; nodeos answers HTTP 201
 //! `{"result":"ok"}` (antelope-chain.md §1.2). `paused` is `POST /v1/producer/paused`, answered `true` or
@@ -8,6 +9,7 @@
 //! with nodeos's status and the first [`ANSWER_SHOWN_BYTES`] bytes of its answer. The endpoint is
 //! `http://host:port[/prefix]` or a Unix socket (`unix:/path` or `/path`), as nodeos's
 //! `--http-category-address producer_rw,…` allows; no HTTPS: this API belongs on loopback or a socket.
+//! `identity`, `demote` and `promote` are Solana's: this backend refuses them ([`BackendError::Unsupported`]).
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -17,12 +19,12 @@ use std::time::Duration;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Bytes;
 use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST};
-use hyper::{Method, Request};
+use hyper::{Method, Request as HttpRequest};
 use hyper_util::rt::TokioIo;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::request::Action;
+use super::request::{Action, Request};
 
 /// A boxed future, so backends can sit behind `dyn Backend`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -37,15 +39,20 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_PRODUCER_API: &str = "http://127.0.0.1:8888";
 
 /// The result of an action that worked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Performed {
     /// For `paused`: whether the node is paused; `None` for `pause` and `resume`.
     pub paused: Option<bool>,
     /// For `head`: the node's local head block number.
     pub head: Option<u64>,
+    /// For `identity`, `demote` and `promote`: the validator's identity (base58) after the action.
+    pub identity: Option<String>,
+    /// For `demote`: the standard base64 of the staked identity's tower file, when it exists.
+    pub tower: Option<String>,
 }
 
-/// A local action that did not work. Holds no secret: the endpoint is a local URL or socket path.
+/// A local action that did not work. Holds no secret: endpoints are local URLs or socket paths,
+/// identities are public keys.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum BackendError {
     #[error("cannot reach nodeos at {endpoint}: {reason}")]
@@ -54,14 +61,61 @@ pub enum BackendError {
     Timeout { endpoint: String, action: &'static str, secs: u64 },
     #[error("nodeos at {endpoint} answered {action} with HTTP {status}: {answer}")]
     Answer { endpoint: String, action: &'static str, status: u16, answer: String },
+    /// The action is not one this backend performs; nothing was done.
+    #[error("{action} is not an action of {backend}")]
+    Unsupported { action: &'static str, backend: &'static str },
+    #[error("cannot reach the validator's admin socket {socket}: {reason}")]
+    ValidatorUnreachable { socket: String, reason: String },
+    #[error("the validator's admin socket {socket} did not answer {method} within {secs} s")]
+    ValidatorTimeout { socket: String, method: &'static str, secs: u64 },
+    /// A JSON-RPC error, or an answer that is not JSON-RPC (`code` is `None`).
+    #[error("the validator's admin socket {socket} refused {method}{}: {message}", code.map(|c| format!(" (JSON-RPC error {c})")).unwrap_or_default())]
+    ValidatorRefused { socket: String, method: &'static str, code: Option<i64>, message: String },
+    #[error("after {action}, the validator at {socket} reports identity {reported}, not {expected}")]
+    IdentityMismatch { socket: String, action: &'static str, expected: String, reported: String },
+    /// The tower file the promote carries could not be written; the identity was not switched.
+    #[error("cannot write the tower file {path}: {reason}")]
+    TowerUnwritable { path: String, reason: String },
+}
+
+impl BackendError {
+    /// The machine-readable code of the agent's JSON error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BackendError::Unreachable { .. } => "nodeos_unreachable",
+            BackendError::Timeout { .. } => "nodeos_timeout",
+            BackendError::Answer { .. } => "nodeos_refused",
+            BackendError::Unsupported { .. } => "unsupported_action",
+            BackendError::ValidatorUnreachable { .. } => "validator_unreachable",
+            BackendError::ValidatorTimeout { .. } => "validator_timeout",
+            BackendError::ValidatorRefused { .. } => "validator_refused",
+            BackendError::IdentityMismatch { .. } => "identity_mismatch",
+            BackendError::TowerUnwritable { .. } => "validator_tower_unwritable",
+        }
+    }
+
+    /// The HTTP status of the agent's answer: 400 for an action the backend does not perform, 504 for a
+    /// timeout, 500 for a local file, 502 for what the node answered or failed to.
+    pub fn status(&self) -> u16 {
+        match self {
+            BackendError::Unsupported { .. } => 400,
+            BackendError::Timeout { .. } | BackendError::ValidatorTimeout { .. } => 504,
+            BackendError::TowerUnwritable { .. } => 500,
+            BackendError::Unreachable { .. }
+            | BackendError::Answer { .. }
+            | BackendError::ValidatorUnreachable { .. }
+            | BackendError::ValidatorRefused { .. }
+            | BackendError::IdentityMismatch { .. } => 502,
+        }
+    }
 }
 
 /// One local action per request; the server calls it for requests that passed every check, one at a time.
 pub trait Backend: Send + Sync + 'static {
     /// What is acted on, for the log (`nodeos producer_api at http://127.0.0.1:8888`).
     fn describe(&self) -> String;
-    /// Perform `action`.
-    fn perform(&self, action: Action) -> BoxFuture<'_, Result<Performed, BackendError>>;
+    /// Perform the request's action (with its tower, for a promote).
+    fn perform<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Performed, BackendError>>;
 }
 
 /// Where nodeos's `producer_api` listens.
@@ -173,8 +227,17 @@ impl Backend for AntelopeProducerApi {
         format!("nodeos producer_api at {}", self.endpoint.shown())
     }
 
-    fn perform(&self, action: Action) -> BoxFuture<'_, Result<Performed, BackendError>> {
-        Box::pin(self.call(action))
+    fn perform<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Performed, BackendError>> {
+        let action = request.action;
+        match action {
+            Action::Pause | Action::Resume | Action::Paused | Action::Head => Box::pin(self.call(action)),
+            Action::Identity | Action::Demote | Action::Promote => {
+                Box::pin(std::future::ready(Err(BackendError::Unsupported {
+                    action: action.as_str(),
+                    backend: "nodeos producer_api",
+                })))
+            }
+        }
     }
 }
 
@@ -202,7 +265,7 @@ where
             tracing::debug!(error = %e, "nodeos connection ended with an error");
         }
     });
-    let mut request = Request::builder()
+    let mut request = HttpRequest::builder()
         .method(Method::POST)
         .uri(path)
         .body(Full::new(Bytes::new()))
@@ -234,10 +297,11 @@ fn interpret(action: Action, status: u16, body: &[u8]) -> Option<Performed> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     match action {
         Action::Pause | Action::Resume => {
-            (value == serde_json::json!({ "result": "ok" })).then_some(Performed { paused: None, head: None })
+            (value == serde_json::json!({ "result": "ok" })).then_some(Performed::default())
         }
-        Action::Paused => value.as_bool().map(|p| Performed { paused: Some(p), head: None }),
-        Action::Head => value["head_block_num"].as_u64().map(|n| Performed { paused: None, head: Some(n) }),
+        Action::Paused => value.as_bool().map(|p| Performed { paused: Some(p), ..Performed::default() }),
+        Action::Head => value["head_block_num"].as_u64().map(|n| Performed { head: Some(n), ..Performed::default() }),
+        Action::Identity | Action::Demote | Action::Promote => None,
     }
 }
 
@@ -293,16 +357,19 @@ mod tests {
 
     #[test]
     fn answers_are_interpreted_strictly() {
-        assert_eq!(interpret(Action::Pause, 201, br#"{"result":"ok"}"#), Some(Performed { paused: None, head: None }));
+        assert_eq!(interpret(Action::Pause, 201, br#"{"result":"ok"}"#), Some(Performed::default()));
+        assert_eq!(interpret(Action::Resume, 200, br#" {"result": "ok"} "#), Some(Performed::default()));
         assert_eq!(
-            interpret(Action::Resume, 200, br#" {"result": "ok"} "#),
-            Some(Performed { paused: None, head: None })
+            interpret(Action::Paused, 201, b"true"),
+            Some(Performed { paused: Some(true), ..Performed::default() })
         );
-        assert_eq!(interpret(Action::Paused, 201, b"true"), Some(Performed { paused: Some(true), head: None }));
-        assert_eq!(interpret(Action::Paused, 201, b"false"), Some(Performed { paused: Some(false), head: None }));
+        assert_eq!(
+            interpret(Action::Paused, 201, b"false"),
+            Some(Performed { paused: Some(false), ..Performed::default() })
+        );
         assert_eq!(
             interpret(Action::Head, 200, br#"{"head_block_num": 42, "chain_id": "ab"}"#),
-            Some(Performed { paused: None, head: Some(42) })
+            Some(Performed { head: Some(42), ..Performed::default() })
         );
         assert_eq!(interpret(Action::Head, 200, br#"{"head": 42}"#), None);
         assert_eq!(interpret(Action::Pause, 500, br#"{"result":"ok"}"#), None);
@@ -310,6 +377,17 @@ mod tests {
         assert_eq!(interpret(Action::Pause, 201, b"true"), None);
         assert_eq!(interpret(Action::Paused, 201, br#"{"result":"ok"}"#), None);
         assert_eq!(interpret(Action::Paused, 201, b""), None);
+    }
+
+    #[tokio::test]
+    async fn solana_actions_are_refused_without_touching_nodeos() {
+        // Port 9 (discard) on loopback: nothing is called, so nothing needs to listen.
+        let api = AntelopeProducerApi::new(ProducerApi::parse("http://127.0.0.1:9").unwrap(), DEFAULT_TIMEOUT);
+        for action in [Action::Identity, Action::Demote, Action::Promote] {
+            let request = Request { action, node: "bp1".into(), nonce: "00".repeat(16), expires_at: 1, tower: None };
+            let e = api.perform(&request).await.unwrap_err();
+            assert_eq!((e.code(), e.status()), ("unsupported_action", 400), "{e}");
+        }
     }
 
     #[test]

@@ -22,8 +22,10 @@ pub const SIGNATURE_HEADER: &str = "x-witness-trap-signature";
 pub const KEY_HEADER: &str = "x-witness-trap-key";
 /// The one path the agent serves.
 pub const PATH: &str = "/v1/agent";
-/// Largest body accepted, in bytes.
-pub const MAX_BODY_BYTES: usize = 4096;
+/// Largest body accepted, in bytes: room for a promote's tower (at most [`MAX_TOWER_BYTES`], in base64).
+pub const MAX_BODY_BYTES: usize = 16384;
+/// Largest tower file a promote may carry, decoded (a Solana tower file is a few KiB).
+pub const MAX_TOWER_BYTES: usize = 8192;
 /// How far in the future `expires_at` may be, in milliseconds.
 pub const MAX_VALIDITY_MS: u64 = 30_000;
 /// How many nonces the agent remembers at most. Each lives until its request's expiry (≤ 30 s), and only a
@@ -44,6 +46,12 @@ pub enum Action {
     Paused,
     /// Report the node's local head block number (is it synced?).
     Head,
+    /// Report the validator's current identity public key (Solana).
+    Identity,
+    /// Switch the validator to its junk (unstaked) identity (Solana).
+    Demote,
+    /// Switch the validator to its staked identity (Solana), with the tower the request carries if any.
+    Promote,
 }
 
 impl Action {
@@ -53,11 +61,14 @@ impl Action {
             Action::Resume => "resume",
             Action::Paused => "paused",
             Action::Head => "head",
+            Action::Identity => "identity",
+            Action::Demote => "demote",
+            Action::Promote => "promote",
         }
     }
 }
 
-/// The body of a request, exactly these four fields.
+/// The body of a request: these four fields, and `tower` on a promote only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
@@ -68,6 +79,27 @@ pub struct Request {
     pub nonce: String,
     /// Unix time in milliseconds after which the request is void.
     pub expires_at: u64,
+    /// `promote` only: the standard base64 (padded) of the staked identity's tower file, at most
+    /// [`MAX_TOWER_BYTES`] decoded. Skipped when absent, so the other requests' bytes are as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tower: Option<String>,
+}
+
+impl Request {
+    /// The tower's bytes: `None` without one, `Err` (a [`Refusal::Malformed`] reason) when it is not
+    /// standard base64 or is larger than [`MAX_TOWER_BYTES`].
+    pub fn tower_bytes(&self) -> Result<Option<Vec<u8>>, String> {
+        let Some(text) = &self.tower else { return Ok(None) };
+        // Checked before decoding, so a hostile (but signed) body cannot make a large allocation.
+        if text.len() > MAX_TOWER_BYTES.div_ceil(3) * 4 {
+            return Err(format!("tower: larger than {MAX_TOWER_BYTES} bytes"));
+        }
+        let bytes = STANDARD.decode(text).map_err(|_| "tower: not standard base64 (with padding)".to_string())?;
+        if bytes.len() > MAX_TOWER_BYTES {
+            return Err(format!("tower: larger than {MAX_TOWER_BYTES} bytes"));
+        }
+        Ok(Some(bytes))
+    }
 }
 
 /// Whether `name` is a node name (`AGENT_NODE_NAME`).
@@ -237,6 +269,13 @@ impl Verifier {
             .map_err(|_| Refusal::BadSignature(signer.to_string()))?;
         let request: Request = serde_json::from_slice(body).map_err(|e| Refusal::Malformed(json_problem(&e)))?;
         let nonce = parse_nonce(&request.nonce)?;
+        if request.tower.is_some() && request.action != Action::Promote {
+            return Err(Refusal::Malformed(format!(
+                "tower: allowed only with promote, not {}",
+                request.action.as_str()
+            )));
+        }
+        request.tower_bytes().map_err(Refusal::Malformed)?;
         if request.node != self.node {
             return Err(Refusal::WrongNode { expected: self.node.clone(), got: printable(&request.node) });
         }
@@ -308,7 +347,7 @@ pub struct SignedRequest {
 impl SignedRequest {
     /// Serialize `request` and sign the bytes.
     pub fn sign(request: &Request, key: &AgentSigningKey) -> Self {
-        // A struct of a string, an enum and an integer always serializes.
+        // A struct of strings, an enum and an integer always serializes.
         let body = serde_json::to_vec(request).unwrap_or_default();
         let signature = STANDARD.encode(key.sign(&body).to_bytes());
         Self { body, key: key.public_key().to_string(), signature }
@@ -327,7 +366,7 @@ mod tests {
     const NOW: u64 = 1_800_000_000_000;
 
     fn request(action: Action, node: &str, expires_at: u64) -> Request {
-        Request { action, node: node.into(), nonce: fresh_nonce(), expires_at }
+        Request { action, node: node.into(), nonce: fresh_nonce(), expires_at, tower: None }
     }
 
     fn setup() -> (AgentSigningKey, Verifier) {
@@ -451,6 +490,52 @@ mod tests {
         // Refused requests leave nothing behind, so the same one passes once the others expire.
         assert!(check(&v, &third, NOW + 1_000).is_ok());
         assert_eq!(v.remembered(), 1);
+    }
+
+    #[test]
+    fn a_request_without_a_tower_serializes_as_before() {
+        let r = Request { nonce: "00".repeat(16), ..request(Action::Pause, "bp1", 7) };
+        let body = String::from_utf8(serde_json::to_vec(&r).unwrap()).unwrap();
+        assert_eq!(
+            body,
+            r#"{"action":"pause","node":"bp1","nonce":"00000000000000000000000000000000","expires_at":7}"#
+        );
+        let promote = Request { tower: Some(STANDARD.encode(b"t")), ..request(Action::Promote, "bp1", 7) };
+        assert!(String::from_utf8(serde_json::to_vec(&promote).unwrap()).unwrap().contains(r#""tower":"dA==""#));
+        for (action, text) in [(Action::Identity, "identity"), (Action::Demote, "demote"), (Action::Promote, "promote")]
+        {
+            assert_eq!(serde_json::to_value(action).unwrap(), serde_json::json!(text));
+            assert_eq!(action.as_str(), text);
+        }
+    }
+
+    #[test]
+    fn a_tower_is_allowed_on_promote_only_and_bounded() {
+        let (key, v) = setup();
+        let with_tower = |action: Action, tower: String| {
+            let r = Request { tower: Some(tower), ..request(action, "bp1", NOW + 5_000) };
+            check(&v, &SignedRequest::sign(&r, &key), NOW)
+        };
+        let ok = with_tower(Action::Promote, STANDARD.encode(vec![7u8; MAX_TOWER_BYTES])).unwrap();
+        assert_eq!(ok.request.tower_bytes().unwrap(), Some(vec![7u8; MAX_TOWER_BYTES]));
+        let biggest = SignedRequest::sign(
+            &Request { tower: Some(STANDARD.encode(vec![7u8; MAX_TOWER_BYTES])), ..request(Action::Promote, "bp1", 0) },
+            &key,
+        );
+        assert!(biggest.body.len() <= MAX_BODY_BYTES, "the largest tower fits in a body");
+        for action in [Action::Pause, Action::Resume, Action::Paused, Action::Head, Action::Identity, Action::Demote] {
+            let r = with_tower(action, STANDARD.encode(b"tower")).unwrap_err();
+            assert_eq!((r.code(), r.status()), ("malformed", 400), "{action:?}: {r}");
+        }
+        for bad in [STANDARD.encode(vec![7u8; MAX_TOWER_BYTES + 1]), "not base64!".into(), "dA".into()] {
+            let r = with_tower(Action::Promote, bad).unwrap_err();
+            assert_eq!(r.code(), "malformed", "{r}");
+        }
+        // Unsigned, a tower is not even looked at.
+        let r = Request { tower: Some("x".into()), ..request(Action::Pause, "bp1", NOW + 5_000) };
+        let body = serde_json::to_vec(&r).unwrap();
+        assert_eq!(v.check(None, None, &body, NOW).unwrap_err().code(), "unsigned");
+        assert_eq!(v.remembered(), 1, "only the accepted promote's nonce is remembered");
     }
 
     #[test]

@@ -10,9 +10,11 @@
 //!
 //! | case | status | body |
 //! | --- | --- | --- |
-//! | done | 200 | `{"ok":true,"node":"bp1","action":"paused","paused":true}` (`paused` is `null` for pause/resume) |
+//! | done | 200 | `{"ok":true,"node":"bp1","action":"paused","paused":true,"head":null,"identity":null,"tower":null}` (each field `null` unless the action reports it) |
 //! | refused | 4xx, 503 | `{"ok":false,"error":"<code>","message":"…"}`, code from [`super::request::Refusal::code`] |
 //! | nodeos failed | 502, 504 | `{"ok":false,"error":"nodeos_refused"\|"nodeos_unreachable"\|"nodeos_timeout","message":"…","nodeos":{"status":500,"answer":"…"}\|null}` |
+//! | validator failed | 500, 502, 504 | `{"ok":false,"error":"validator_refused"\|"validator_unreachable"\|"validator_timeout"\|"identity_mismatch"\|"validator_tower_unwritable","message":"…","nodeos":null}` |
+//! | not this backend's action | 400 | `{"ok":false,"error":"unsupported_action","message":"…","nodeos":null}`; nothing done |
 //! | other path or method | 404, 405 | `{"ok":false,"error":"not_found"\|"method_not_allowed",…}` |
 
 use std::convert::Infallible;
@@ -65,6 +67,21 @@ impl Agent {
             AgentActionSettings::AntelopeProducerApi { endpoint, timeout } => {
                 Arc::new(super::backend::AntelopeProducerApi::new(endpoint.clone(), *timeout))
             }
+            AgentActionSettings::SolanaAdmin {
+                ledger,
+                tower_dir,
+                junk_file,
+                junk_pubkey,
+                staked_file,
+                staked_pubkey,
+                timeout,
+            } => Arc::new(super::solana_admin::SolanaAdmin::new(
+                ledger.clone(),
+                tower_dir.clone(),
+                super::solana_admin::IdentityFile { file: junk_file.clone(), pubkey: junk_pubkey.clone() },
+                super::solana_admin::IdentityFile { file: staked_file.clone(), pubkey: staked_pubkey.clone() },
+                *timeout,
+            )),
         };
         Self::new(verifier, backend, clock)
     }
@@ -233,13 +250,21 @@ async fn perform(agent: Arc<Agent>, peer: SocketAddr, verified: Verified) -> Res
     let Verified { request, signer } = verified;
     let action = request.action;
     let node = request.node.clone();
-    tracing::info!(%peer, action = %action.as_str(), node = %node, key = %signer, nonce = %request.nonce, "agent: performing");
+    tracing::info!(
+        %peer,
+        action = %action.as_str(),
+        node = %node,
+        key = %signer,
+        nonce = %request.nonce,
+        tower = request.tower.is_some(),
+        "agent: performing"
+    );
     // Its own task: finished even if the trap hangs up.
     let task = tokio::spawn({
         let agent = agent.clone();
         async move {
             let _one = agent.one_at_a_time.lock().await;
-            agent.backend.perform(action).await
+            agent.backend.perform(&request).await
         }
     });
     let result = match task.await {
@@ -251,22 +276,36 @@ async fn perform(agent: Arc<Agent>, peer: SocketAddr, verified: Verified) -> Res
     };
     match result {
         Ok(done) => {
-            tracing::info!(%peer, action = %action.as_str(), node = %node, paused = ?done.paused, "agent: done");
+            tracing::info!(
+                %peer,
+                action = %action.as_str(),
+                node = %node,
+                paused = ?done.paused,
+                identity = done.identity.as_deref().unwrap_or("-"),
+                tower = done.tower.is_some(),
+                "agent: done"
+            );
             answer(
                 StatusCode::OK,
-                json!({ "ok": true, "node": node, "action": action, "paused": done.paused, "head": done.head }),
+                json!({
+                    "ok": true,
+                    "node": node,
+                    "action": action,
+                    "paused": done.paused,
+                    "head": done.head,
+                    "identity": done.identity,
+                    "tower": done.tower,
+                }),
             )
         }
         Err(e) => {
             tracing::error!(%peer, action = action.as_str(), node = %node, error = %e, "agent: the action failed");
-            let (status, code, nodeos) = match &e {
-                BackendError::Answer { status, answer, .. } => {
-                    (StatusCode::BAD_GATEWAY, "nodeos_refused", json!({ "status": status, "answer": answer }))
-                }
-                BackendError::Unreachable { .. } => (StatusCode::BAD_GATEWAY, "nodeos_unreachable", Value::Null),
-                BackendError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "nodeos_timeout", Value::Null),
+            let nodeos = match &e {
+                BackendError::Answer { status, answer, .. } => json!({ "status": status, "answer": answer }),
+                _ => Value::Null,
             };
-            let mut body = error_body(code, &e.to_string());
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let mut body = error_body(e.code(), &e.to_string());
             body["nodeos"] = nodeos;
             answer(status, body)
         }

@@ -15,6 +15,7 @@
 pub mod antelope;
 pub mod body;
 pub mod graphene;
+pub mod solana;
 pub mod time;
 
 use std::fmt::Debug;
@@ -33,6 +34,8 @@ pub enum ChainKind {
     Graphene,
     /// EOS, WAX, Telos, Jungle and any other Antelope chain.
     Antelope,
+    /// Solana-family validators (Agave, Jito, Firedancer, forks).
+    Solana,
 }
 
 /// Who is guarded, for logs, the state file and alerts.

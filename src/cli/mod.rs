@@ -70,11 +70,12 @@ pub enum Command {
     Health,
     /// A simulated chain, a failing witness and the real trap, narrated in the terminal. No network needed.
     Demo {
-        /// hive or steem; or an Antelope chain: eos, wax, telos or jungle.
+        /// hive or steem; an Antelope chain: eos, wax, telos or jungle; or solana (a validator's identity
+        /// moved through node agents).
         #[arg(long, default_value = "hive")]
         chain: String,
         /// How many times faster than real time the simulated chain runs [default: 6 for hive and steem,
-        /// 20 for Antelope chains, whose schedule takes minutes of chain time to carry a new key].
+        /// 20 for Antelope chains, whose schedule takes minutes of chain time to carry a new key, and for solana].
         #[arg(long)]
         speed: Option<f64>,
         /// Antelope chains: the failover to show, `regproducer` (the schedule carries the backup key) or
@@ -146,6 +147,7 @@ fn offline_result(r: Result<(), offline::OfflineError>) -> ExitStatus {
 enum DemoChain {
     Graphene(graphene_protocol::chain::ChainSpec),
     Antelope(String),
+    Solana,
 }
 
 fn chain_spec(chain: &str, command: &str) -> Option<DemoChain> {
@@ -153,8 +155,10 @@ fn chain_spec(chain: &str, command: &str) -> Option<DemoChain> {
         "hive" => Some(DemoChain::Graphene(graphene_protocol::chain::ChainSpec::hive())),
         "steem" => Some(DemoChain::Graphene(graphene_protocol::chain::ChainSpec::steem())),
         a if crate::demo_antelope::NETWORKS.contains(&a) => Some(DemoChain::Antelope(a.to_string())),
+        "solana" if command == "demo" => Some(DemoChain::Solana),
         other => {
-            eprintln!("witness-trap: --chain {other:?}: the {command} runs on hive, steem, eos, wax, telos or jungle");
+            let solana = if command == "demo" { ", jungle or solana" } else { " or jungle" };
+            eprintln!("witness-trap: --chain {other:?}: the {command} runs on hive, steem, eos, wax, telos{solana}");
             None
         }
     }
@@ -164,7 +168,7 @@ fn sim(chain: &str, endpoints: usize, port: u16, dir: std::path::PathBuf, witnes
     let (chain, default_name) = match chain_spec(chain, "simulated chain") {
         Some(DemoChain::Graphene(spec)) => (crate::rehearsal::SimChain::Graphene(spec), "sim-witness"),
         Some(DemoChain::Antelope(network)) => (crate::rehearsal::SimChain::Antelope(network), "simproducer"),
-        None => return ExitStatus::Usage,
+        Some(DemoChain::Solana) | None => return ExitStatus::Usage,
     };
     let witness = witness.unwrap_or_else(|| default_name.to_string());
     let opts = crate::rehearsal::SimOptions { chain, endpoints, port, dir, witness };
@@ -186,7 +190,7 @@ pub enum DemoSwap {
 
 fn demo(chain: &str, speed: Option<f64>, swap: DemoSwap) -> ExitStatus {
     let Some(chain) = chain_spec(chain, "demo") else { return ExitStatus::Usage };
-    if swap == DemoSwap::ProducerApi && matches!(chain, DemoChain::Graphene(_)) {
+    if swap == DemoSwap::ProducerApi && matches!(chain, DemoChain::Graphene(_) | DemoChain::Solana) {
         eprintln!(
             "witness-trap: --swap producer-api is an Antelope failover: use it with --chain eos, wax, telos or jungle"
         );
@@ -195,6 +199,7 @@ fn demo(chain: &str, speed: Option<f64>, swap: DemoSwap) -> ExitStatus {
     let default_speed = match chain {
         DemoChain::Graphene(_) => crate::demo::DemoOptions::default().speedup,
         DemoChain::Antelope(_) => crate::demo_antelope::DEFAULT_SPEEDUP,
+        DemoChain::Solana => crate::demo_solana::DEFAULT_SPEEDUP,
     };
     let speed = speed.unwrap_or(default_speed);
     if !(1.0..=100.0).contains(&speed) {
@@ -206,6 +211,10 @@ fn demo(chain: &str, speed: Option<f64>, swap: DemoSwap) -> ExitStatus {
             crate::demo::init_logging();
             let opts = crate::demo::DemoOptions { chain, speedup: speed, ..Default::default() };
             rt.block_on(crate::demo::run(opts, &mut std::io::stdout()))
+        }
+        DemoChain::Solana => {
+            crate::demo_solana::init_logging();
+            rt.block_on(crate::demo_solana::run(speed, &mut std::io::stdout()))
         }
         DemoChain::Antelope(network) if swap == DemoSwap::ProducerApi => {
             crate::demo_pause_resume::init_logging();

@@ -2,10 +2,12 @@
 //! side's agent key (`AGENT_CLIENT_KEY_FILE`).
 //!
 //! Nothing here touches the network: the TLS files are read and the certificate and key checked to
-//! belong together, the trusted keys parsed, the nodeos endpoint parsed. A bad secret (the TLS key, the
-//! client key) is named by its variable and never quoted.
+//! belong together, the trusted keys parsed, the nodeos endpoint parsed, and for `solana-admin` the ledger
+//! directory checked and both identity keypair files read once for their public keys. A bad secret (the
+//! TLS key, the client key, a keypair file) is named by its variable and never quoted.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +21,7 @@ use super::{Collector, Report};
 use crate::agent::backend::{ProducerApi, DEFAULT_PRODUCER_API};
 use crate::agent::keys::{AgentPublicKey, AgentSigningKey};
 use crate::agent::request::{is_valid_node_name, MAX_NODE_NAME};
+use crate::agent::solana_admin::{read_keypair_public, KeypairError, SOCKET_NAME};
 use crate::logging::LogFormat;
 
 /// Everything `witness-trap agent` needs.
@@ -39,10 +42,22 @@ pub struct AgentSettings {
 pub enum AgentActionSettings {
     /// `antelope-producer-api`: nodeos's `producer_api` at `NODEOS_PRODUCER_API`.
     AntelopeProducerApi { endpoint: ProducerApi, timeout: Duration },
+    /// `solana-admin`: the validator's admin socket `<LEDGER_PATH>/admin.rpc`; the paths are absolute, the
+    /// public keys base58 (the secret halves are not kept).
+    SolanaAdmin {
+        ledger: PathBuf,
+        /// `TOWER_PATH`, or the ledger.
+        tower_dir: PathBuf,
+        junk_file: PathBuf,
+        junk_pubkey: String,
+        staked_file: PathBuf,
+        staked_pubkey: String,
+        timeout: Duration,
+    },
 }
 
 /// The values `AGENT_ACTION` takes.
-pub const ACTIONS: &str = "antelope-producer-api";
+pub const ACTIONS: &str = "antelope-producer-api or solana-admin";
 
 /// Load the agent's settings, or every problem.
 pub fn load(src: &dyn Source) -> Result<AgentSettings, Report> {
@@ -201,6 +216,10 @@ fn node_name(c: &mut Collector) -> Option<String> {
 
 fn action(c: &mut Collector) -> Option<AgentActionSettings> {
     let timeout = c.seconds(vars::AGENT_ACTION_TIMEOUT_SECS, vars::DEFAULT_AGENT_ACTION_TIMEOUT_SECS, 60);
+    let chosen = c.src.get(vars::AGENT_ACTION).map(|a| a.trim().to_ascii_lowercase());
+    if chosen.as_deref() == Some("solana-admin") {
+        return solana_admin(c, timeout);
+    }
     let endpoint = match c.src.get(vars::NODEOS_PRODUCER_API) {
         None => ProducerApi::parse(DEFAULT_PRODUCER_API).ok(),
         Some(raw) => match ProducerApi::parse(&raw) {
@@ -224,6 +243,108 @@ fn action(c: &mut Collector) -> Option<AgentActionSettings> {
                 format!("{raw:?} is not an agent action"),
                 format!("set AGENT_ACTION to {ACTIONS}"),
             );
+            None
+        }
+    }
+}
+
+/// `AGENT_ACTION=solana-admin`'s variables: the ledger (and tower) directories and the two identities.
+fn solana_admin(c: &mut Collector, timeout: Duration) -> Option<AgentActionSettings> {
+    let ledger = directory(c, vars::LEDGER_PATH, true);
+    let tower_dir = match c.src.get(vars::TOWER_PATH) {
+        None => ledger.clone(),
+        Some(_) => directory(c, vars::TOWER_PATH, false),
+    };
+    let junk =
+        identity(c, vars::JUNK_IDENTITY_FILE, "the unstaked identity this host runs when it is not the producer");
+    let staked = identity(c, vars::STAKED_IDENTITY_FILE, "the staked identity, set when this host is promoted");
+    let (ledger, tower_dir, (junk_file, junk_pubkey), (staked_file, staked_pubkey)) =
+        (ledger?, tower_dir?, junk?, staked?);
+    if junk_pubkey == staked_pubkey {
+        c.push(
+            vars::STAKED_IDENTITY_FILE,
+            format!("is the same identity ({staked_pubkey}) as {}", vars::JUNK_IDENTITY_FILE),
+            format!(
+                "give {} the staked identity and {} a separate unstaked one (`solana-keygen new -o junk.json`)",
+                vars::STAKED_IDENTITY_FILE,
+                vars::JUNK_IDENTITY_FILE
+            ),
+        );
+        return None;
+    }
+    Some(AgentActionSettings::SolanaAdmin {
+        ledger,
+        tower_dir,
+        junk_file,
+        junk_pubkey,
+        staked_file,
+        staked_pubkey,
+        timeout,
+    })
+}
+
+/// `var` as an existing directory, made absolute (the socket path and the tower files are relative to it).
+fn directory(c: &mut Collector, var: &str, required: bool) -> Option<PathBuf> {
+    let raw = if required {
+        c.required(var, &format!("the validator's ledger directory (agave-validator --ledger), holding {SOCKET_NAME}"))?
+    } else {
+        c.src.get(var)?.trim().to_string()
+    };
+    match std::fs::metadata(&raw) {
+        Ok(m) if m.is_dir() => match std::path::absolute(&raw) {
+            Ok(path) => Some(path),
+            Err(e) => {
+                c.push(var, format!("cannot make {raw:?} absolute: {e}"), "give an absolute directory path");
+                None
+            }
+        },
+        Ok(_) => {
+            c.push(var, format!("{raw:?} is not a directory"), "give the validator's directory, not a file in it");
+            None
+        }
+        Err(e) => {
+            let what = if var == vars::TOWER_PATH {
+                "the validator's --tower directory (default: LEDGER_PATH)"
+            } else {
+                "the validator's --ledger directory"
+            };
+            c.push(var, format!("{raw:?}: {e}"), format!("give {what}; it must exist when the agent starts"));
+            None
+        }
+    }
+}
+
+/// `var` as a Solana CLI keypair file: its absolute path (the validator opens it from its own working
+/// directory) and its base58 public key.
+fn identity(c: &mut Collector, var: &str, what: &str) -> Option<(PathBuf, String)> {
+    let raw = c.required(var, &format!("the keypair file (Solana CLI JSON) of {what}"))?;
+    let path = match std::path::absolute(&raw) {
+        Ok(p) if p.to_str().is_some() => p,
+        // The path travels as a JSON string to the validator.
+        _ => {
+            c.push(
+                var,
+                format!("{raw:?} is not a usable UTF-8 path"),
+                "give an absolute UTF-8 path to the keypair file",
+            );
+            return None;
+        }
+    };
+    match read_keypair_public(&path) {
+        Ok(pubkey) => Some((path, pubkey)),
+        Err(e) => {
+            let fix = match e {
+                KeypairError::Unreadable { .. } => {
+                    "point it at a keypair file the agent can read (and the validator too)"
+                }
+                KeypairError::PublicMismatch { .. } => {
+                    "the file is damaged or was assembled by hand: use the file `solana-keygen new` wrote"
+                }
+                KeypairError::TooLarge { .. } | KeypairError::NotKeypair { .. } => {
+                    "give a keypair file as `solana-keygen new -o FILE` writes it: [n,n,…] with 64 numbers"
+                }
+            };
+            c.push(var, e.to_string(), fix);
             None
         }
     }
@@ -271,7 +392,7 @@ mod tests {
         let s = load(&map).unwrap_or_else(|r| panic!("{r}"));
         assert_eq!(s.trusted_keys, vec![key.public_key()]);
         assert!(s.tls.is_none());
-        let AgentActionSettings::AntelopeProducerApi { endpoint, timeout } = s.action;
+        let AgentActionSettings::AntelopeProducerApi { endpoint, timeout } = s.action else { panic!("{:?}", s.action) };
         assert_eq!((endpoint.shown(), timeout.as_secs()), ("http://127.0.0.1:8888".to_string(), 5));
     }
 
@@ -303,6 +424,90 @@ mod tests {
         for var in [vars::AGENT_LISTEN, vars::AGENT_TRUSTED_KEYS, vars::AGENT_NODE_NAME, vars::AGENT_ACTION] {
             assert!(missing.iter().any(|p| p.var == var && p.message == "is not set"), "{var}: {missing:?}");
         }
+    }
+
+    /// A valid solana-admin configuration in `dir`: the map, the junk and the staked public keys.
+    fn solana(dir: &std::path::Path) -> (VarMap, String, String) {
+        let ledger = dir.join("ledger");
+        std::fs::create_dir_all(&ledger).unwrap();
+        let junk = crate::agent::solana_admin::write_test_keypair(&dir.join("junk.json"));
+        let staked = crate::agent::solana_admin::write_test_keypair(&dir.join("staked.json"));
+        let (map, _) = valid();
+        let map = map
+            .with(vars::AGENT_ACTION, "solana-admin")
+            .with(vars::LEDGER_PATH, ledger.to_str().unwrap())
+            .with(vars::JUNK_IDENTITY_FILE, dir.join("junk.json").to_str().unwrap())
+            .with(vars::STAKED_IDENTITY_FILE, dir.join("staked.json").to_str().unwrap());
+        (map, junk, staked)
+    }
+
+    #[test]
+    fn a_valid_solana_admin_configuration_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (map, junk, staked) = solana(dir.path());
+        // A bad NODEOS_PRODUCER_API is not this action's business.
+        let map = map.with(vars::NODEOS_PRODUCER_API, "https://x").with(vars::AGENT_ACTION_TIMEOUT_SECS, "3");
+        let s = load(&map).unwrap_or_else(|r| panic!("{r}"));
+        let AgentActionSettings::SolanaAdmin {
+            ledger,
+            tower_dir,
+            junk_file,
+            junk_pubkey,
+            staked_file,
+            staked_pubkey,
+            timeout,
+        } = s.action
+        else {
+            panic!("{:?}", s.action)
+        };
+        assert_eq!((junk_pubkey, staked_pubkey, timeout.as_secs()), (junk, staked, 3));
+        assert_eq!((ledger.clone(), tower_dir), (dir.path().join("ledger"), dir.path().join("ledger")));
+        assert_eq!((junk_file, staked_file), (dir.path().join("junk.json"), dir.path().join("staked.json")));
+        let towers = dir.path().join("towers");
+        std::fs::create_dir(&towers).unwrap();
+        let s = load(&map.with(vars::TOWER_PATH, towers.to_str().unwrap())).unwrap_or_else(|r| panic!("{r}"));
+        assert!(matches!(s.action, AgentActionSettings::SolanaAdmin { tower_dir, .. } if tower_dir == towers));
+    }
+
+    #[test]
+    fn every_solana_admin_problem_names_its_variable_and_never_quotes_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (map, _, _) = solana(dir.path());
+        let named = |map: &VarMap, var: &str| {
+            let all = problems(map);
+            assert!(all.iter().any(|p| p.var == var), "{var} not named in {all:?}");
+            Report { problems: all }.to_string()
+        };
+        let missing = problems(&VarMap::new().with(vars::AGENT_ACTION, "solana-admin"));
+        for var in [vars::LEDGER_PATH, vars::JUNK_IDENTITY_FILE, vars::STAKED_IDENTITY_FILE] {
+            assert!(missing.iter().any(|p| p.var == var && p.message == "is not set"), "{var}: {missing:?}");
+        }
+        named(&map.clone().with(vars::LEDGER_PATH, dir.path().join("none").to_str().unwrap()), vars::LEDGER_PATH);
+        named(&map.clone().with(vars::LEDGER_PATH, dir.path().join("junk.json").to_str().unwrap()), vars::LEDGER_PATH);
+        named(&map.clone().with(vars::TOWER_PATH, dir.path().join("none").to_str().unwrap()), vars::TOWER_PATH);
+        let junk_text = std::fs::read_to_string(dir.path().join("junk.json")).unwrap();
+        let seed: String = junk_text.split(',').take(6).collect::<Vec<_>>().join(",");
+
+        // Not a keypair file; then a public half that is not the seed's.
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, junk_text.replace(']', ",1]")).unwrap();
+        let text = named(&map.clone().with(vars::JUNK_IDENTITY_FILE, bad.to_str().unwrap()), vars::JUNK_IDENTITY_FILE);
+        assert!(!text.contains(&seed), "{text}");
+        let mut numbers: Vec<u8> = serde_json::from_str(&junk_text).unwrap();
+        numbers[63] ^= 1;
+        std::fs::write(&bad, serde_json::to_string(&numbers).unwrap()).unwrap();
+        let text =
+            named(&map.clone().with(vars::STAKED_IDENTITY_FILE, bad.to_str().unwrap()), vars::STAKED_IDENTITY_FILE);
+        assert!(text.contains("public key") && !text.contains(&seed), "{text}");
+        named(
+            &map.clone().with(vars::STAKED_IDENTITY_FILE, dir.path().join("none.json").to_str().unwrap()),
+            vars::STAKED_IDENTITY_FILE,
+        );
+
+        // The same identity twice.
+        let same = map.clone().with(vars::STAKED_IDENTITY_FILE, dir.path().join("junk.json").to_str().unwrap());
+        let text = named(&same, vars::STAKED_IDENTITY_FILE);
+        assert!(text.contains("same identity"), "{text}");
     }
 
     #[test]

@@ -308,6 +308,29 @@ pub(crate) fn settings(
 
 /// `AGENT_URLS`, `AGENT_CLIENT_KEY_FILE`, `AGENT_CA_FILE`, `PAUSE_FENCE_SECS` for `SWAP=producer-api`.
 fn pause_resume_settings(c: &mut Collector) -> Option<PauseResumeSettings> {
+    let fleet = agent_fleet(c);
+    let fence = c.seconds(vars::PAUSE_FENCE_SECS, DEFAULT_FENCE.as_secs(), 3600);
+    // Shorter than two rounds, the silence could be the gap between two turns, not a stopped node.
+    if fence < DEFAULT_FENCE {
+        c.push(
+            vars::PAUSE_FENCE_SECS,
+            format!("{} s is less than two rounds of 21 producers ({} s)", fence.as_secs(), DEFAULT_FENCE.as_secs()),
+            "use at least 252: the producer must be seen missing a whole turn before it counts as stopped",
+        );
+    }
+    let AgentFleet { nodes, client_key, ca_pem } = fleet?;
+    Some(PauseResumeSettings { nodes, fence, client_key, ca_pem, timeout: Duration::from_secs(15) })
+}
+
+/// The node agents a trap drives: `AGENT_URLS` (the primary first), the trap's key, the CA to trust.
+pub(crate) struct AgentFleet {
+    pub nodes: Vec<AgentNode>,
+    pub client_key: Arc<crate::agent::keys::AgentSigningKey>,
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+/// `AGENT_URLS`, `AGENT_CLIENT_KEY_FILE` and `AGENT_CA_FILE`, shared by every failover through agents.
+pub(crate) fn agent_fleet(c: &mut Collector) -> Option<AgentFleet> {
     let mut nodes = Vec::new();
     match c.required(
         vars::AGENT_URLS,
@@ -386,17 +409,8 @@ fn pause_resume_settings(c: &mut Collector) -> Option<PauseResumeSettings> {
             }
         },
     };
-    let fence = c.seconds(vars::PAUSE_FENCE_SECS, DEFAULT_FENCE.as_secs(), 3600);
-    // Shorter than two rounds, the silence could be the gap between two turns, not a stopped node.
-    if fence < DEFAULT_FENCE {
-        c.push(
-            vars::PAUSE_FENCE_SECS,
-            format!("{} s is less than two rounds of 21 producers ({} s)", fence.as_secs(), DEFAULT_FENCE.as_secs()),
-            "use at least 252: the producer must be seen missing a whole turn before it counts as stopped",
-        );
-    }
     let (client_key, true) = (client_key?, nodes.len() >= 2) else { return None };
-    Some(PauseResumeSettings { nodes, fence, client_key, ca_pem, timeout: Duration::from_secs(15) })
+    Some(AgentFleet { nodes, client_key, ca_pem })
 }
 
 /// `PUB_BLS_` and base64url text of 96 key bytes and a 4-byte checksum (134 characters, no padding).

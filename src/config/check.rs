@@ -38,12 +38,24 @@ impl<B> CheckResult<B> {
 /// A chain that cannot be read for one of these is the configuration's fault, not the chain's: a producer
 /// that does not exist, endpoints that all serve another chain.
 pub fn names_the_configuration(var: &str) -> bool {
-    [vars::WITNESS_ACCOUNT, vars::PRODUCER_ACCOUNT, vars::CHAIN, vars::CHAIN_ID].contains(&var)
+    [
+        vars::WITNESS_ACCOUNT,
+        vars::PRODUCER_ACCOUNT,
+        vars::VOTE_ACCOUNT,
+        vars::CHAIN,
+        vars::CHAIN_ID,
+        vars::SOLANA_CLUSTER,
+    ]
+    .contains(&var)
 }
 
 /// The variable an operator changes to fix a finding, on this chain family.
 fn variable(kind: ChainKind, subject: &Subject) -> &'static str {
     match (kind, subject) {
+        (ChainKind::Solana, Subject::Producer) => vars::VOTE_ACCOUNT,
+        (ChainKind::Solana, Subject::Endpoint(_)) => vars::RPC_URLS,
+        (ChainKind::Solana, Subject::Chain | Subject::ChainId) => vars::SOLANA_CLUSTER,
+        (ChainKind::Solana, Subject::SwapKey | Subject::FallbackKey | Subject::Target) => vars::AGENT_URLS,
         (ChainKind::Graphene, Subject::Producer) => vars::WITNESS_ACCOUNT,
         (ChainKind::Graphene, Subject::Endpoint(_)) => vars::RPC_URLS,
         (ChainKind::Graphene, Subject::SwapKey) => vars::SIGNING_WIF,

@@ -107,6 +107,8 @@ pub(super) fn settings(c: &mut Collector, kind: ChainKind, poll: Duration) -> Op
         // 21 witnesses × 3 s; 21 producers × 12 blocks × 0.5 s.
         ChainKind::Graphene => Duration::from_secs(63),
         ChainKind::Antelope => Duration::from_secs(126),
+        // The delinquency distance: 128 slots of 400 ms.
+        ChainKind::Solana => Duration::from_millis(128 * 400),
     };
     if ttl < Duration::from_secs(3) {
         c.push(

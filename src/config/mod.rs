@@ -11,6 +11,7 @@ pub mod check;
 #[cfg(feature = "etcd")]
 pub mod coordination;
 pub mod env_map;
+pub mod solana;
 pub mod vars;
 
 use std::fmt;
@@ -22,6 +23,7 @@ use secrecy::ExposeSecret;
 use crate::chain::antelope::AntelopeSettings;
 use crate::chain::graphene::rpc::reading::ReaderSettings;
 use crate::chain::graphene::{Detection, GrapheneSettings};
+use crate::chain::solana::SolanaSettings;
 use crate::chain::{ChainKind, Identity};
 use crate::logging::LogFormat;
 use crate::trap::{TrapSettings, Trigger};
@@ -50,6 +52,7 @@ pub struct Settings {
 pub enum ChainSettings {
     Graphene(GrapheneSettings),
     Antelope(AntelopeSettings),
+    Solana(SolanaSettings),
 }
 
 impl Settings {
@@ -57,6 +60,7 @@ impl Settings {
         match &self.chain {
             ChainSettings::Graphene(g) => Identity { producer: g.reader.account.clone(), chain: g.chain.name.clone() },
             ChainSettings::Antelope(a) => Identity { producer: a.producer.clone(), chain: a.network.clone() },
+            ChainSettings::Solana(s) => Identity { producer: s.vote_account.clone(), chain: s.cluster.clone() },
         }
     }
 
@@ -64,6 +68,7 @@ impl Settings {
         match &self.chain {
             ChainSettings::Graphene(_) => ChainKind::Graphene,
             ChainSettings::Antelope(_) => ChainKind::Antelope,
+            ChainSettings::Solana(_) => ChainKind::Solana,
         }
     }
 }
@@ -143,13 +148,23 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
     // max_transaction_lifetime (antelope-protocol.md §0 item 16).
     let tx_expiration = c.seconds(vars::TX_EXPIRATION_SECS, vars::DEFAULT_TX_EXPIRATION_SECS, 3600);
     let antelope = antelope::is_antelope(src);
-    let chain = if antelope {
+    let solana = solana::is_solana(src);
+    let chain = if solana {
+        solana::settings(&mut c, timeout).map(ChainSettings::Solana)
+    } else if antelope {
         antelope::settings(&mut c, timeout, max_head_age, tx_expiration).map(ChainSettings::Antelope)
     } else {
         graphene_settings(&mut c, timeout, max_head_age, tx_expiration).map(ChainSettings::Graphene)
     };
-    let trigger = if antelope { antelope::trigger(&mut c) } else { trigger(&mut c) };
-    let poll_interval = c.seconds(vars::POLL_INTERVAL_SECS, vars::DEFAULT_POLL_INTERVAL_SECS, 3600);
+    let trigger = if solana {
+        solana::trigger(&mut c)
+    } else if antelope {
+        antelope::trigger(&mut c)
+    } else {
+        trigger(&mut c)
+    };
+    let default_poll = if solana { solana::DEFAULT_POLL_INTERVAL_SECS } else { vars::DEFAULT_POLL_INTERVAL_SECS };
+    let poll_interval = c.seconds(vars::POLL_INTERVAL_SECS, default_poll, 3600);
     let fire_timeout = c.seconds(vars::FIRE_TIMEOUT_SECS, vars::DEFAULT_FIRE_TIMEOUT_SECS, 86_400);
     // Firing must outlive at least two attempts, or it could give up while its only attempt is still valid.
     if fire_timeout < tx_expiration * 2 {
@@ -171,7 +186,13 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
     let alerts = alerts::alerts(&mut c);
     let blind_alert_after = c.seconds(vars::BLIND_ALERT_SECS, vars::DEFAULT_BLIND_ALERT_SECS, 86_400);
     let (log_format, log_level) = logging(&mut c);
-    let kind = if antelope { ChainKind::Antelope } else { ChainKind::Graphene };
+    let kind = if solana {
+        ChainKind::Solana
+    } else if antelope {
+        ChainKind::Antelope
+    } else {
+        ChainKind::Graphene
+    };
     #[cfg(feature = "etcd")]
     let coordination = coordination::settings(&mut c, kind, poll_interval);
     #[cfg(not(feature = "etcd"))]
@@ -196,6 +217,15 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
             ),
             None => (a.backups.iter().map(|k| k.to_legacy()).collect(), None),
         },
+        // The staked identity moves between nodes: the backups are the agents after the primary's.
+        ChainSettings::Solana(s) => (
+            s.nodes
+                .iter()
+                .skip(1)
+                .map(|n| format!("{}{}", crate::chain::antelope::pause_resume::NODE_PREFIX, n.name))
+                .collect(),
+            None,
+        ),
     };
     if let ChainSettings::Antelope(crate::chain::antelope::AntelopeSettings { pause_resume: Some(p), .. }) = &chain {
         if p.fence + Duration::from_secs(60) > fire_timeout {

@@ -149,6 +149,39 @@ pub const AGENT_CA_FILE: &str = "AGENT_CA_FILE";
 pub const PAUSE_FENCE_SECS: &str = "PAUSE_FENCE_SECS";
 pub const DEFAULT_AGENT_ACTION_TIMEOUT_SECS: u64 = 5;
 
+// Solana-family validators (`CHAIN=solana`, issue 18).
+/// With `CHAIN=solana`: `mainnet-beta` (default), `testnet`, `devnet`, or another cluster given by its
+/// `GENESIS_HASH`.
+pub const SOLANA_CLUSTER: &str = "SOLANA_CLUSTER";
+/// The base58 genesis hash of the cluster to guard (`getGenesisHash`); presets know theirs.
+pub const GENESIS_HASH: &str = "GENESIS_HASH";
+/// The guarded vote account (base58).
+pub const VOTE_ACCOUNT: &str = "VOTE_ACCOUNT";
+/// The staked identity's public key (base58): the vote account's `nodePubkey`.
+pub const IDENTITY: &str = "IDENTITY";
+/// Slots `slot − lastVote` may reach before a look counts as down; default [`DEFAULT_MAX_VOTE_LAG_SLOTS`].
+pub const MAX_VOTE_LAG_SLOTS: &str = "MAX_VOTE_LAG_SLOTS";
+pub const DEFAULT_MAX_VOTE_LAG_SLOTS: u64 = 128;
+/// Consecutive down looks before a fire; default [`DEFAULT_CONFIRMATIONS`].
+pub const CONFIRMATIONS: &str = "CONFIRMATIONS";
+pub const DEFAULT_CONFIRMATIONS: u64 = 3;
+/// Slots past the last vote the cluster saw from the staked identity before a backup may be promoted
+/// without the primary's tower; default [`DEFAULT_TOWER_SAFE_SLOTS`].
+pub const TOWER_SAFE_SLOTS: &str = "TOWER_SAFE_SLOTS";
+pub const DEFAULT_TOWER_SAFE_SLOTS: u64 = 200;
+/// What a fire does when the primary's agent cannot demote it: `wait` (default: promote after
+/// `TOWER_SAFE_SLOTS`) or `refuse` (alert, never promote).
+pub const UNREACHABLE_PRIMARY: &str = "UNREACHABLE_PRIMARY";
+/// The agent's (`AGENT_ACTION=solana-admin`) validator ledger directory: its `admin.rpc` socket and,
+/// unless `TOWER_PATH` says otherwise, its tower files.
+pub const LEDGER_PATH: &str = "LEDGER_PATH";
+/// Where the validator keeps its tower files (`--tower`); default `LEDGER_PATH`.
+pub const TOWER_PATH: &str = "TOWER_PATH";
+/// The host's unstaked identity keypair (Solana CLI JSON), set on a demoted node.
+pub const JUNK_IDENTITY_FILE: &str = "JUNK_IDENTITY_FILE";
+/// The staked identity keypair (Solana CLI JSON), set on a promoted node.
+pub const STAKED_IDENTITY_FILE: &str = "STAKED_IDENTITY_FILE";
+
 pub const DEFAULT_BLIND_ALERT_SECS: u64 = 300;
 pub const DEFAULT_HEARTBEAT_EVERY_SECS: u64 = 60;
 pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";

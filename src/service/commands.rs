@@ -52,6 +52,13 @@ fn pause_resume(
     crate::chain::antelope::pause_resume::PauseResumeProducer::new(watch, pr, clock).map_err(ServiceError::Failure)
 }
 
+fn solana(
+    settings: crate::chain::solana::SolanaSettings,
+    clock: SharedClock,
+) -> Result<crate::chain::solana::SolanaProducer, ServiceError> {
+    crate::chain::solana::SolanaProducer::new(settings, clock).map_err(ServiceError::Failure)
+}
+
 /// Run `$body` with `$p` bound to the Antelope producer the settings ask for (regproducer or pause/resume).
 macro_rules! with_antelope {
     ($a:expr, $clock:expr, $map:expr, |$p:ident| $body:expr) => {{
@@ -102,6 +109,10 @@ pub async fn check(settings: Settings, clock: SharedClock) -> Result<CheckReport
         ChainSettings::Antelope(a) => {
             with_antelope!(a, clock, fail, |producer| check_with(producer, kind, trigger, &store).await)
         }
+        ChainSettings::Solana(s) => {
+            let producer = solana(s, clock).map_err(fail)?;
+            check_with(producer, kind, trigger, &store).await
+        }
     }
 }
 
@@ -143,6 +154,7 @@ pub async fn status(settings: Settings, clock: SharedClock) -> Result<StatusRepo
             ChainSettings::Antelope(a) => {
                 with_antelope!(a, clock, std::convert::identity, |p| status_with(p, trigger, &admin, facts).await)
             }
+            ChainSettings::Solana(s) => status_with(solana(s, clock)?, trigger, &admin, facts).await,
         };
         if let Ok(r) = report.as_mut() {
             r.lines.extend(replica_lines(admin.coordinator(), c.replica()).await);
@@ -155,6 +167,7 @@ pub async fn status(settings: Settings, clock: SharedClock) -> Result<StatusRepo
         ChainSettings::Antelope(a) => {
             with_antelope!(a, clock, std::convert::identity, |p| status_with(p, trigger, &store, facts).await)
         }
+        ChainSettings::Solana(s) => status_with(solana(s, clock)?, trigger, &store, facts).await,
     }
 }
 
@@ -289,6 +302,7 @@ pub async fn dry_run(settings: Settings, clock: SharedClock) -> Result<serde_jso
             let mut p = p;
             p.dry_run().await
         }),
+        ChainSettings::Solana(s) => solana(s, clock)?.dry_run().await,
     };
     match attempt {
         Ok(swap) => Ok(serde_json::json!({
@@ -350,6 +364,9 @@ pub async fn rearm(settings: Settings, clock: SharedClock) -> Result<Rearmed, Se
                 clock.clone()
             )
             .await?)
+        }
+        ChainSettings::Solana(s) => {
+            rearm_with(solana(s, clock.clone())?, kind, settings.trap, store, clock.clone()).await?
         }
     };
     // Re-armed: the fire is dealt with, so its PagerDuty incident is resolved (a failure is reported, the

@@ -89,6 +89,11 @@ pub async fn run(
                 }
             }
         }
+        ChainSettings::Solana(s) => {
+            let producer =
+                crate::chain::solana::SolanaProducer::new(s, clock.clone()).map_err(ServiceError::Failure)?;
+            go.run(producer).await
+        }
     }
 }
 
@@ -395,6 +400,22 @@ fn log_settings(s: &Settings) {
             permission = %p.permission,
             failover_wif = "set",
             backup_finalizer_key = p.backup_finalizer_key.as_deref().unwrap_or("not set"),
+            trigger = ?s.trap.trigger,
+            poll_interval_secs = s.trap.poll_interval.as_secs(),
+            state_file = %s.state_file.display(),
+            alert_channels = ?crate::service::fanout(&s.alerts, Arc::new(chain_clock::SystemClock)).names(),
+            "settings"
+        ),
+        ChainSettings::Solana(p) => tracing::info!(
+            vote_account = %id.producer,
+            cluster = %id.chain,
+            genesis_hash = %p.genesis_hash,
+            identity = %p.identity,
+            rpc_urls = %p.urls.iter().map(|u| crate::redact::url(u)).collect::<Vec<_>>().join(","),
+            agents = %p.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(","),
+            max_vote_lag_slots = p.max_lag,
+            tower_safe_slots = p.tower_safe_slots,
+            unreachable_primary = ?p.unreachable_primary,
             trigger = ?s.trap.trigger,
             poll_interval_secs = s.trap.poll_interval.as_secs(),
             state_file = %s.state_file.display(),

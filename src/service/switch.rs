@@ -141,7 +141,7 @@ pub async fn switch(
     let store = held.as_ref().map(Held::store);
     let settings_swap = match &settings.chain {
         ChainSettings::Antelope(a) => Some(a.pause_resume.is_some()),
-        ChainSettings::Graphene(_) => None,
+        ChainSettings::Graphene(_) | ChainSettings::Solana(_) => None,
     };
     let outcome = match settings.chain {
         ChainSettings::Graphene(mut g) => {
@@ -188,6 +188,12 @@ pub async fn switch(
             let plan = Plan { kind, key, configured, trap, store };
             switch_with(producer, plan, request, clock, shutdown, progress).await
         }
+        ChainSettings::Solana(_) => Err(config_error(
+            "CHAIN",
+            "a planned switch is not built for Solana validators yet",
+            "move the identity by hand (set-identity junk on the active node, copy the tower, set-identity \
+             --require-tower on the other), then `witness-trap rearm`",
+        )),
         ChainSettings::Antelope(_) if matches!(&settings_swap, Some(true)) => Err(config_error(
             "SWAP",
             "a planned switch moves a key; with SWAP=producer-api the nodes share one key",

@@ -139,7 +139,7 @@ fn now_ms() -> u64 {
 }
 
 fn request(action: Action, node: &str, expires_at: u64) -> Request {
-    Request { action, node: node.into(), nonce: fresh_nonce(), expires_at }
+    Request { action, node: node.into(), nonce: fresh_nonce(), expires_at, tower: None }
 }
 
 /// The code and status of a refusal.
@@ -161,7 +161,7 @@ async fn pause_resume_and_paused_end_to_end() {
     assert!(!c.paused(NODE).await.unwrap());
     assert_eq!(
         c.pause(NODE).await.unwrap(),
-        witness_trap::agent::Done { action: Action::Pause, paused: None, head: None }
+        witness_trap::agent::Done { action: Action::Pause, paused: None, head: None, identity: None, tower: None }
     );
     assert!(c.paused(NODE).await.unwrap());
     c.resume(NODE).await.unwrap();

@@ -48,6 +48,8 @@ mod pause_resume;
 mod replica_processes;
 /// `witness-trap sim`: its printed configuration, key files, controls, and the real trap firing against it.
 mod sim_cmd;
+/// Solana validators: the simulated cluster, the solana-admin agents, the trap; detection, every "not when", promotions under failures, never two staked.
+mod solana;
 /// Scripted RPC node, Twilio mock, keys, settings, log capture.
 mod support;
 /// `switch`: a planned key change between two turns, with no missed block; dry run; refusals; the lock.

@@ -1,0 +1,412 @@
+//! Solana validators end to end: the simulated cluster (`solana-sim`: three RPC endpoints, two validators
+//! with Agave-shaped admin sockets), the real `solana-admin` agent in front of each, the real trap
+//! (`CHAIN=solana`). The cluster's checker runs on every slot: no test may ever see two running validators
+//! with the staked identity, or one voting without a safe tower.
+//!
+//! Covered: a fire when the validator stops voting (tower moved, one FIRED SMS, skipped leader slots
+//! reported); no fire for each "not when" (endpoints disagree, endpoints behind, one healthy endpoint, a
+//! broke identity, an unstaked account); promotion orders under failures drawn from a seed (primary host
+//! gone, primary validator down but agent up, backup agent killed mid-request, backup refusing for a
+//! while, `UNREACHABLE_PRIMARY=refuse`); a replayed request refused; a restart mid-promotion finishing the
+//! same promotion.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use graphene_sim::SmsSink;
+use rand::{Rng, SeedableRng};
+use secrecy::SecretString;
+use solana_sim::{AdminFault, Behaviour};
+use tokio_util::sync::CancellationToken;
+use witness_trap::config::vars as v;
+use witness_trap::demo_solana::stage::{Stage, StageOptions, NODES};
+use witness_trap::trap::state::{AnyState, Outcome, Phase};
+
+use crate::support::run;
+
+const SID: &str = "ACsolana000000000000000000000000000";
+const TOKEN: &str = "solana-token-0123456789abcdef";
+
+struct World {
+    stage: Stage,
+    sms: SmsSink,
+    state_file: PathBuf,
+    vars: HashMap<String, String>,
+    _dir: tempfile::TempDir,
+}
+
+async fn world(extra: &[(&str, &str)]) -> World {
+    let stage = Stage::start(StageOptions { admin_timeout: Duration::from_secs(1), ..Default::default() })
+        .await
+        .expect("stage");
+    let sms = SmsSink::start(SID, SecretString::from(TOKEN.to_string())).await.expect("sms");
+    let dir = tempfile::tempdir().expect("dir");
+    let state_file = dir.path().join("state.json");
+    let mut vars = stage.vars(&state_file).with(v::FIRE_TIMEOUT_SECS, 300).with_twilio(
+        sms.url(),
+        SID,
+        TOKEN,
+        "+15005550006",
+        "+14155550123",
+    );
+    for (k, val) in extra {
+        vars = vars.with(k, *val);
+    }
+    World { stage, sms, state_file, vars: vars.into_map(), _dir: dir }
+}
+
+impl World {
+    fn spawn(&self) -> (tokio::task::JoinHandle<witness_trap::cli::ExitStatus>, CancellationToken) {
+        let stop = CancellationToken::new();
+        let (vars, clock, s) = (self.vars.clone(), self.stage.clock.clone(), stop.clone());
+        (tokio::spawn(async move { run(&vars, clock, s, true).await }), stop)
+    }
+
+    fn state(&self) -> Option<AnyState> {
+        witness_trap::trap::state::read_file(&self.state_file).ok().flatten()
+    }
+
+    /// Wait until the state is what `what` wants, checking the cluster's safety on every step.
+    async fn wait_state(&self, what: impl Fn(&AnyState) -> bool) -> AnyState {
+        for _ in 0..3000 {
+            self.assert_safe();
+            if let Some(s) = self.state() {
+                if what(&s) {
+                    return s;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the state never became what was expected: {:?}", self.state().map(|s| s.phase.name().to_string()))
+    }
+
+    fn assert_safe(&self) {
+        let violations = self.stage.cluster.violations();
+        assert!(violations.is_empty(), "safety violated: {violations:?}");
+        assert!(self.stage.cluster.holders().len() <= 1, "two holders: {:?}", self.stage.cluster.holders());
+    }
+
+    /// Let `slots` slots pass, checking safety all along.
+    async fn for_slots(&self, slots: u64) {
+        let until = self.stage.cluster.slot() + slots;
+        while self.stage.cluster.slot() < until {
+            self.assert_safe();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn fired_sms(&self) -> Vec<String> {
+        self.sms.messages().into_iter().map(|m| m.body).filter(|b| b.contains("FIRED")).collect()
+    }
+
+    fn all_sms(&self) -> Vec<String> {
+        self.sms.messages().into_iter().map(|m| m.body).collect()
+    }
+
+    async fn armed(&self) {
+        self.wait_state(|s| s.phase.name() == "armed").await;
+    }
+
+    async fn fired(&self) -> AnyState {
+        self.wait_state(|s| matches!(s.phase, Phase::Fired { .. })).await
+    }
+}
+
+fn swapped(s: &AnyState) -> bool {
+    matches!(&s.phase, Phase::Fired { outcome: Outcome::Swapped { .. }, .. })
+}
+
+fn target_from(s: &AnyState) -> (String, Option<String>) {
+    match &s.phase {
+        Phase::Fired { target, from, .. } => (target.clone(), from.clone()),
+        other => panic!("not fired: {}", other.name()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_that_stops_voting_is_failed_over_once_with_its_tower() {
+    let w = world(&[]).await;
+    let (trap, _stop) = w.spawn();
+    w.armed().await;
+    let staked = w.stage.cluster.staked().pubkey();
+    assert_eq!(w.stage.cluster.holders(), vec![NODES[0].to_string()]);
+    w.for_slots(20).await;
+    let hung_at = w.stage.cluster.slot();
+    w.stage.validators[0].stall(true);
+    let last_vote = w.stage.cluster.last_vote().expect("voted");
+    let fired = w.fired().await;
+    assert!(swapped(&fired), "{:?}", fired.phase.name());
+    assert_eq!(target_from(&fired), ("node:val2".into(), Some("node:val1".into())));
+    assert_eq!(w.stage.cluster.holders(), vec![NODES[1].to_string()]);
+    assert_eq!(w.stage.validators[1].identity().as_deref(), Some(staked.as_str()));
+    assert_ne!(w.stage.validators[0].identity().as_deref(), Some(staked.as_str()), "the primary demoted");
+    let first = w.stage.cluster.first_vote_after(NODES[1], hung_at).expect("the backup votes");
+    assert!(first > last_vote + 128, "not before the lag passed the threshold: last {last_vote}, first {first}");
+    // The tower moved with the identity: the backup voted within the lockout window without a violation.
+    assert!(first < last_vote + 200, "it did not need to wait the tower-safe slots: {}", first - last_vote);
+    assert_eq!(trap.await.expect("trap"), witness_trap::cli::ExitStatus::Ok);
+    w.for_slots(40).await;
+    assert_eq!(w.fired_sms().len(), 1, "one FIRED SMS: {:?}", w.all_sms());
+    assert!(w.all_sms().iter().any(|b| b.contains("skipped")), "skipped leader slots reported: {:?}", w.all_sms());
+    // The primary recovering does not vote again: it runs with its junk identity.
+    w.stage.validators[0].stall(false);
+    w.for_slots(40).await;
+}
+
+/// Run the trap for `slots` slots after arming, with `fault` applied; it must stay armed, the primary holding.
+async fn no_fire(extra: &[(&str, &str)], fault: impl FnOnce(&World), expect_alert: Option<&str>) {
+    let w = world(extra).await;
+    let (_trap, stop) = w.spawn();
+    w.armed().await;
+    fault(&w);
+    w.for_slots(700).await;
+    let s = w.state().expect("state");
+    assert_eq!(s.phase.name(), "armed", "it must not fire");
+    assert_eq!(w.stage.cluster.holders().len(), 1);
+    assert!(w.fired_sms().is_empty());
+    if let Some(text) = expect_alert {
+        assert!(w.all_sms().iter().any(|b| b.contains(text)), "an alert saying {text:?}: {:?}", w.all_sms());
+    }
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_fire_when_the_endpoints_disagree() {
+    // Two indexes frozen (they show the vote account silent), one honest: the validator votes.
+    no_fire(
+        &[],
+        |w| {
+            w.stage.endpoints[0].set(Behaviour::FrozenVotes);
+            w.stage.endpoints[1].set(Behaviour::FrozenVotes);
+        },
+        Some("disagree"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_fire_when_the_lag_is_the_endpoints_own() {
+    // Two endpoints far behind (getHealth -32005) and the validator down: one healthy view is not two.
+    no_fire(
+        &[],
+        |w| {
+            w.stage.endpoints[0].set(Behaviour::Behind(400));
+            w.stage.endpoints[1].set(Behaviour::Down);
+            w.stage.validators[0].stall(true);
+        },
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_fire_when_the_identity_cannot_pay_for_votes() {
+    no_fire(
+        &[],
+        |w| {
+            w.stage.cluster.set_identity_balance(100_000);
+            w.stage.validators[0].stall(true);
+        },
+        Some("lamports"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_fire_when_the_vote_account_is_unstaked() {
+    no_fire(
+        &[],
+        |w| {
+            w.stage.cluster.set_stake(0);
+            w.stage.validators[0].stall(true);
+        },
+        Some("unstaked"),
+    )
+    .await;
+}
+
+/// The failures a promotion meets, in an order and at moments drawn from a seed.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    /// The primary's host is gone: validator and agent.
+    PrimaryHostGone,
+    /// The primary validator crashed; its agent answers (and fails to reach the admin socket).
+    PrimaryDownAgentUp,
+    /// The primary hangs, and the backup's agent dies in the middle of the promotion, then comes back.
+    BackupAgentKilledMidRequest,
+    /// The primary hangs, and the backup validator refuses set-identity for a while.
+    BackupRefusing,
+}
+
+async fn promotion(failure: Failure, seed: u64) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut w = world(&[]).await;
+    let (trap, _stop) = w.spawn();
+    w.armed().await;
+    w.for_slots(rng.gen_range(5..60)).await;
+    let at = w.stage.cluster.slot();
+    match failure {
+        Failure::PrimaryHostGone => {
+            w.stage.stop_agent(0);
+            w.stage.validators[0].crash();
+        }
+        Failure::PrimaryDownAgentUp => w.stage.validators[0].crash(),
+        Failure::BackupAgentKilledMidRequest => {
+            w.stage.validators[1].set_admin_fault(AdminFault::Delay(Duration::from_millis(300)));
+            w.stage.validators[0].stall(true);
+        }
+        Failure::BackupRefusing => {
+            w.stage.validators[1].set_admin_fault(AdminFault::Refuse("simulated: not caught up".into()));
+            w.stage.validators[0].stall(true);
+        }
+    }
+    let last_vote = w.stage.cluster.last_vote().expect("voted");
+    match failure {
+        Failure::BackupAgentKilledMidRequest => {
+            // Kill the backup's agent as soon as its validator has received the promotion's setIdentity.
+            for _ in 0..3000 {
+                w.assert_safe();
+                if w.stage.validators[1].admin_calls().iter().filter(|c| *c == "setIdentity").count() > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            w.stage.stop_agent(1);
+            w.for_slots(rng.gen_range(10..80)).await;
+            w.stage.validators[1].set_admin_fault(AdminFault::None);
+            w.stage.start_agent(1).await.expect("agent back");
+        }
+        Failure::BackupRefusing => {
+            // Refused while the promotion is attempted (its first admin calls), then cured.
+            let before = w.stage.validators[1].admin_calls().len();
+            for _ in 0..3000 {
+                w.assert_safe();
+                if w.stage.validators[1].admin_calls().len() > before + 1 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            w.for_slots(rng.gen_range(20..100)).await;
+            w.stage.validators[1].set_admin_fault(AdminFault::None);
+        }
+        _ => {}
+    }
+    let fired = w.fired().await;
+    assert!(swapped(&fired), "seed {seed} {failure:?}: {:?}", fired.phase);
+    assert_eq!(w.stage.cluster.holders(), vec![NODES[1].to_string()], "seed {seed} {failure:?}");
+    let first = w.stage.cluster.first_vote_after(NODES[1], at).expect("the backup votes");
+    if matches!(failure, Failure::PrimaryHostGone | Failure::PrimaryDownAgentUp) {
+        // No tower could be moved: the backup votes only past the tower-safe slots.
+        assert!(
+            first >= last_vote + 200,
+            "seed {seed} {failure:?}: voted {} slots after the last vote",
+            first - last_vote
+        );
+        assert!(
+            w.all_sms().iter().any(|b| b.contains("TOWER_SAFE_SLOTS") || b.contains("without its tower")),
+            "seed {seed}: the operator is told: {:?}",
+            w.all_sms()
+        );
+    }
+    if matches!(failure, Failure::BackupRefusing) {
+        assert!(w.all_sms().iter().any(|b| b.contains("promotion")), "the failed promotion alerted: {:?}", w.all_sms());
+    }
+    assert_eq!(trap.await.expect("trap"), witness_trap::cli::ExitStatus::Ok);
+    w.for_slots(30).await;
+    assert_eq!(w.fired_sms().len(), 1, "seed {seed}: {:?}", w.all_sms());
+}
+
+fn seed() -> u64 {
+    let s = rand::random::<u64>() % 1_000_000;
+    eprintln!("promotion seed: {s}");
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotion_when_the_primary_host_is_gone_waits_the_tower_safe_slots() {
+    promotion(Failure::PrimaryHostGone, seed()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotion_when_the_primary_validator_is_down_but_its_agent_up() {
+    promotion(Failure::PrimaryDownAgentUp, seed()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotion_survives_the_backup_agent_killed_mid_request() {
+    promotion(Failure::BackupAgentKilledMidRequest, seed()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotion_retries_a_refusing_backup_and_alerts() {
+    promotion(Failure::BackupRefusing, seed()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refuse_never_promotes_without_a_confirmed_demotion() {
+    let mut w = world(&[(v::UNREACHABLE_PRIMARY, "refuse"), (v::FIRE_TIMEOUT_SECS, "120")]).await;
+    let (trap, _stop) = w.spawn();
+    w.armed().await;
+    w.stage.stop_agent(0);
+    w.stage.validators[0].crash();
+    let fired = w.fired().await;
+    assert!(!swapped(&fired), "refused");
+    assert!(w.stage.cluster.holders().is_empty(), "nothing promoted");
+    assert!(!w.stage.validators[1].admin_calls().iter().any(|c| c == "setIdentity"), "the backup never asked");
+    assert_eq!(trap.await.expect("trap"), witness_trap::cli::ExitStatus::SwapFailed);
+    assert!(w.all_sms().iter().any(|b| b.contains("UNREACHABLE_PRIMARY")), "{:?}", w.all_sms());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_mid_promotion_finishes_the_same_promotion() {
+    let w = world(&[]).await;
+    let (trap, stop) = w.spawn();
+    w.armed().await;
+    // The backup's validator hangs on set-identity: the promotion cannot complete.
+    w.stage.validators[1].set_admin_fault(AdminFault::Hang);
+    w.stage.validators[0].stall(true);
+    let firing = w.wait_state(|s| matches!(&s.phase, Phase::Firing { attempts, .. } if !attempts.is_empty())).await;
+    let Phase::Firing { target, .. } = &firing.phase else { unreachable!() };
+    assert_eq!(target, "node:val2");
+    // The trap dies (as a killed process: no clean-up), mid-promotion.
+    trap.abort();
+    let _ = trap.await;
+    drop(stop);
+    assert_eq!(w.state().expect("state").phase.name(), "firing", "killed mid-promotion");
+    w.stage.validators[1].set_admin_fault(AdminFault::None);
+    let (trap, _stop) = w.spawn();
+    let fired = w.fired().await;
+    assert!(swapped(&fired));
+    assert_eq!(target_from(&fired), ("node:val2".into(), Some("node:val1".into())));
+    assert_eq!(w.stage.cluster.holders(), vec![NODES[1].to_string()]);
+    assert_eq!(trap.await.expect("trap"), witness_trap::cli::ExitStatus::Ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_promotion_is_refused_and_changes_nothing() {
+    use witness_trap::agent::{AgentClient, ClientError, ClientOptions, Request, SignedRequest};
+    let w = world(&[]).await;
+    let clock = w.stage.clock.clone();
+    let url = format!("http://{}", w.stage.agents[1].addr);
+    let client =
+        AgentClient::new(&url, w.stage.trap_key.clone(), clock.clone(), ClientOptions::default()).expect("client");
+    let now = u64::try_from(clock.now().as_millis()).expect("ms");
+    // A request to demote the backup (harmless: it holds its junk identity), sent twice.
+    let request = Request {
+        action: witness_trap::agent::Action::Demote,
+        node: NODES[1].into(),
+        nonce: witness_trap::agent::request::fresh_nonce(),
+        expires_at: now + 10_000,
+        tower: None,
+    };
+    let signed = SignedRequest::sign(&request, &w.stage.trap_key);
+    client.send_signed(&signed, &request).await.expect("first");
+    let calls = w.stage.validators[1].admin_calls().len();
+    match client.send_signed(&signed, &request).await {
+        Err(ClientError::Refused { code, .. }) => assert_eq!(code, "replay"),
+        other => panic!("the replay must be refused: {other:?}"),
+    }
+    assert_eq!(w.stage.validators[1].admin_calls().len(), calls, "nothing reached the validator");
+    w.assert_safe();
+}
