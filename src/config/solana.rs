@@ -227,3 +227,91 @@ pub(crate) fn trigger(c: &mut Collector) -> Option<Trigger> {
     );
     Some(Trigger::Allowed(n))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{load, ChainSettings, Problem, VarMap};
+
+    const VOTE: &str = "3ZT31jkAGhUaw8jsy4bTknwBMP8i4Eueh52By4zXcsVw";
+    const IDENTITY: &str = "B97CCUW3AEZFGy6uUg6zUdnNYvnVq5VG8PUtb2HayTDD";
+
+    fn valid(dir: &std::path::Path) -> VarMap {
+        let key = crate::agent::keys::AgentSigningKey::generate();
+        VarMap::new()
+            .with(vars::CHAIN, "solana")
+            .with(vars::RPC_URLS, "https://a.example,https://b.example")
+            .with(vars::VOTE_ACCOUNT, VOTE)
+            .with(vars::IDENTITY, IDENTITY)
+            .with(vars::AGENT_URLS, "val1=https://10.0.0.1:8443,val2=https://10.0.0.2:8443")
+            .with(vars::AGENT_CLIENT_KEY, key.to_secret_text().as_str())
+            .with(vars::STATE_FILE, dir.join("state.json").display())
+            .with_twilio("https://api.twilio.example", "AC0", "token", "+15005550006", "+14155550123")
+    }
+
+    fn problems(map: &VarMap) -> Vec<Problem> {
+        load(map).err().map(|r| r.problems).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_valid_configuration_loads_with_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = load(&valid(dir.path())).unwrap_or_else(|r| panic!("{r}"));
+        let ChainSettings::Solana(s) = &settings.chain else { panic!("solana") };
+        assert_eq!((s.cluster.as_str(), s.genesis_hash.as_str()), ("mainnet-beta", CLUSTERS[0].genesis_hash));
+        assert_eq!((s.max_lag, s.tower_safe_slots, s.unreachable_primary), (128, 200, UnreachablePrimary::Wait));
+        assert_eq!(settings.trap.trigger, Trigger::Allowed(3));
+        assert_eq!(settings.trap.poll_interval.as_secs(), DEFAULT_POLL_INTERVAL_SECS);
+        assert_eq!(settings.trap.backups, vec!["node:val2".to_string()]);
+        // A preset named by its hash, and a custom cluster.
+        let map = valid(dir.path()).with(vars::GENESIS_HASH, CLUSTERS[2].genesis_hash);
+        let ChainSettings::Solana(s) = load(&map).unwrap().chain else { panic!() };
+        assert_eq!(s.cluster, "devnet");
+        let map = valid(dir.path()).with(vars::GENESIS_HASH, IDENTITY);
+        let ChainSettings::Solana(s) = load(&map).unwrap().chain else { panic!() };
+        assert_eq!((s.cluster.as_str(), s.genesis_hash.as_str()), ("solana", IDENTITY));
+        let map = valid(dir.path()).with(vars::SOLANA_CLUSTER, "testnet").with(vars::UNREACHABLE_PRIMARY, "Refuse");
+        let ChainSettings::Solana(s) = load(&map).unwrap().chain else { panic!() };
+        assert_eq!((s.cluster.as_str(), s.unreachable_primary), ("testnet", UnreachablePrimary::Refuse));
+    }
+
+    #[test]
+    fn every_problem_names_its_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: Vec<(VarMap, &str, &str)> = vec![
+            (valid(dir.path()).with(vars::VOTE_ACCOUNT, "not-base58!"), vars::VOTE_ACCOUNT, "base58"),
+            (valid(dir.path()).with(vars::IDENTITY, "abc"), vars::IDENTITY, "base58"),
+            (valid(dir.path()).with(vars::IDENTITY, VOTE), vars::IDENTITY, "is VOTE_ACCOUNT"),
+            (valid(dir.path()).with(vars::RPC_URLS, "https://a.example"), vars::RPC_URLS, "two"),
+            (valid(dir.path()).with(vars::SOLANA_CLUSTER, "mainnet"), vars::SOLANA_CLUSTER, "not a cluster"),
+            (
+                valid(dir.path())
+                    .with(vars::SOLANA_CLUSTER, "devnet")
+                    .with(vars::GENESIS_HASH, CLUSTERS[0].genesis_hash),
+                vars::GENESIS_HASH,
+                "not devnet's",
+            ),
+            (valid(dir.path()).with(vars::SOLANA_CLUSTER, "custom"), vars::GENESIS_HASH, "needs it"),
+            (valid(dir.path()).with(vars::MAX_VOTE_LAG_SLOTS, "5"), vars::MAX_VOTE_LAG_SLOTS, "whole number"),
+            (valid(dir.path()).with(vars::CONFIRMATIONS, "0"), vars::CONFIRMATIONS, "whole number"),
+            (valid(dir.path()).with(vars::TOWER_SAFE_SLOTS, "many"), vars::TOWER_SAFE_SLOTS, "whole number"),
+            (valid(dir.path()).with(vars::UNREACHABLE_PRIMARY, "maybe"), vars::UNREACHABLE_PRIMARY, "neither"),
+            (valid(dir.path()).with(vars::AGENT_URLS, "val1=https://10.0.0.1:8443"), vars::AGENT_URLS, "two"),
+            (valid(dir.path()).with(vars::MISSED_BLOCKS_ALLOWED, "2"), vars::MISSED_BLOCKS_ALLOWED, "CONFIRMATIONS"),
+            (valid(dir.path()).with(vars::STAKED_IDENTITY_FILE, "/k.json"), vars::STAKED_IDENTITY_FILE, "agent"),
+            (valid(dir.path()).with("SIGNING_WIF_FILE", "/k"), "SIGNING_WIF_FILE", "no key"),
+            (valid(dir.path()).with(vars::BACKUP_SIGNING_KEY, "STM1"), vars::BACKUP_SIGNING_KEY, "AGENT_URLS"),
+        ];
+        for (map, var, text) in cases {
+            let all = problems(&map);
+            assert!(
+                all.iter().any(|p| p.var == var && p.message.contains(text)),
+                "{var} with {text:?} not reported: {all:?}"
+            );
+        }
+        let missing = problems(&VarMap::new().with(vars::CHAIN, "solana"));
+        for var in [vars::RPC_URLS, vars::VOTE_ACCOUNT, vars::IDENTITY, vars::AGENT_URLS] {
+            assert!(missing.iter().any(|p| p.var == var), "{var}: {missing:?}");
+        }
+    }
+}

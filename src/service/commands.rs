@@ -259,6 +259,7 @@ async fn status_with<P: Producer>(
         }
         Observation::Blind(reason) => lines.push(format!("chain: UNREADABLE: {reason}")),
     }
+    lines.push(format!("watching:   {}", producer.watch_note()));
     if let Some(progress) = producer.key_progress().await {
         lines.push(format!("schedule:   {progress}"));
     }

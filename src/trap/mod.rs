@@ -429,7 +429,7 @@ impl<P: Producer> Trap<P> {
     async fn forward_notices(&mut self) {
         for notice in self.producer.take_notices() {
             let id = self.producer.identity();
-            tracing::warn!(%notice, "the data cannot be trusted; alerting");
+            tracing::warn!(%notice, "notice for the operator; alerting");
             self.tell(Incident::Distrust { witness: id.producer, chain: id.chain, text: notice });
         }
     }

@@ -1,4 +1,4 @@
-//! `witness-trap demo --chain eos` (and `--swap producer-api`) as an operator runs it: the Antelope incident runs to completion and its
+//! `witness-trap demo --chain eos` (and `--swap producer-api`, and `--chain solana`) as an operator runs it: the incident runs to completion and its
 //! narration shows the misses, the trap's decisions, the swap, the schedule and the backup producing. Asserts
 //! what the output says, never how long it took.
 
@@ -104,4 +104,35 @@ fn an_unknown_chain_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("eos") && err.contains("hive"), "{err}");
+}
+
+#[test]
+fn the_solana_demo_moves_the_identity_and_never_runs_it_twice() {
+    let out = demo(&["--chain", "solana"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "exit {:?}\n{text}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    let steps = [
+        "INFO trap armed",
+        "val1's validator hangs",
+        "crossing corroborated: firing",
+        "action=demote node=val1",
+        "demoted node=val1",
+        "action=promote node=val2",
+        "val1: admin.rpc setIdentity → now runs with its junk identity",
+        "val2: admin.rpc setIdentity → now runs with the STAKED identity",
+        "the vote account votes again, from val2",
+        "finished: fired; the swap is confirmed; alerts delivered",
+        "summary",
+        "slots from the last vote",
+        "held the staked identity, or one voted without a safe tower: 0;",
+    ];
+    let mut at = 0;
+    for step in steps {
+        match text[at..].find(step) {
+            Some(i) => at += i + step.len(),
+            None => panic!("{step:?} missing (or out of order) after byte {at}:\n{text}"),
+        }
+    }
+    assert!(text.lines().any(|l| l.contains("sms │") && l.contains("FIRED") && l.contains("node:val2")), "{text}");
+    assert!(!text.contains("!!!"), "no violation: {text}");
 }

@@ -410,3 +410,141 @@ async fn a_replayed_promotion_is_refused_and_changes_nothing() {
     assert_eq!(w.stage.validators[1].admin_calls().len(), calls, "nothing reached the validator");
     w.assert_safe();
 }
+
+/// `check` on this world: Ok(summary) or the problems' variables and messages.
+async fn check(w: &World, vars: &HashMap<String, String>) -> Result<String, Vec<(String, String)>> {
+    let settings = witness_trap::config::load(vars).expect("load");
+    match witness_trap::service::check(settings, w.stage.clock.clone()).await {
+        Ok(r) => Ok(r.summary.unwrap_or_default()),
+        Err(f) => match f.error {
+            witness_trap::service::ServiceError::Config(r)
+            | witness_trap::service::ServiceError::ChainUnavailable(r) => {
+                Err(r.problems.into_iter().map(|p| (p.var, p.message)).collect())
+            }
+            other => Err(vec![("?".into(), other.to_string())]),
+        },
+    }
+}
+
+fn named(problems: &[(String, String)], var: &str, text: &str) -> bool {
+    problems.iter().any(|(v, m)| v == var && m.contains(text))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pre_arming_checks_name_what_is_wrong() {
+    let mut w = world(&[]).await;
+    let summary = check(&w, &w.vars).await.expect("a good stage passes");
+    assert!(summary.contains("val1 holds identity") && summary.contains("to val2"), "{summary}");
+    // The wrong identity for the vote account.
+    let mut vars = w.vars.clone();
+    vars.insert(v::IDENTITY.into(), solana_sim::Keypair::generate().pubkey());
+    let p = check(&w, &vars).await.expect_err("wrong identity");
+    assert!(named(&p, v::VOTE_ACCOUNT, "not IDENTITY"), "{p:?}");
+    // An endpoint of another cluster.
+    w.stage.endpoints[2].set(Behaviour::WrongGenesis(solana_sim::keys::random_hash()));
+    let p = check(&w, &w.vars).await.expect_err("wrong genesis");
+    assert!(named(&p, v::SOLANA_CLUSTER, "genesis hash"), "{p:?}");
+    w.stage.endpoints[2].set(Behaviour::Honest);
+    // A backup's agent unreachable.
+    w.stage.stop_agent(1);
+    let p = check(&w, &w.vars).await.expect_err("agent down");
+    assert!(named(&p, v::AGENT_URLS, "val2"), "{p:?}");
+    w.stage.start_agent(1).await.expect("agent back");
+    // The validator already down: arming would fire at once.
+    w.stage.validators[0].stall(true);
+    w.for_slots(140).await;
+    let p = check(&w, &w.vars).await.expect_err("down");
+    assert!(named(&p, v::VOTE_ACCOUNT, "not voting now"), "{p:?}");
+    w.stage.validators[0].stall(false);
+    w.for_slots(5).await;
+    assert!(check(&w, &w.vars).await.is_ok(), "back to voting");
+    assert_eq!(w.state().map(|s| s.phase.name().to_string()), None, "check arms nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_with_the_staked_identity_are_refused_before_arming() {
+    use witness_trap::agent::{AgentClient, ClientOptions};
+    let w = world(&[]).await;
+    // Someone promoted the backup by hand while the primary still votes.
+    let url = format!("http://{}", w.stage.agents[1].addr);
+    let client = AgentClient::new(&url, w.stage.trap_key.clone(), w.stage.clock.clone(), ClientOptions::default())
+        .expect("client");
+    client.promote(NODES[1], None).await.expect("promoted by hand");
+    let p = check(&w, &w.vars).await.expect_err("two holders");
+    assert!(named(&p, v::AGENT_URLS, "val1, val2"), "{p:?}");
+    let (trap, _stop) = w.spawn();
+    assert_eq!(trap.await.expect("trap"), witness_trap::cli::ExitStatus::Config, "nothing armed");
+    assert!(w.state().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reports_the_lag_and_the_skipped_leader_slots() {
+    let w = world(&[(v::CONFIRMATIONS, "100")]).await;
+    let (_trap, stop) = w.spawn();
+    w.armed().await;
+    w.stage.validators[0].stall(true);
+    for _ in 0..3000 {
+        let note = crate::support::last_poll(&w.state_file).and_then(|p| p.watch).unwrap_or_default();
+        if note.contains("NOT VOTING") && note.contains("skipped") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let settings = witness_trap::config::load(&w.vars).expect("load");
+    let report = witness_trap::service::status(settings, w.stage.clock.clone()).await.expect("status");
+    let text = report.lines.join("\n");
+    assert!(text.contains("NOT VOTING") && text.contains("leader slots"), "{text}");
+    assert_eq!(w.state().expect("state").phase.name(), "armed", "skipped slots never fire");
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_binary_drives_a_validator_from_its_variables() {
+    use witness_trap::agent::{AgentClient, ClientOptions};
+    let w = world(&[]).await;
+    let ledger = w.stage.dir.join(NODES[1]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let mut agent = crate::support::bin()
+        .arg("agent")
+        .env(v::AGENT_LISTEN, format!("127.0.0.1:{port}"))
+        .env(v::AGENT_TRUSTED_KEYS, w.stage.trap_key.public_key().to_string())
+        .env(v::AGENT_NODE_NAME, "val2-bin")
+        .env(v::AGENT_ACTION, "solana-admin")
+        .env(v::LEDGER_PATH, &ledger)
+        .env(v::JUNK_IDENTITY_FILE, ledger.join("junk-identity.json"))
+        .env(v::STAKED_IDENTITY_FILE, ledger.join("staked-identity.json"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("agent binary");
+    let client = AgentClient::new(
+        &format!("http://127.0.0.1:{port}"),
+        w.stage.trap_key.clone(),
+        w.stage.clock.clone(),
+        ClientOptions::default(),
+    )
+    .expect("client");
+    let mut identity = Err(String::new());
+    for _ in 0..200 {
+        identity = client.identity("val2-bin").await.map_err(|e| e.to_string());
+        if identity.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = agent.kill();
+    let mut stderr = String::new();
+    if let Some(mut e) = agent.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let _ = agent.wait();
+    assert_eq!(identity, Ok(w.stage.validators[1].identity().expect("running")), "{stderr}");
+    assert!(stderr.contains("solana admin socket"), "its backend is logged: {stderr}");
+    // Neither keypair's bytes appear in its output.
+    for file in ["junk-identity.json", "staked-identity.json"] {
+        let bytes = std::fs::read_to_string(ledger.join(file)).expect("keypair");
+        let first: String = bytes.chars().take(20).collect();
+        assert!(!stderr.contains(&first), "{file} leaked");
+    }
+}
