@@ -17,8 +17,8 @@ use crate::agent::solana_admin::{IdentityFile, SolanaAdmin};
 use crate::agent::{Agent, AgentSigningKey, Verifier};
 use crate::config::{vars, VarMap};
 
-/// The validators' node names, as `AGENT_URLS` gives them: the primary first.
-pub const NODES: [&str; 2] = ["val1", "val2"];
+/// The validators' node names, as `AGENT_URLS` gives them: the primary first, then the backups in order.
+pub const NODES: [&str; 3] = ["val1", "val2", "val3"];
 
 /// One node's agent: where it listens and how to stop it.
 pub struct StageAgent {
@@ -56,11 +56,13 @@ pub struct StageOptions {
     pub endpoints: usize,
     /// The agents' timeout of one admin-socket call.
     pub admin_timeout: Duration,
+    /// Validators, each with its agent: 2 (a primary and a backup) or 3 (two ordered backups).
+    pub validators: usize,
 }
 
 impl Default for StageOptions {
     fn default() -> Self {
-        Self { speedup: 20.0, endpoints: 3, admin_timeout: Duration::from_secs(5) }
+        Self { speedup: 20.0, endpoints: 3, admin_timeout: Duration::from_secs(5), validators: 2 }
     }
 }
 
@@ -84,7 +86,7 @@ impl Stage {
         }
         let trap_key = Arc::new(AgentSigningKey::generate());
         let mut stage = Stage { clock, cluster, endpoints, validators: Vec::new(), agents: Vec::new(), trap_key, dir };
-        for (i, name) in NODES.iter().enumerate() {
+        for (i, name) in NODES.iter().take(opts.validators.clamp(2, NODES.len())).enumerate() {
             let ledger = stage.dir.join(name);
             std::fs::create_dir_all(&ledger).map_err(|e| fail("ledger")(&e))?;
             // Each host has its own copy of both keypair files, as an operator sets them up.

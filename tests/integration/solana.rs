@@ -37,9 +37,12 @@ struct World {
 }
 
 async fn world(extra: &[(&str, &str)]) -> World {
-    let stage = Stage::start(StageOptions { admin_timeout: Duration::from_secs(1), ..Default::default() })
-        .await
-        .expect("stage");
+    world_of(2, extra).await
+}
+
+async fn world_of(validators: usize, extra: &[(&str, &str)]) -> World {
+    let options = StageOptions { admin_timeout: Duration::from_secs(1), validators, ..Default::default() };
+    let stage = Stage::start(options).await.expect("stage");
     let sms = SmsSink::start(SID, SecretString::from(TOKEN.to_string())).await.expect("sms");
     let dir = tempfile::tempdir().expect("dir");
     let state_file = dir.path().join("state.json");
@@ -547,4 +550,24 @@ async fn the_agent_binary_drives_a_validator_from_its_variables() {
         let first: String = bytes.chars().take(20).collect();
         assert!(!stderr.contains(&first), "{file} leaked");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordered_backups_move_down_the_agents_and_never_back() {
+    let w = world_of(3, &[]).await;
+    let (trap, _stop) = w.spawn();
+    w.armed().await;
+    w.stage.validators[0].stall(true);
+    // The first fire moves the identity to val2, and the trap goes on guarding it with val3 next.
+    w.wait_state(|s| s.phase.name() == "armed" && s.roles.as_ref().is_some_and(|r| r.current == "node:val2")).await;
+    assert_eq!(w.stage.cluster.holders(), vec![NODES[1].to_string()]);
+    w.for_slots(20).await;
+    w.stage.validators[1].stall(true);
+    let fired = w.fired().await;
+    assert!(swapped(&fired));
+    assert_eq!(target_from(&fired), ("node:val3".into(), Some("node:val2".into())));
+    assert_eq!(w.stage.cluster.holders(), vec![NODES[2].to_string()], "never back to val1");
+    assert_eq!(trap.await.expect("trap"), witness_trap::cli::ExitStatus::Ok);
+    assert_eq!(w.fired_sms().len(), 2, "{:?}", w.all_sms());
+    w.assert_safe();
 }
