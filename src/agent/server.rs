@@ -264,11 +264,18 @@ async fn perform(agent: Arc<Agent>, peer: SocketAddr, verified: Verified) -> Res
         let agent = agent.clone();
         async move {
             let _one = agent.one_at_a_time.lock().await;
-            agent.backend.perform(&request).await
+            // A request that waited behind a slow action past its expiry is void: the trap has moved on
+            // (a late promotion could land after an operator failed back by hand).
+            let now = agent.now_ms();
+            if request.expires_at <= now {
+                return Err(Refusal::Expired { expires_at: request.expires_at, now });
+            }
+            Ok(agent.backend.perform(&request).await)
         }
     });
     let result = match task.await {
-        Ok(result) => result,
+        Ok(Ok(result)) => result,
+        Ok(Err(refusal)) => return refuse(peer, Some(signer.to_string().as_bytes()), &refusal),
         Err(e) => Err(BackendError::Unreachable {
             endpoint: agent.backend.describe(),
             reason: format!("the action task failed: {e}"),

@@ -240,6 +240,23 @@ pub fn load(src: &dyn Source) -> Result<Settings, Report> {
             );
         }
     }
+    if let ChainSettings::Solana(s) = &chain {
+        // The wait for a safe tower must fit in the fire, with a minute to promote after it.
+        let wait = crate::chain::solana::SLOT * u32::try_from(s.tower_safe_slots).unwrap_or(u32::MAX);
+        let waits = s.unreachable_primary == crate::chain::solana::UnreachablePrimary::Wait;
+        if waits && wait + Duration::from_secs(60) > fire_timeout {
+            c.push(
+                vars::FIRE_TIMEOUT_SECS,
+                format!(
+                    "{} s leaves no time to promote after TOWER_SAFE_SLOTS ({} slots, {} s)",
+                    fire_timeout.as_secs(),
+                    s.tower_safe_slots,
+                    wait.as_secs()
+                ),
+                "raise FIRE_TIMEOUT_SECS to at least TOWER_SAFE_SLOTS × 0.4 s + 60, or lower TOWER_SAFE_SLOTS",
+            );
+        }
+    }
     if matches!(trigger, Trigger::Absolute(_)) && (backups.len() > 1 || after_last.is_some()) {
         c.push(
             vars::THRESHOLD,

@@ -169,11 +169,12 @@ pub(crate) fn settings(c: &mut Collector, timeout: Duration) -> Option<SolanaSet
         100_000,
         "the slots without a vote that count as down (128: Solana's delinquency distance)",
     );
+    // Below Agave's ~200 slots a backup voting without the tower could vote inside the primary's lockouts.
     let tower_safe_slots = number(
         c,
         vars::TOWER_SAFE_SLOTS,
         vars::DEFAULT_TOWER_SAFE_SLOTS,
-        32,
+        vars::DEFAULT_TOWER_SAFE_SLOTS,
         1_000_000,
         "the slots past the last vote before a backup may vote without the primary's tower (Agave: ~200)",
     );
@@ -295,6 +296,12 @@ mod tests {
             (valid(dir.path()).with(vars::MAX_VOTE_LAG_SLOTS, "5"), vars::MAX_VOTE_LAG_SLOTS, "whole number"),
             (valid(dir.path()).with(vars::CONFIRMATIONS, "0"), vars::CONFIRMATIONS, "whole number"),
             (valid(dir.path()).with(vars::TOWER_SAFE_SLOTS, "many"), vars::TOWER_SAFE_SLOTS, "whole number"),
+            (valid(dir.path()).with(vars::TOWER_SAFE_SLOTS, "150"), vars::TOWER_SAFE_SLOTS, "from 200"),
+            (
+                valid(dir.path()).with(vars::TOWER_SAFE_SLOTS, "2000").with(vars::FIRE_TIMEOUT_SECS, "700"),
+                vars::FIRE_TIMEOUT_SECS,
+                "TOWER_SAFE_SLOTS",
+            ),
             (valid(dir.path()).with(vars::UNREACHABLE_PRIMARY, "maybe"), vars::UNREACHABLE_PRIMARY, "neither"),
             (valid(dir.path()).with(vars::AGENT_URLS, "val1=https://10.0.0.1:8443"), vars::AGENT_URLS, "two"),
             (valid(dir.path()).with(vars::MISSED_BLOCKS_ALLOWED, "2"), vars::MISSED_BLOCKS_ALLOWED, "CONFIRMATIONS"),

@@ -229,48 +229,109 @@ async fn no_fire_when_the_vote_account_is_unstaked() {
     .await;
 }
 
-/// The failures a promotion meets, in an order and at moments drawn from a seed.
-#[derive(Debug, Clone, Copy)]
-enum Failure {
-    /// The primary's host is gone: validator and agent.
-    PrimaryHostGone,
-    /// The primary validator crashed; its agent answers (and fails to reach the admin socket).
-    PrimaryDownAgentUp,
-    /// The primary hangs, and the backup's agent dies in the middle of the promotion, then comes back.
-    BackupAgentKilledMidRequest,
-    /// The primary hangs, and the backup validator refuses set-identity for a while.
-    BackupRefusing,
+/// What happens to the primary's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Primary {
+    /// The validator hangs (alive, holding the staked identity, not voting); its agent answers.
+    Hangs,
+    /// The validator crashed; its agent answers (and cannot reach the admin socket).
+    DownAgentUp,
+    /// The whole host is gone: validator and agent.
+    HostGone,
+    /// The validator hangs, and its agent dies in the middle of the demotion (then comes back).
+    AgentKilledMidDemote,
+    /// The validator hangs and its tower file is gone: demoted, but nothing to hand over.
+    HangsWithoutTower,
 }
 
-async fn promotion(failure: Failure, seed: u64) {
+/// What happens to the backup's side while it is promoted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backup {
+    Fine,
+    /// The validator refuses set-identity for a while.
+    Refusing,
+    /// Its agent dies in the middle of the promotion, then comes back.
+    AgentKilledMidRequest,
+}
+
+/// Wait until validator `i` has received `n` more admin calls than `before`, checking safety.
+async fn admin_calls_reach(w: &World, i: usize, before: usize, n: usize) {
+    for _ in 0..6000 {
+        w.assert_safe();
+        if w.stage.validators[i].admin_calls().len() >= before + n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("validator {i} never got {n} more admin calls");
+}
+
+/// One failover under `primary` and `backup` failures, their order and moments drawn from `seed`; the
+/// cluster's checker runs at every step (two staked validators, or a vote without a safe tower, fail it).
+async fn promotion(primary: Primary, backup: Backup, seed: u64) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let why = format!("seed {seed}, primary {primary:?}, backup {backup:?}");
     let mut w = world(&[]).await;
     let (trap, _stop) = w.spawn();
     w.armed().await;
     w.for_slots(rng.gen_range(5..60)).await;
     let at = w.stage.cluster.slot();
-    match failure {
-        Failure::PrimaryHostGone => {
+    // The backup's fault first or the primary's first, as the seed says.
+    let backup_first = rng.gen_bool(0.5);
+    let backup_fault = match backup {
+        Backup::Fine => AdminFault::None,
+        Backup::Refusing => AdminFault::Refuse("simulated: not caught up".into()),
+        Backup::AgentKilledMidRequest => AdminFault::Delay(Duration::from_millis(rng.gen_range(100..500))),
+    };
+    let backup_calls = w.stage.validators[1].admin_calls().len();
+    if backup_first {
+        w.stage.validators[1].set_admin_fault(backup_fault.clone());
+    }
+    let primary_calls = w.stage.validators[0].admin_calls().len();
+    match primary {
+        Primary::Hangs => w.stage.validators[0].stall(true),
+        Primary::DownAgentUp => w.stage.validators[0].crash(),
+        Primary::HostGone => {
             w.stage.stop_agent(0);
             w.stage.validators[0].crash();
         }
-        Failure::PrimaryDownAgentUp => w.stage.validators[0].crash(),
-        Failure::BackupAgentKilledMidRequest => {
-            w.stage.validators[1].set_admin_fault(AdminFault::Delay(Duration::from_millis(300)));
+        Primary::AgentKilledMidDemote => {
+            w.stage.validators[0].set_admin_fault(AdminFault::Delay(Duration::from_millis(rng.gen_range(100..500))));
             w.stage.validators[0].stall(true);
         }
-        Failure::BackupRefusing => {
-            w.stage.validators[1].set_admin_fault(AdminFault::Refuse("simulated: not caught up".into()));
+        Primary::HangsWithoutTower => {
             w.stage.validators[0].stall(true);
+            // Let the last vote's tower be written, then lose it.
+            w.for_slots(2).await;
+            let tower = solana_sim::tower::path(&w.stage.validators[0].ledger(), &w.stage.cluster.staked().pubkey());
+            std::fs::remove_file(&tower).expect("tower file");
         }
     }
     let last_vote = w.stage.cluster.last_vote().expect("voted");
-    match failure {
-        Failure::BackupAgentKilledMidRequest => {
-            // Kill the backup's agent as soon as its validator has received the promotion's setIdentity.
-            for _ in 0..3000 {
+    if !backup_first {
+        w.for_slots(rng.gen_range(0..100)).await;
+        w.stage.validators[1].set_admin_fault(backup_fault);
+    }
+    if primary == Primary::AgentKilledMidDemote {
+        // The demotion's contactInfo and setIdentity reach the validator: kill its agent in the middle.
+        admin_calls_reach(&w, 0, primary_calls, 2).await;
+        w.stage.stop_agent(0);
+        w.for_slots(rng.gen_range(10..150)).await;
+        w.stage.validators[0].set_admin_fault(AdminFault::None);
+        w.stage.start_agent(0).await.expect("agent back");
+    }
+    match backup {
+        Backup::Fine => {}
+        Backup::Refusing => {
+            admin_calls_reach(&w, 1, backup_calls, 2).await;
+            w.for_slots(rng.gen_range(20..100)).await;
+            w.stage.validators[1].set_admin_fault(AdminFault::None);
+        }
+        Backup::AgentKilledMidRequest => {
+            // Killed once its validator has received the promotion's setIdentity.
+            for _ in 0..6000 {
                 w.assert_safe();
-                if w.stage.validators[1].admin_calls().iter().filter(|c| *c == "setIdentity").count() > 0 {
+                if w.stage.validators[1].admin_calls().iter().skip(backup_calls).any(|c| c == "setIdentity") {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -280,70 +341,68 @@ async fn promotion(failure: Failure, seed: u64) {
             w.stage.validators[1].set_admin_fault(AdminFault::None);
             w.stage.start_agent(1).await.expect("agent back");
         }
-        Failure::BackupRefusing => {
-            // Refused while the promotion is attempted (its first admin calls), then cured.
-            let before = w.stage.validators[1].admin_calls().len();
-            for _ in 0..3000 {
-                w.assert_safe();
-                if w.stage.validators[1].admin_calls().len() > before + 1 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            w.for_slots(rng.gen_range(20..100)).await;
-            w.stage.validators[1].set_admin_fault(AdminFault::None);
-        }
-        _ => {}
     }
     let fired = w.fired().await;
-    assert!(swapped(&fired), "seed {seed} {failure:?}: {:?}", fired.phase);
-    assert_eq!(w.stage.cluster.holders(), vec![NODES[1].to_string()], "seed {seed} {failure:?}");
+    assert!(swapped(&fired), "{why}: {:?}", fired.phase);
+    assert_eq!(w.stage.cluster.holders(), vec![NODES[1].to_string()], "{why}");
     let first = w.stage.cluster.first_vote_after(NODES[1], at).expect("the backup votes");
-    if matches!(failure, Failure::PrimaryHostGone | Failure::PrimaryDownAgentUp) {
+    assert!(first > last_vote + 128, "{why}: not before the lag passed MAX_VOTE_LAG_SLOTS");
+    if matches!(primary, Primary::HostGone | Primary::DownAgentUp | Primary::HangsWithoutTower) {
         // No tower could be moved: the backup votes only past the tower-safe slots.
-        assert!(
-            first >= last_vote + 200,
-            "seed {seed} {failure:?}: voted {} slots after the last vote",
-            first - last_vote
-        );
-        assert!(
-            w.all_sms().iter().any(|b| b.contains("TOWER_SAFE_SLOTS") || b.contains("without its tower")),
-            "seed {seed}: the operator is told: {:?}",
-            w.all_sms()
-        );
+        assert!(first >= last_vote + 200, "{why}: voted {} slots after the last vote", first - last_vote);
     }
-    if matches!(failure, Failure::BackupRefusing) {
-        assert!(w.all_sms().iter().any(|b| b.contains("promotion")), "the failed promotion alerted: {:?}", w.all_sms());
-    }
-    assert_eq!(trap.await.expect("trap"), witness_trap::cli::ExitStatus::Ok);
+    assert_eq!(trap.await.expect("trap"), witness_trap::cli::ExitStatus::Ok, "{why}");
+    // Alerts are delivered beside the trap's loop: read them once it has finished.
     w.for_slots(30).await;
-    assert_eq!(w.fired_sms().len(), 1, "seed {seed}: {:?}", w.all_sms());
+    if matches!(primary, Primary::HostGone | Primary::DownAgentUp) {
+        assert!(w.all_sms().iter().any(|b| b.contains("TOWER_SAFE_SLOTS")), "{why}: told: {:?}", w.all_sms());
+    }
+    if backup == Backup::Refusing {
+        assert!(w.all_sms().iter().any(|b| b.contains("promotion")), "{why}: alerted: {:?}", w.all_sms());
+    }
+    assert_eq!(w.fired_sms().len(), 1, "{why}: {:?}", w.all_sms());
 }
 
+/// A seed for a scenario, printed so a failure can be replayed (`SOLANA_SEED=N`).
 fn seed() -> u64 {
-    let s = rand::random::<u64>() % 1_000_000;
+    let s = std::env::var("SOLANA_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(rand::random::<u64>() % 1_000_000);
     eprintln!("promotion seed: {s}");
     s
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn promotion_when_the_primary_host_is_gone_waits_the_tower_safe_slots() {
-    promotion(Failure::PrimaryHostGone, seed()).await;
+/// Every primary failure once, each with a backup failure drawn from the seed.
+async fn scenarios(primaries: &[Primary]) {
+    let seed = seed();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for (k, p) in primaries.iter().enumerate() {
+        let b = [Backup::Fine, Backup::Refusing, Backup::AgentKilledMidRequest][rng.gen_range(0..3)];
+        promotion(*p, b, seed.wrapping_add(k as u64)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn promotion_when_the_primary_validator_is_down_but_its_agent_up() {
-    promotion(Failure::PrimaryDownAgentUp, seed()).await;
+async fn promotions_with_the_primary_unreachable_wait_the_tower_safe_slots() {
+    scenarios(&[Primary::HostGone, Primary::DownAgentUp]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotions_with_the_primary_hung_move_its_tower() {
+    scenarios(&[Primary::Hangs, Primary::AgentKilledMidDemote]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demoted_primary_without_a_tower_is_waited_for() {
+    promotion(Primary::HangsWithoutTower, Backup::Fine, seed()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promotion_survives_the_backup_agent_killed_mid_request() {
-    promotion(Failure::BackupAgentKilledMidRequest, seed()).await;
+    promotion(Primary::Hangs, Backup::AgentKilledMidRequest, seed()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promotion_retries_a_refusing_backup_and_alerts() {
-    promotion(Failure::BackupRefusing, seed()).await;
+    promotion(Primary::DownAgentUp, Backup::Refusing, seed()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

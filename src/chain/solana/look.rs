@@ -124,6 +124,11 @@ pub fn judge(reads: &[EndpointRead], max_lag: u64) -> Verdict {
         reasons.push(format!("{}: the only healthy endpoint, lag {} slots: a second is needed", v.url, v.lag()));
         return Verdict::Blind(reasons.join("; "));
     }
+    // A lone endpoint that sees votes still forbids "down" (the primary may be back in slots only it has seen).
+    let lone_voting: Vec<View> = lone.iter().filter(|v| v.lag() <= max_lag).cloned().collect();
+    if !down.is_empty() && !lone_voting.is_empty() {
+        return Verdict::Disagree { voting: voting.into_iter().chain(lone_voting).collect(), down };
+    }
     match (voting.is_empty(), down.len()) {
         (false, 0) => Verdict::Voting { views: voting },
         (false, _) => Verdict::Disagree { voting, down },
@@ -246,6 +251,11 @@ mod tests {
             ),
             ("nothing answered", vec![failed(0), failed(1)], "blind"),
             ("an endpoint far ahead is alone", vec![ok(0, 9000, 1000), ok(1, 1500, 1499), ok(2, 1501, 1500)], "voting"),
+            (
+                "a lone endpoint seeing votes forbids down",
+                vec![ok(0, 9000, 8999), ok(1, 1500, 1000), ok(2, 1501, 1000)],
+                "disagree",
+            ),
             ("two endpoints far apart", vec![ok(0, 9000, 1000), ok(1, 1500, 1000)], "blind"),
             ("a single healthy endpoint voting", vec![ok(0, 1500, 1499), failed(1)], "voting"),
         ];

@@ -49,7 +49,7 @@ pub struct Watch {
     pub(super) identity: String,
     pub(super) max_lag: u64,
     looks: u64,
-    streak: u64,
+    pub(super) streak: u64,
     condition: Condition,
     /// The last decided look, for `status`.
     last: Option<String>,
@@ -581,6 +581,8 @@ impl Producer for SolanaProducer {
     }
 
     fn assume_roles(&mut self, current: &str, backup: &str) -> Result<(), String> {
+        // A new node guarded: its down looks count from zero.
+        self.watch.streak = 0;
         self.promotion.assume_roles(current, backup)
     }
 }

@@ -23,10 +23,22 @@ use serde_json::json;
 use super::look::{judge, Verdict};
 use super::producer::Watch;
 use super::{SolanaSettings, UnreachablePrimary};
-use crate::agent::client::{AgentClient, ClientOptions};
+use crate::agent::client::{AgentClient, ClientError, ClientOptions};
 use crate::chain::antelope::pause_resume::{AgentNode, NODE_PREFIX};
 use crate::chain::{ChainTime, Finding, Subject, SwapAttempt, SwapError, SwapStatus};
 use chain_clock::SharedClock;
+
+/// Whether `e` says the node cannot be reached at all (its agent gone, or its validator's process down: no
+/// admin socket), as opposed to a node that answered and could not be demoted. Only the first may be stood
+/// in for by the cluster's silence: a validator that answers but keeps the staked identity (a junk file it
+/// cannot read, a hung admin call) would vote with it again when it recovers.
+fn unreachable(e: &ClientError) -> bool {
+    match e {
+        ClientError::Unreachable { .. } | ClientError::Timeout { .. } => true,
+        ClientError::ActionFailed { code, .. } => code == "validator_unreachable",
+        _ => false,
+    }
+}
 
 /// How long an attempt stands before a new one is made (each runs the whole order again).
 pub const ATTEMPT_VALIDITY: std::time::Duration = std::time::Duration::from_secs(30);
@@ -41,6 +53,8 @@ pub struct Promotion {
     policy: UnreachablePrimary,
     /// The tower the demoted node handed over, for the promotion.
     tower: Option<Vec<u8>>,
+    /// The current node's agent confirmed its junk identity in this incident (this process).
+    demoted: bool,
     notices: Vec<String>,
     /// Notices already given in this incident (each once).
     told: Vec<String>,
@@ -74,6 +88,7 @@ impl Promotion {
             tower_safe_slots: settings.tower_safe_slots,
             policy: settings.unreachable_primary,
             tower: None,
+            demoted: false,
             notices: Vec::new(),
             told: Vec::new(),
         })
@@ -114,6 +129,27 @@ impl Promotion {
 
     /// Every agent answers, and exactly the current node holds the staked identity.
     pub async fn preflight(&self, findings: &mut Vec<Finding>) {
+        for (node, _) in &self.nodes {
+            // Answers are not signed: over plain HTTP a forged "demoted" could leave two staked nodes.
+            let plain = reqwest::Url::parse(&node.url).is_ok_and(|u| {
+                u.scheme() == "http"
+                    && !matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+                    && u.host_str() != Some("localhost")
+                    && !matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+            });
+            if plain {
+                findings.push(Finding {
+                    subject: Subject::Agent,
+                    fatal: false,
+                    message: format!(
+                        "node {}'s agent is plain http:// off this host: a machine on the path could forge its answers",
+                        node.name
+                    ),
+                    fix: "serve the agent with AGENT_TLS_CERT_FILE / AGENT_TLS_KEY_FILE and use https:// in AGENT_URLS"
+                        .into(),
+                });
+            }
+        }
         let mut holders = Vec::new();
         let mut all_answered = true;
         for (i, (node, client)) in self.nodes.iter().enumerate() {
@@ -175,6 +211,39 @@ impl Promotion {
         }
     }
 
+    /// The primary's agent answered, but the primary could not be demoted: never promote over it.
+    fn answered_but(&mut self, e: &ClientError) -> SwapError {
+        let (primary, target) = (self.current_name().to_string(), self.target_name().to_string());
+        let text = format!(
+            "{primary} answered but could not be demoted, so {target} is not promoted (the staked identity may \
+             still be on {primary}); retrying until FIRE_TIMEOUT_SECS: {e}"
+        );
+        self.tell("answered", text.clone());
+        SwapError::Transient(text)
+    }
+
+    fn waiting(&self, primary: &str, target: &str, why: &str, silent: u64) -> SwapError {
+        SwapError::Transient(format!(
+            "{primary} {why}; the staked identity's last vote is {silent} slots old: waiting for {} \
+             (TOWER_SAFE_SLOTS) before promoting {target} without its tower",
+            self.tower_safe_slots
+        ))
+    }
+
+    /// The silence that stands in for a tower: at least `TOWER_SAFE_SLOTS` since the last vote.
+    async fn tower_safe(&mut self, watch: &mut Watch, why: &str) -> Result<u64, SwapError> {
+        let (primary, target) = (self.current_name().to_string(), self.target_name().to_string());
+        let silent = self
+            .silence(watch)
+            .await
+            .map_err(|w| SwapError::Transient(format!("{why} and {w}: not promoting {target}")))?;
+        if silent < self.tower_safe_slots {
+            let why = why.strip_prefix(primary.as_str()).unwrap_or(why).trim_start();
+            return Err(self.waiting(&primary, &target, why, silent));
+        }
+        Ok(silent)
+    }
+
     /// Whether the primary may be left undemoted: the policy allows it and the silence is long enough.
     async fn stands_in(&mut self, watch: &mut Watch, why: &str) -> Result<u64, SwapError> {
         let (primary, target) = (self.current_name().to_string(), self.target_name().to_string());
@@ -191,16 +260,7 @@ impl Promotion {
                 "{primary} cannot be demoted ({why}); UNREACHABLE_PRIMARY=refuse"
             )));
         }
-        let silent = self.silence(watch).await.map_err(|w| {
-            SwapError::Transient(format!("{primary} cannot be demoted ({why}) and {w}: not promoting {target}"))
-        })?;
-        if silent < self.tower_safe_slots {
-            return Err(SwapError::Transient(format!(
-                "{primary} cannot be demoted ({why}); its last vote is {silent} slots old: waiting for {} \
-                 (TOWER_SAFE_SLOTS) before promoting {target} without its tower",
-                self.tower_safe_slots
-            )));
-        }
+        let silent = self.tower_safe(watch, &format!("{primary} cannot be demoted ({why})")).await?;
         self.tell(
             "stand-in",
             format!(
@@ -219,10 +279,13 @@ impl Promotion {
         let reachable = client.identity(&node.name).await;
         let without_demotion = match reachable {
             Ok(_) => false,
-            Err(e) => {
+            // Demoted earlier in this incident: `execute` decides with the tower it gave.
+            Err(e) if unreachable(&e) && self.demoted => true,
+            Err(e) if unreachable(&e) => {
                 self.stands_in(watch, &e.to_string()).await?;
                 true
             }
+            Err(e) => return Err(self.answered_but(&e)),
         };
         Ok(SwapAttempt {
             id: format!("set-identity:{from}->{to}@{}", now.as_millis()),
@@ -244,16 +307,34 @@ impl Promotion {
             }
             Ok(d) => {
                 tracing::warn!(node = %primary, identity = %d.identity, tower = d.tower.is_some(), "demoted");
+                self.demoted = true;
                 if d.tower.is_some() {
                     self.tower = d.tower;
                 }
+                if self.tower.is_none() {
+                    // Demoted, but no tower came (another TOWER_PATH, a missing file): only the silence can
+                    // stand in for it, whatever UNREACHABLE_PRIMARY says (the demotion itself is confirmed).
+                    self.tower_safe(watch, &format!("{primary} is demoted but handed over no tower")).await?;
+                }
             }
-            Err(e) => {
+            // Demoted earlier in this incident and unreachable now: it cannot have taken the identity back
+            // (it restarts junk), so the tower it gave then still holds, unless the cluster sees votes.
+            Err(e) if unreachable(&e) && self.demoted => {
+                tracing::warn!(node = %primary, error = %e, "unreachable now, demoted earlier in this incident");
+                let silent = self.silence(watch).await.map_err(|w| {
+                    SwapError::Transient(format!("{primary} was demoted but {w}: not promoting {target}"))
+                })?;
+                if self.tower.is_none() && silent < self.tower_safe_slots {
+                    return Err(self.waiting(&primary, &target, "handed over no tower", silent));
+                }
+            }
+            Err(e) if unreachable(&e) => {
                 let why = e.to_string();
                 self.stands_in(watch, &why).await?;
                 // A tower from an earlier demotion in this incident would be stale: none now.
                 self.tower = None;
             }
+            Err(e) => return Err(self.answered_but(&e)),
         }
         for (i, (node, client)) in self.nodes.iter().enumerate() {
             if i == self.target || i == self.current {
@@ -276,9 +357,10 @@ impl Promotion {
             }
             Ok(id) => Err(SwapError::Transient(format!("{target} reports identity {id} after the promotion"))),
             Err(e) => {
+                let primary_is = if self.demoted { "is demoted" } else { "is unreachable" };
                 let text = format!(
-                    "promotion of {target} failed, retrying until FIRE_TIMEOUT_SECS; {primary} is demoted, the staked \
-                     identity is on no node: {e}"
+                    "promotion of {target} failed, retrying until FIRE_TIMEOUT_SECS; {primary} {primary_is}, the \
+                     staked identity is on no node the trap can see: {e}"
                 );
                 self.tell("promotion", text.clone());
                 Err(SwapError::Transient(text))
@@ -316,6 +398,7 @@ impl Promotion {
         self.current = c;
         self.target = b;
         self.tower = None;
+        self.demoted = false;
         self.told.clear();
         Ok(())
     }
