@@ -255,7 +255,7 @@ fn main() -> ExitCode {
     println!("{runs} runs per case; slots counted from the primary's last vote");
     println!(
         "| case | runs | to the backup's first vote, slots min / median / max | seconds | fire began, slots \
-         (median) | safety violations |"
+         min / median / max | safety violations |"
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     for case in [Case::AgentReachable, Case::HostGone] {
@@ -272,9 +272,9 @@ fn main() -> ExitCode {
             println!("| {} | 0 | – | – | – | – |", case.name());
         } else {
             let (lo, mid, hi) = min_median_max(done.iter().map(|f| f.first_vote).collect());
-            let (_, fire, _) = min_median_max(done.iter().map(|f| f.fire_began).collect());
+            let (f_lo, f_mid, f_hi) = min_median_max(done.iter().map(|f| f.fire_began).collect());
             println!(
-                "| {} | {} | {lo} / {mid} / {hi} | {:.1} / {:.1} / {:.1} | {fire} | {violations} |",
+                "| {} | {} | {lo} / {mid} / {hi} | {:.1} / {:.1} / {:.1} | {f_lo} / {f_mid} / {f_hi} | {violations} |",
                 case.name(),
                 done.len(),
                 secs(lo),
