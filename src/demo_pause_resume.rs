@@ -332,6 +332,13 @@ async fn narrate(
 
 /// The trap's log lines (prefixed `trap`) and the agents' (prefixed `agent`), interleaved with the narration.
 pub fn init_logging() {
+    init_trap_and_agent_logging("witness_trap::chain::antelope=info");
+}
+
+/// Two log layers for a demo with node agents: the trap's warnings and its `trap` module's info lines (and
+/// `chain`'s, e.g. `witness_trap::chain::antelope=info`) prefixed `trap`, the agents' info lines prefixed
+/// `agent`.
+pub(crate) fn init_trap_and_agent_logging(chain: &str) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{fmt, EnvFilter, Layer};
@@ -340,9 +347,7 @@ pub fn init_logging() {
         .without_time()
         .with_target(false)
         .with_ansi(false)
-        .with_filter(EnvFilter::new(
-            "warn,witness_trap::agent=off,witness_trap::trap=info,witness_trap::chain::antelope=info",
-        ));
+        .with_filter(EnvFilter::new(format!("warn,witness_trap::agent=off,witness_trap::trap=info,{chain}")));
     let agent = fmt::layer()
         .with_writer(PrefixWriter::new(" agent │ "))
         .without_time()

@@ -67,21 +67,15 @@ impl Agent {
             AgentActionSettings::AntelopeProducerApi { endpoint, timeout } => {
                 Arc::new(super::backend::AntelopeProducerApi::new(endpoint.clone(), *timeout))
             }
-            AgentActionSettings::SolanaAdmin {
-                ledger,
-                tower_dir,
-                junk_file,
-                junk_pubkey,
-                staked_file,
-                staked_pubkey,
-                timeout,
-            } => Arc::new(super::solana_admin::SolanaAdmin::new(
-                ledger.clone(),
-                tower_dir.clone(),
-                super::solana_admin::IdentityFile { file: junk_file.clone(), pubkey: junk_pubkey.clone() },
-                super::solana_admin::IdentityFile { file: staked_file.clone(), pubkey: staked_pubkey.clone() },
-                *timeout,
-            )),
+            AgentActionSettings::SolanaAdmin { ledger, tower_dir, junk, staked, timeout } => {
+                Arc::new(super::solana_admin::SolanaAdmin::new(
+                    ledger.clone(),
+                    tower_dir.clone(),
+                    junk.clone(),
+                    staked.clone(),
+                    *timeout,
+                ))
+            }
         };
         Self::new(verifier, backend, clock)
     }

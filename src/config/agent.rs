@@ -21,7 +21,7 @@ use super::{Collector, Report};
 use crate::agent::backend::{ProducerApi, DEFAULT_PRODUCER_API};
 use crate::agent::keys::{AgentPublicKey, AgentSigningKey};
 use crate::agent::request::{is_valid_node_name, MAX_NODE_NAME};
-use crate::agent::solana_admin::{read_keypair_public, KeypairError, SOCKET_NAME};
+use crate::agent::solana_admin::{read_keypair_public, IdentityFile, KeypairError, SOCKET_NAME};
 use crate::logging::LogFormat;
 
 /// Everything `witness-trap agent` needs.
@@ -48,10 +48,8 @@ pub enum AgentActionSettings {
         ledger: PathBuf,
         /// `TOWER_PATH`, or the ledger.
         tower_dir: PathBuf,
-        junk_file: PathBuf,
-        junk_pubkey: String,
-        staked_file: PathBuf,
-        staked_pubkey: String,
+        junk: IdentityFile,
+        staked: IdentityFile,
         timeout: Duration,
     },
 }
@@ -272,15 +270,9 @@ fn solana_admin(c: &mut Collector, timeout: Duration) -> Option<AgentActionSetti
         );
         return None;
     }
-    Some(AgentActionSettings::SolanaAdmin {
-        ledger,
-        tower_dir,
-        junk_file,
-        junk_pubkey,
-        staked_file,
-        staked_pubkey,
-        timeout,
-    })
+    let junk = IdentityFile { file: junk_file, pubkey: junk_pubkey };
+    let staked = IdentityFile { file: staked_file, pubkey: staked_pubkey };
+    Some(AgentActionSettings::SolanaAdmin { ledger, tower_dir, junk, staked, timeout })
 }
 
 /// `var` as an existing directory, made absolute (the socket path and the tower files are relative to it).
@@ -448,21 +440,12 @@ mod tests {
         // A bad NODEOS_PRODUCER_API is not this action's business.
         let map = map.with(vars::NODEOS_PRODUCER_API, "https://x").with(vars::AGENT_ACTION_TIMEOUT_SECS, "3");
         let s = load(&map).unwrap_or_else(|r| panic!("{r}"));
-        let AgentActionSettings::SolanaAdmin {
-            ledger,
-            tower_dir,
-            junk_file,
-            junk_pubkey,
-            staked_file,
-            staked_pubkey,
-            timeout,
-        } = s.action
-        else {
+        let AgentActionSettings::SolanaAdmin { ledger, tower_dir, junk: j, staked: k, timeout } = s.action else {
             panic!("{:?}", s.action)
         };
-        assert_eq!((junk_pubkey, staked_pubkey, timeout.as_secs()), (junk, staked, 3));
+        assert_eq!((j.pubkey, k.pubkey, timeout.as_secs()), (junk, staked, 3));
         assert_eq!((ledger.clone(), tower_dir), (dir.path().join("ledger"), dir.path().join("ledger")));
-        assert_eq!((junk_file, staked_file), (dir.path().join("junk.json"), dir.path().join("staked.json")));
+        assert_eq!((j.file, k.file), (dir.path().join("junk.json"), dir.path().join("staked.json")));
         let towers = dir.path().join("towers");
         std::fs::create_dir(&towers).unwrap();
         let s = load(&map.with(vars::TOWER_PATH, towers.to_str().unwrap())).unwrap_or_else(|r| panic!("{r}"));

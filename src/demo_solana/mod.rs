@@ -18,7 +18,7 @@ use graphene_sim::SmsSink;
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
-use crate::demo::{DemoError, PrefixWriter};
+use crate::demo::DemoError;
 use crate::service::{self, RunOptions, RunOutcome, ServiceError};
 use stage::{Stage, StageOptions, NODES};
 
@@ -203,22 +203,5 @@ async fn narrate(
 
 /// The trap's log lines (prefixed `trap`) and the agents' (prefixed `agent`), interleaved with the narration.
 pub fn init_logging() {
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::{fmt, EnvFilter, Layer};
-    let trap = fmt::layer()
-        .with_writer(PrefixWriter::new("  trap │ "))
-        .without_time()
-        .with_target(false)
-        .with_ansi(false)
-        .with_filter(EnvFilter::new(
-            "warn,witness_trap::agent=off,witness_trap::trap=info,witness_trap::chain::solana=info",
-        ));
-    let agent = fmt::layer()
-        .with_writer(PrefixWriter::new(" agent │ "))
-        .without_time()
-        .with_target(false)
-        .with_ansi(false)
-        .with_filter(EnvFilter::new("off,witness_trap::agent=info"));
-    let _ = tracing_subscriber::registry().with(trap).with(agent).try_init();
+    crate::demo_pause_resume::init_trap_and_agent_logging("witness_trap::chain::solana=info");
 }
