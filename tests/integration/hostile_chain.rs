@@ -149,16 +149,21 @@ async fn a_disputed_crossing_does_not_fire_and_is_reported() {
     let (_d, state_file) = temp_state();
     let vars = vars(&keys, &[&liar.url, &honest.url], &state_file, &sms.uri());
     raise_after_arming(&[&liar], &state_file, 12);
-    let status = run_for(vars, clock, Duration::from_secs(6)).await;
+    let named = |t: &str| {
+        (t.contains("disagree") || t.contains("untrusted") || t.contains("UNTRUSTED")) && t.contains(&liar.url)
+    };
+    // Until both the poll facts and an alert have named the liar.
+    let seen = || async {
+        last_poll(&state_file).is_some_and(|p| p.problems.iter().any(|t| named(t)))
+            && sms_bodies(&sms).await.iter().any(|b| named(b))
+    };
+    let status = run_until(vars, clock, "the liar named in the poll and an alert", seen).await;
     assert_eq!(status, ExitStatus::Ok, "stopped while armed");
     assert_eq!(liar.get(|s| s.broadcasts) + honest.get(|s| s.broadcasts), 0);
     assert_eq!(load_state(&state_file).phase, Phase::Armed);
     // Reported either as a dispute or, once the blocks refute the liar (it claims more misses than the
     // witness had slots), as an untrusted endpoint: named in the health facts and in an alert.
     let poll = last_poll(&state_file).expect("polled");
-    let named = |t: &str| {
-        (t.contains("disagree") || t.contains("untrusted") || t.contains("UNTRUSTED")) && t.contains(&liar.url)
-    };
     assert!(poll.problems.iter().any(|p| named(p)), "{poll:?}");
     let bodies = sms_bodies(&sms).await;
     assert!(bodies.iter().any(|b| named(b)), "{bodies:?}");
@@ -181,8 +186,12 @@ async fn an_endpoint_that_changes_chain_is_dropped_and_alerted() {
         wait_for("arming", || sf.exists()).await;
         switch.set(|s| s.fault = Fault::WrongChain);
     });
-    // The chain id is re-read every 10 reads of an endpoint: 3 s polls at 20x, so well within 8 s.
-    assert_eq!(run_for(vars, clock, Duration::from_secs(8)).await, ExitStatus::Ok);
+    // The chain id is re-read every 10 reads of an endpoint: 3 s polls at 20x, a few seconds of wall time.
+    let seen = || async {
+        last_poll(&state_file).is_some_and(|p| p.healthy && p.problems.iter().any(|t| t.contains(&b.url)))
+            && sms_bodies(&sms).await.iter().any(|t| t.contains("chain id") && t.contains("dropped"))
+    };
+    assert_eq!(run_until(vars, clock, "the endpoint dropped and alerted", seen).await, ExitStatus::Ok);
     let bodies = sms_bodies(&sms).await;
     assert!(bodies.iter().any(|t| t.contains("chain id") && t.contains("dropped")), "{bodies:?}");
     let poll = last_poll(&state_file).expect("polled");

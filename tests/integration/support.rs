@@ -464,6 +464,29 @@ pub async fn run_for(vars: HashMap<String, String>, clock: SharedClock, limit: D
     run(&vars, clock, shutdown, true).await
 }
 
+/// Run the trap until `cond` holds (checked every 50 ms, up to 30 s of wall time) or the trap exits by
+/// itself, then ask it to stop. Tests that watch for something to be seen wait for it this way, not for a
+/// fixed time: a loaded machine may time out a poll or two.
+pub async fn run_until<F, Fut>(vars: HashMap<String, String>, clock: SharedClock, what: &str, mut cond: F) -> ExitStatus
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    let mut task = tokio::spawn(async move { run(&vars, clock, stop, true).await });
+    for _ in 0..600 {
+        if task.is_finished() || cond().await {
+            shutdown.cancel();
+            return (&mut task).await.expect("the trap task");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    let _ = task.await;
+    panic!("timed out waiting for {what}");
+}
+
 /// Wait (up to 30 s) until `cond` holds.
 pub async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     for _ in 0..600 {

@@ -43,13 +43,13 @@ async fn no_fire_below_threshold() {
     let sms = twilio_ok(0).await;
     let (_d, state_file) = temp_state();
     raise_after_arming(&node, state_file.clone(), 11); // baseline 10, allowed 2: 11 is below
-    let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(3)).await;
-    assert_eq!(status, ExitStatus::Ok);
+    let vars = vars(&keys, &[&node.url], &state_file, &sms.uri());
+    let read_11 = || async { last_poll(&state_file).is_some_and(|p| p.counter == Some(11)) };
+    assert_eq!(run_until(vars, clock, "a poll that read 11", read_11).await, ExitStatus::Ok);
     assert_eq!(node.get(|s| s.broadcasts), 0);
     let st = load_state(&state_file);
     assert_eq!(st.phase, Phase::Armed);
     assert_eq!(st.baseline.counter(), Some(10));
-    assert_eq!(last_poll(&state_file).expect("polled").counter, Some(11));
 }
 
 #[tokio::test]
@@ -264,7 +264,9 @@ async fn only_endpoint_fault_never_fires(fault: Fault) {
             s.total_missed = 40;
         });
     });
-    let status = run_for(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, Duration::from_secs(4)).await;
+    // Until a poll after the fault (total_missed 40 with it) has been recorded unhealthy.
+    let unhealthy = || async { last_poll(&state_file).is_some_and(|p| !p.healthy) };
+    let status = run_until(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, "an unhealthy poll", unhealthy).await;
     assert_eq!(status, ExitStatus::Ok, "{fault:?}");
     assert_eq!(node.get(|s| s.broadcasts), 0, "{fault:?}");
     let st = load_state(&state_file);
@@ -337,9 +339,12 @@ async fn a_lying_endpoint_is_not_corroborated_by_an_honest_one() {
         wait_for("arming", || sf.exists()).await;
         l2.set(|s| s.fault = Fault::LieMissed(99));
     });
-    let status =
-        run_for(vars(&keys, &[&liar.url, &honest.url], &state_file, &sms.uri()), clock, Duration::from_secs(4)).await;
-    assert_eq!(status, ExitStatus::Ok);
+    // Until a poll has named the liar (disputed, or untrusted once the blocks refute it).
+    let named = || async {
+        last_poll(&state_file).is_some_and(|p| p.problems.iter().any(|t| t.contains(&liar.url)))
+    };
+    let vars = vars(&keys, &[&liar.url, &honest.url], &state_file, &sms.uri());
+    assert_eq!(run_until(vars, clock, "a poll naming the liar", named).await, ExitStatus::Ok);
     assert_eq!(liar.get(|s| s.broadcasts) + honest.get(|s| s.broadcasts), 0);
     assert_eq!(load_state(&state_file).phase, Phase::Armed);
     for r in sms.received_requests().await.unwrap_or_default() {
