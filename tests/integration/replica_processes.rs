@@ -1,6 +1,6 @@
 //! `COORDINATION=etcd` with separate processes of the real binary (built with `--features etcd`): three
 //! replicas, one real etcd, the simulated Hive chain in real time (a witness slot every 63 s). The issue's
-//! five scenarios, each repeated over randomised timings (the runs of one scenario play at once, each with
+//! five scenarios, each repeated over randomised timings (all the runs play at once, in one test, each with
 //! its own etcd, chain and replicas, its own seed and its own random moments):
 //! - all healthy: exactly one replica fires;
 //! - the holder killed (SIGKILL) the moment it commits the fire, before its broadcast: another finishes it;
@@ -32,7 +32,7 @@ const SID: &str = "ACreplicaprocs0000000000000000000";
 const TOKEN: &str = "replica-procs-token-0123456789";
 const TO: &str = "+14155550123";
 const NAMES: [&str; 3] = ["p1", "p2", "p3"];
-/// Runs of each scenario (played at once: they mostly wait on the chain's real-time slots).
+/// Runs of each scenario (all played at once: they mostly wait on the chain's real-time slots).
 const RUNS: usize = 3;
 /// One witness round: 21 slots of 3 s.
 const ROUND_MS: u64 = 63_000;
@@ -263,42 +263,33 @@ async fn play(scenario: Scenario, seed: u64) {
     g.assert_fired_once();
 }
 
-/// The runs of one scenario at once, each its own seed; a failure names the seed.
-async fn repeat(scenario: Scenario) {
-    let runs: Vec<(u64, tokio::task::JoinHandle<()>)> = (0..RUNS)
-        .map(|_| {
+const SCENARIOS: [Scenario; 5] = [
+    Scenario::AllHealthy,
+    Scenario::HolderKilledAsItCommits,
+    Scenario::HolderStoppedPastTtl,
+    Scenario::RestartedAfterFire,
+    Scenario::EtcdDownThenBack,
+];
+
+/// Every scenario's runs at once, each its own seed: they mostly wait on the chain's real-time slots, so
+/// one test playing them together takes one incident's time (about three minutes) instead of five
+/// (each test would hold one of the test harness's threads, asleep). A failure names each failed
+/// scenario and its seed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_every_scenario_exactly_one_fires() {
+    let runs: Vec<(Scenario, u64, tokio::task::JoinHandle<()>)> = SCENARIOS
+        .iter()
+        .flat_map(|s| std::iter::repeat_n(*s, RUNS))
+        .map(|scenario| {
             let seed = rand::random::<u64>();
-            (seed, tokio::spawn(play(scenario, seed)))
+            (scenario, seed, tokio::spawn(play(scenario, seed)))
         })
         .collect();
-    for (seed, run) in runs {
+    let mut failed = Vec::new();
+    for (scenario, seed, run) in runs {
         if let Err(e) = run.await {
-            panic!("{scenario:?} failed with seed {seed}: {e}");
+            failed.push(format!("{scenario:?} failed with seed {seed}: {e}"));
         }
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_processes_all_healthy_exactly_one_fires() {
-    repeat(Scenario::AllHealthy).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_processes_the_holder_sigkilled_as_it_commits_the_fire() {
-    repeat(Scenario::HolderKilledAsItCommits).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_processes_the_holder_sigstopped_past_its_ttl_is_fenced_when_resumed() {
-    repeat(Scenario::HolderStoppedPastTtl).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_processes_a_replica_restarted_after_the_fire_idles() {
-    repeat(Scenario::RestartedAfterFire).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_processes_with_etcd_down_nobody_fires_then_the_trap_fires() {
-    repeat(Scenario::EtcdDownThenBack).await;
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
