@@ -25,6 +25,10 @@ use chain_clock::SharedClock;
 pub const DEFAULT_VALIDITY: Duration = Duration::from_secs(10);
 /// Default timeout of one request (the agent's own call to nodeos is 5 s by default).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longest wait for an agent's host to accept the connection: a host that is gone (powered off, cut off
+/// by a firewall that drops packets) fails after this, not after the whole request's timeout, so a
+/// failover that must stand in for an unreachable primary does not lose the request timeout on each try.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest answer read from an agent (a demote's answer carries a tower of up to 8 KiB in base64).
 const MAX_ANSWER_BYTES: usize = 32 * 1024;
 
@@ -169,6 +173,7 @@ impl AgentClient {
         }
         let mut builder = reqwest::Client::builder()
             .timeout(options.timeout)
+            .connect_timeout(options.timeout.min(CONNECT_TIMEOUT))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("witness-trap/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = &options.root_certificate_pem {
@@ -312,7 +317,9 @@ impl AgentClient {
     }
 
     fn transport(&self, e: &reqwest::Error) -> ClientError {
-        if e.is_timeout() {
+        // A connection never made (refused, or not accepted within CONNECT_TIMEOUT) is unreachable; a
+        // timeout after it was made is a hung request.
+        if e.is_timeout() && !e.is_connect() {
             return ClientError::Timeout { agent: self.shown.clone(), secs: self.timeout.as_secs() };
         }
         // The chain of sources says why (refused, TLS, DNS); without the URL, which is shown redacted.

@@ -80,7 +80,8 @@ mod tests {
     async fn pings_are_rate_limited_fail_while_blind_and_the_url_never_leaks() {
         let server = MockServer::start().await;
         Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
-        let clock: SharedClock = Arc::new(chain_clock::ScaledClock::starting_now(1000.0));
+        // 20×: the minute is 3 s of wall time, longer than any ping takes on a loaded machine.
+        let clock: SharedClock = Arc::new(chain_clock::ScaledClock::starting_now(20.0));
         let url = format!("{}/ping/secret-uuid", server.uri());
         let hb = Heartbeat::new(
             HeartbeatSettings { url: url.clone().into(), every: Duration::from_secs(60) },

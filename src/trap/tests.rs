@@ -276,7 +276,7 @@ async fn every_phase_through_the_boundary() {
 #[tokio::test]
 async fn a_restart_in_firing_resends_the_recorded_attempt_and_never_prepares_another() {
     let rig = Rig::new(true);
-    let recorded = attempt("R", Duration::from_secs(60), &rig.clock);
+    let recorded = attempt("R", Duration::from_secs(3600), &rig.clock);
     let mut state = TrapState::armed(
         &Identity { producer: "prod".into(), chain: "scripted".into() },
         ChainTime::now(rig.clock.as_ref()),

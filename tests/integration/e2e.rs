@@ -19,7 +19,7 @@ use witness_trap::cli::ExitStatus;
 use witness_trap::config::{vars as v, VarMap};
 use witness_trap::trap::state::{Outcome, Phase};
 
-use crate::support::{last_poll, load_state, run, AnyState};
+use crate::support::{last_poll, load_state, run, wait_for, AnyState};
 
 use crate::support::Keys;
 
@@ -361,7 +361,7 @@ async fn randomised_outages_fire_exactly_once_to_the_backup() {
 /// With DETECTION=slots and a 30 s poll, a miss is seen within about one block of becoming visible.
 #[tokio::test]
 async fn slots_detect_a_miss_within_a_block_of_it_becoming_visible() {
-    let w = world(ChainSpec::hive(), 2, 10.0, 31).await;
+    let w = world(ChainSpec::hive(), 2, 3.0, 31).await;
     let (task, _stop) = w.spawn();
     w.armed().await;
     w.own_block(0, Signer::Primary).await;
@@ -377,7 +377,7 @@ async fn slots_detect_a_miss_within_a_block_of_it_becoming_visible() {
 /// computed, so the missed slot is found from a freshly read schedule.
 #[tokio::test]
 async fn slots_follow_a_reshuffle() {
-    let w = world(ChainSpec::steem(), 1, 10.0, 37).await;
+    let w = world(ChainSpec::steem(), 1, 3.0, 37).await;
     let (task, _stop) = w.spawn();
     w.armed().await;
     let seq = w.own_block(0, Signer::Primary).await;
@@ -402,13 +402,12 @@ async fn a_halted_chain_never_fires() {
     }
     w.sim.fail_primary();
     w.sim.fail_backup();
-    // Let 120 chain seconds pass with no block at all.
+    // Let 120 chain seconds pass with no block at all, and at least until a poll has found it blind.
     w.clock.sleep(Duration::from_secs(120)).await;
+    wait_for("a blind poll", || last_poll(&w.state_file).is_some_and(|p| !p.healthy)).await;
     stop.cancel();
     assert_eq!(task.await.expect("join"), ExitStatus::Ok);
     assert_eq!(w.sim.broadcasts_received(), 0);
-    let poll = last_poll(&w.state_file).expect("polled");
-    assert!(!poll.healthy, "blind while halted: {poll:?}");
 }
 
 /// An endpoint that fails exactly during the slot read: no fire on bad data, and detection resumes.

@@ -65,9 +65,15 @@ async fn v1_armed_resumes_its_baseline_and_fires_once_at_its_threshold() {
     wait_for("a poll at 11", || last_poll(&sf).and_then(|p| p.counter) == Some(11)).await;
     // Several more polls at 11 (3 s of chain time is 150 ms here): still holding.
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let poll = last_poll(&state_file).expect("polled");
-    assert!(poll.healthy, "{poll:?}");
-    assert_eq!((poll.counter, poll.misses), (Some(11), Some(1)), "misses count from the v1 baseline");
+    // A healthy poll (a loaded machine may time one out): at 11, one miss since the v1 baseline.
+    let mut poll = None;
+    wait_for("a healthy poll at 11", || {
+        poll = last_poll(&sf).filter(|p| p.healthy && p.counter == Some(11));
+        poll.is_some()
+    })
+    .await;
+    let poll = poll.expect("seen");
+    assert_eq!(poll.misses, Some(1), "misses count from the v1 baseline: {poll:?}");
     assert!(!task.is_finished(), "no fire at 11");
     assert_eq!(node.get(|s| s.broadcasts), 0);
     // As read (migrated): polls go to the instance file, so the file itself stays version 1 until a transition.

@@ -60,10 +60,11 @@ async fn scrape_until(port: u16, what: &str, cond: impl Fn(&Scrape) -> bool) -> 
 async fn world() -> (SimNode, SharedClock, HashMap<String, String>, tempfile::TempDir, MockServer, u16) {
     let (sim, clock, keys) = fast_sim(21).await;
     let chain = ChainSpec::hive();
-    // The fire's alert takes three (real) seconds to deliver: long enough to scrape a trap that has fired.
+    // The fire's alert takes eight (real) seconds to deliver (under the webhook's 10 s timeout): long
+    // enough to scrape a trap that has fired, even on a loaded machine.
     let hook = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(8)))
         .mount(&hook)
         .await;
     let (dir, state_file) = temp_state();
@@ -86,9 +87,13 @@ async fn metrics_follow_the_trap_armed_firing_and_disarmed() {
     let run_vars = vars.clone();
     let task = tokio::spawn(async move { run(&run_vars, c, stop, true).await });
 
-    let armed =
-        scrape_until(port, "a healthy poll", |s| value(s, "witness_trap_polls_total", &[("result", "healthy")]) >= 1.0)
-            .await;
+    // A healthy poll with both endpoints up (a loaded machine may time one out in the first poll).
+    let labels: Vec<String> = sim.urls().iter().map(|u| witness_trap::redact::url(u)).collect();
+    let armed = scrape_until(port, "a healthy poll with every endpoint up", |s| {
+        value(s, "witness_trap_polls_total", &[("result", "healthy")]) >= 1.0
+            && labels.iter().all(|l| value(s, "witness_trap_endpoint_up", &[("endpoint", l)]) == 1.0)
+    })
+    .await;
     assert_eq!(value(&armed, "witness_trap_state", &[("state", "armed")]), 1.0);
     assert_eq!(value(&armed, "witness_trap_state", &[("state", "fired")]), 0.0);
     let version = env!("CARGO_PKG_VERSION");

@@ -269,7 +269,7 @@ async fn a_restart_while_the_resume_hangs_finishes_the_same_failover_once() {
     w.sim.set_api_fault(ApiNode::Backup, antelope_sim::ApiFault::Hang);
     w.sim.set_stalled(ApiNode::Primary, true);
     w.wait_state(|s| s.phase.name() == "firing" && !s.attempts().is_empty()).await;
-    for _ in 0..400 {
+    for _ in 0..1200 {
         if w.sim.paused(ApiNode::Primary) {
             break;
         }
@@ -303,12 +303,16 @@ async fn an_agent_killed_mid_request_leaves_the_fence_to_the_chain() {
     w.sim.set_api_fault(ApiNode::Primary, antelope_sim::ApiFault::Hang);
     w.sim.set_stalled(ApiNode::Primary, true);
     w.wait_state(|s| s.phase.name() == "firing").await;
-    for _ in 0..400 {
+    for _ in 0..3000 {
         if w.sim.producer_api_calls(ApiNode::Primary).contains_key("/v1/producer/pause") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    assert!(
+        w.sim.producer_api_calls(ApiNode::Primary).contains_key("/v1/producer/pause"),
+        "the pause reached the node before its agent was killed"
+    );
     w.agents[0].cancel();
     let fired = w.wait_state(|s| matches!(s.phase, Phase::Fired { .. })).await;
     assert!(matches!(&fired.phase, Phase::Fired { target, .. } if target == "node:bp2"), "{:?}", fired.phase);

@@ -129,7 +129,9 @@ fn target_from(s: &AnyState) -> (String, Option<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_validator_that_stops_voting_is_failed_over_once_with_its_tower() {
-    let w = world(&[]).await;
+    // TOWER_SAFE_SLOTS far above what the promotion takes, even on a loaded machine: voting before it
+    // proves the tower moved (the trap did not wait it out).
+    let w = world(&[(v::TOWER_SAFE_SLOTS, "2000"), (v::FIRE_TIMEOUT_SECS, "1200")]).await;
     let (trap, _stop) = w.spawn();
     w.armed().await;
     let staked = w.stage.cluster.staked().pubkey();
@@ -147,7 +149,7 @@ async fn a_validator_that_stops_voting_is_failed_over_once_with_its_tower() {
     let first = w.stage.cluster.first_vote_after(NODES[1], hung_at).expect("the backup votes");
     assert!(first > last_vote + 128, "not before the lag passed the threshold: last {last_vote}, first {first}");
     // The tower moved with the identity: the backup voted within the lockout window without a violation.
-    assert!(first < last_vote + 200, "it did not need to wait the tower-safe slots: {}", first - last_vote);
+    assert!(first < last_vote + 2000, "it did not need to wait the tower-safe slots: {}", first - last_vote);
     assert_eq!(trap.await.expect("trap"), witness_trap::cli::ExitStatus::Ok);
     w.for_slots(40).await;
     assert_eq!(w.fired_sms().len(), 1, "one FIRED SMS: {:?}", w.all_sms());
@@ -459,7 +461,8 @@ async fn a_replayed_promotion_is_refused_and_changes_nothing() {
         action: witness_trap::agent::Action::Demote,
         node: NODES[1].into(),
         nonce: witness_trap::agent::request::fresh_nonce(),
-        expires_at: now + 10_000,
+        // The longest validity an agent accepts (the stage's clock runs 20× the wall's).
+        expires_at: now + witness_trap::agent::request::MAX_VALIDITY_MS,
         tower: None,
     };
     let signed = SignedRequest::sign(&request, &w.stage.trap_key);

@@ -153,7 +153,8 @@ async fn a_waiting_switch_refuses_a_second_one_and_a_holder_that_never_steps_asi
     let held = witness_trap::store::FileStore::open_exclusive(&state_file).expect("the lock");
     let settings = witness_trap::config::load(&w.vars).expect("valid settings");
     let request =
-        SwitchRequest { wait_for_trap: Duration::from_secs(3), ..SwitchRequest::new(Target::Backup, When::Now) };
+        // Long enough that the second switch below runs while the first still waits, even on a loaded machine.
+        SwitchRequest { wait_for_trap: Duration::from_secs(10), ..SwitchRequest::new(Target::Backup, When::Now) };
     let first = tokio::spawn({
         let clock = w.clock.clone();
         async move {
@@ -163,7 +164,7 @@ async fn a_waiting_switch_refuses_a_second_one_and_a_holder_that_never_steps_asi
     });
     // Once the first switch's request is there, a second one is refused at once.
     let request_file = witness_trap::store::handoff::request_path(&state_file);
-    for _ in 0..200 {
+    for _ in 0..800 {
         if request_file.exists() {
             break;
         }

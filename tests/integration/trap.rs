@@ -266,7 +266,8 @@ async fn only_endpoint_fault_never_fires(fault: Fault) {
     });
     // Until a poll after the fault (total_missed 40 with it) has been recorded unhealthy.
     let unhealthy = || async { last_poll(&state_file).is_some_and(|p| !p.healthy) };
-    let status = run_until(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, "an unhealthy poll", unhealthy).await;
+    let status =
+        run_until(vars(&keys, &[&node.url], &state_file, &sms.uri()), clock, "an unhealthy poll", unhealthy).await;
     assert_eq!(status, ExitStatus::Ok, "{fault:?}");
     assert_eq!(node.get(|s| s.broadcasts), 0, "{fault:?}");
     let st = load_state(&state_file);
@@ -340,9 +341,7 @@ async fn a_lying_endpoint_is_not_corroborated_by_an_honest_one() {
         l2.set(|s| s.fault = Fault::LieMissed(99));
     });
     // Until a poll has named the liar (disputed, or untrusted once the blocks refute it).
-    let named = || async {
-        last_poll(&state_file).is_some_and(|p| p.problems.iter().any(|t| t.contains(&liar.url)))
-    };
+    let named = || async { last_poll(&state_file).is_some_and(|p| p.problems.iter().any(|t| t.contains(&liar.url))) };
     let vars = vars(&keys, &[&liar.url, &honest.url], &state_file, &sms.uri());
     assert_eq!(run_until(vars, clock, "a poll naming the liar", named).await, ExitStatus::Ok);
     assert_eq!(liar.get(|s| s.broadcasts) + honest.get(|s| s.broadcasts), 0);

@@ -305,6 +305,16 @@ impl Shared {
         self.publish(recs);
     }
 
+    /// The chain, first advanced to now: a read sees every block whose slot has begun even when the block
+    /// timer runs late (a loaded machine), as a real node's head would.
+    pub(crate) fn caught_up(&self) -> MutexGuard<'_, Chain> {
+        let now = self.clock.now();
+        let mut chain = self.lock();
+        let events = chain.advance_to(now.as_millis() as u64);
+        self.publish(events);
+        chain
+    }
+
     /// Announce events (call while holding the chain lock so subscribers see them in order).
     pub(crate) fn publish(&self, events: Vec<EventRecord>) {
         if let Some(last) = events.last() {

@@ -124,17 +124,17 @@ fn read_with_fault(shared: &Shared, fault: &Fault, method: &str, params: &Value)
     let mut v = match fault {
         Fault::StaleHead(frozen) => read(shared, View::Live(frozen), method, params),
         Fault::Lagging(n) => {
-            let chain = shared.lock();
+            let chain = shared.caught_up();
             read(shared, View::Lagging(&chain, *n), method, params)
         }
         Fault::Fork(state) => {
-            let chain = shared.lock();
+            let chain = shared.caught_up();
             let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
             st.catch_up(&chain);
             read(shared, View::Fork(&chain, &st), method, params)
         }
         _ => {
-            let chain = shared.lock();
+            let chain = shared.caught_up();
             read(shared, View::Live(&chain), method, params)
         }
     }?;

@@ -249,7 +249,7 @@ async fn dispatch(
             let result = match fault {
                 Fault::StaleHead(frozen) => read(shared, frozen, method, &params),
                 _ => {
-                    let chain = shared.lock();
+                    let chain = shared.caught_up();
                     read(shared, &chain, method, &params)
                 }
             };
