@@ -179,7 +179,7 @@ impl Rig {
         let settings = TrapSettings {
             poll_interval: Duration::from_secs(30),
             trigger: Trigger::Allowed(allowed),
-            fire_timeout: Duration::from_secs(600),
+            fire_timeout: Duration::from_secs(6000),
             blind_alert_after: Duration::from_secs(300),
             backups: Vec::new(),
             after_last: None,
@@ -409,7 +409,7 @@ async fn a_full_disk_never_stops_the_guard() {
     let settings = TrapSettings {
         poll_interval: Duration::from_secs(30),
         trigger: Trigger::Allowed(1),
-        fire_timeout: Duration::from_secs(600),
+        fire_timeout: Duration::from_secs(6000),
         blind_alert_after: Duration::from_secs(300),
         backups: Vec::new(),
         after_last: None,
@@ -460,7 +460,7 @@ async fn blind_episodes_and_other_events_reach_the_chosen_channels_once() {
     let settings = TrapSettings {
         poll_interval: Duration::from_secs(30),
         trigger: Trigger::Allowed(1),
-        fire_timeout: Duration::from_secs(600),
+        fire_timeout: Duration::from_secs(6000),
         blind_alert_after: Duration::from_secs(60),
         backups: Vec::new(),
         after_last: None,
