@@ -458,3 +458,32 @@ fn key_new_kind_agent_through_the_binary() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
     assert_eq!(std::fs::read_to_string(&out_file).unwrap(), secret);
 }
+
+/// An agent host that never accepts the connection (its accept queue full: to the trap it looks like a
+/// host that is gone or blackholed) is unreachable after the client's connect timeout, not a request hung
+/// for the whole request timeout: a failover standing in for a dead primary does not wait that out.
+#[tokio::test]
+async fn a_host_that_never_accepts_the_connection_is_unreachable_not_hung() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap(); // never accepted
+    let addr = listener.local_addr().unwrap();
+    // Fill the accept queue; the kernel then drops further connection attempts, so a connect hangs.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let attempt = tokio::time::timeout(Duration::from_millis(300), tokio::net::TcpStream::connect(addr)).await;
+        if let Ok(Ok(stream)) = attempt {
+            held.push(stream);
+        }
+    }
+    assert!(!held.is_empty(), "the queue took a connection");
+    // Under the ~30 s the kernel takes to give up on its own: without a connect timeout this is a Timeout.
+    let options = ClientOptions { timeout: Duration::from_secs(20), ..ClientOptions::default() };
+    let c =
+        AgentClient::new(&format!("http://{addr}"), Arc::new(AgentSigningKey::generate()), clock(), options).unwrap();
+    match c.paused(NODE).await {
+        Err(ClientError::Unreachable { .. }) => {}
+        other => panic!("a connection never accepted is unreachable, not a hung request: {other:?}"),
+    }
+    drop(listener);
+}
