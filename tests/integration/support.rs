@@ -362,7 +362,7 @@ pub fn vars(keys: &Keys, urls: &[&str], state_file: &std::path::Path, twilio_url
     VarMap::graphene("alice", &ChainSpec::hive(), &urls, &keys.backup.public_key(), &keys.primary.to_wif(), state_file)
         .with(v::MISSED_BLOCKS_ALLOWED, 2)
         .with(v::POLL_INTERVAL_SECS, 3)
-        .with(v::RPC_TIMEOUT_SECS, 1)
+        .with(v::RPC_TIMEOUT_SECS, 3) // the arming check on a loaded machine: 1 s was seen to run out
         .with_twilio(twilio_url, "AC0123456789abcdef", TWILIO_TOKEN, "+15005550006", "+14155550123,+447911123456")
         .into_map()
 }
